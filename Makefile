@@ -1,0 +1,61 @@
+# sov build. `make demo`, `make test`, `make check`, `make bench`.
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+SAN     ?=
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -pthread -MMD -MP $(OPT) $(SAN) $(CFLAGS)
+LDLIBS_ALL = -lpcre2-8 -ljansson -lm -pthread $(SAN) $(LDLIBS)
+
+LIB_SRC  := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps build test check bench demo clean tests-bin
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build: $(BUILD)/sov
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libsov.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/sov: $(CLI_OBJ) $(BUILD)/libsov.a
+	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/libsov.a $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: tests/%.c tests/t.h $(BUILD)/libsov.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(BUILD)/libsov.a $(LDLIBS_ALL)
+
+tests-bin: $(BUILD)/sov $(TEST_BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory tests-bin
+	@bash tests/run.sh $(BUILD)
+
+# AddressSanitizer + UndefinedBehaviorSanitizer build of everything, then all tests.
+check: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" tests-bin
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  SOV_SANITIZED=1 bash tests/run.sh build-asan
+
+bench: deps build
+	@bash scripts/bench.sh $(BUILD)
+
+demo: deps build
+	@bash scripts/demo.sh $(BUILD)
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

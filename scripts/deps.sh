@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what sov needs to build and test on Debian 12 (idempotent, quiet
+# when everything is already there).
+set -euo pipefail
+pkgs=(gcc make pkg-config libpcre2-dev libjansson-dev python3)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -1,0 +1,44 @@
+/* sov: one binary, one subcommand per file in src/cli/. */
+#include "cmd.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} subcmd;
+
+static const subcmd cmds[] = {
+    {"run", cmd_run, "generate text from a GGUF model"},
+    {"info", cmd_info, "describe a GGUF model: architecture, tensors, memory"},
+    {"tokenize", cmd_tokenize, "print the token ids of a text"},
+    {"convert", cmd_convert, "convert a Hugging Face llama checkpoint folder to GGUF"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sov COMMAND [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+    fprintf(f, "\n`sov COMMAND --help` shows the options of a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(argv[1], cmds[i].name))
+            return cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "sov: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
