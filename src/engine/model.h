@@ -1,0 +1,65 @@
+/* model: llama-family architecture description and weight tensors of a GGUF.
+ *
+ * Weights stay in the file mapping (zero-copy). Validation checks every
+ * tensor the architecture needs: present, expected shape, supported type. */
+#ifndef SOV_MODEL_H
+#define SOV_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gguf.h"
+#include "vocab.h"
+
+enum rope_kind { ROPE_NORMAL = 0, ROPE_NEOX = 2 }; /* adjacent pairs / split halves */
+
+typedef struct model_hparams {
+    char arch[32];       /* general.architecture: llama, mistral, qwen2 */
+    int32_t n_vocab;
+    int32_t n_ctx_train;
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t n_ff;
+    int32_t head_dim;    /* n_embd / n_head unless given */
+    int32_t n_rot;       /* rotated dims per head */
+    float rms_eps;
+    float rope_base;     /* rope.freq_base */
+    float rope_scale;    /* linear scaling factor (positions are divided by it) */
+    int rope_kind;       /* enum rope_kind */
+} model_hparams;
+
+typedef struct model_layer {
+    const gguf_tensor *attn_norm, *wq, *wk, *wv, *wo;
+    const gguf_tensor *bq, *bk, *bv; /* optional biases (qwen2) */
+    const gguf_tensor *ffn_norm, *ffn_gate, *ffn_down, *ffn_up;
+} model_layer;
+
+typedef struct model {
+    gguf *g;                    /* owned if own_gguf */
+    bool own_gguf;
+    vocab *vocab;               /* owned; NULL only if the file has no tokenizer */
+    model_hparams hp;
+    const gguf_tensor *tok_embd, *out_norm, *output; /* output == tok_embd when tied */
+    model_layer *layers;        /* hp.n_layer entries */
+} model;
+
+/* Opens the GGUF at path and validates it as a model (see model_from_gguf).
+ * *out owned by caller (model_free). Errors as gguf_open and model_from_gguf. */
+int model_load(model **out, const char *path);
+
+/* Builds a model over an open gguf. If take_ownership, the model closes g in
+ * model_free (also on failure). Errors: SOV_EUNSUPPORTED (architecture,
+ * tensor type), SOV_EFORMAT (missing tensor/metadata, wrong shape), SOV_ENOMEM. */
+int model_from_gguf(model **out, gguf *g, bool take_ownership);
+
+void model_free(model *m);
+
+/* Bytes of all weight tensors. */
+uint64_t model_weight_bytes(const model *m);
+
+/* Bytes of an f32 KV cache holding n_ctx positions for n_seq sequences. */
+uint64_t model_kv_bytes(const model_hparams *hp, int64_t n_ctx, int64_t n_seq);
+
+#endif
