@@ -1,0 +1,171 @@
+/* sov info: describe a GGUF model: architecture, hyper-parameters,
+ * tokenizer, tensors by type, and memory for weights + KV cache. */
+#include "cmd.h"
+#include "opt.h"
+
+#include "../base/err.h"
+#include "../engine/gguf.h"
+#include "../engine/model.h"
+#include "../engine/ttype.h"
+#include "../engine/vocab.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sov info MODEL [options]\n"
+            "  -c, --ctx N     context size for the KV-cache estimate (default: min(training context, 4096))\n"
+            "      --meta      also list every metadata key (arrays summarized)\n");
+}
+
+static double mib(uint64_t b) { return (double)b / 1048576.0; }
+
+static void print_value(const gguf_value *v)
+{
+    switch (v->type) {
+    case GGUF_UINT8: case GGUF_UINT16: case GGUF_UINT32: case GGUF_UINT64:
+        printf("%" PRIu64, v->v.u64);
+        break;
+    case GGUF_INT8: case GGUF_INT16: case GGUF_INT32: case GGUF_INT64:
+        printf("%" PRId64, v->v.i64);
+        break;
+    case GGUF_FLOAT32: case GGUF_FLOAT64: printf("%g", v->v.f64); break;
+    case GGUF_BOOL: printf("%s", v->v.b ? "true" : "false"); break;
+    case GGUF_STRING: {
+        uint64_t n = v->v.str.len > 80 ? 80 : v->v.str.len;
+        printf("\"");
+        for (uint64_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)v->v.str.ptr[i];
+            if (c == '\n') printf("\\n");
+            else if (c < 32) printf("\\x%02x", c);
+            else putchar(c);
+        }
+        printf("\"%s", v->v.str.len > 80 ? "..." : "");
+        break;
+    }
+    case GGUF_ARRAY:
+        printf("[%s x %" PRIu64 "]", gguf_vtype_name(v->v.arr.type), v->v.arr.n);
+        break;
+    }
+}
+
+int cmd_info(int argc, char **argv)
+{
+    const char *path = NULL;
+    long long ctx = 0;
+    bool meta = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx") || !strcmp(a, "--ctx-size")) {
+            if (!(v = opt_value(argc, argv, &i)) || opt_int(a, v, 1, 1 << 24, &ctx))
+                return 2;
+        } else if (!strcmp(a, "--meta")) {
+            meta = true;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!(path = opt_value(argc, argv, &i)))
+                return 2;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "sov info: unknown option '%s' (see sov info --help)\n", a);
+            return 2;
+        } else {
+            path = a;
+        }
+    }
+    if (!path) {
+        usage(stderr);
+        return 2;
+    }
+    gguf *g = NULL;
+    if (gguf_open(&g, path)) {
+        fprintf(stderr, "sov info: %s\n", err_msg());
+        return 1;
+    }
+    printf("file:           %s (%.2f MiB, GGUF v%u, alignment %" PRIu64 ", %" PRIu64 " metadata keys)\n",
+           path, mib(g->size), g->version, g->alignment, g->n_kv);
+    gguf_str name;
+    if (gguf_get_str(g, "general.name", &name) == 0)
+        printf("name:           %.*s\n", (int)(name.len > 100 ? 100 : name.len), name.ptr);
+
+    /* tensors by type */
+    uint64_t count[SOV_TYPE_COUNT] = {0}, bytes[SOV_TYPE_COUNT] = {0}, total = 0;
+    int64_t params = 0;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const gguf_tensor *t = &g->tensors[i];
+        count[t->type]++;
+        bytes[t->type] += t->nbytes;
+        total += t->nbytes;
+        params += gguf_tensor_nelements(t);
+    }
+
+    model *m = NULL;
+    int rc = model_from_gguf(&m, g, false);
+    if (rc == 0) {
+        const model_hparams *hp = &m->hp;
+        printf("architecture:   %s\n", hp->arch);
+        printf("hyperparams:    n_vocab %d, n_ctx_train %d, n_embd %d, n_layer %d, n_head %d, n_head_kv %d,\n"
+               "                head_dim %d, n_ff %d, rms_eps %g\n",
+               hp->n_vocab, hp->n_ctx_train, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv,
+               hp->head_dim, hp->n_ff, hp->rms_eps);
+        printf("rope:           %s pairs, %d dims, freq_base %g, linear scale %g\n",
+               hp->rope_kind == ROPE_NEOX ? "neox (split halves)" : "normal (adjacent)", hp->n_rot,
+               hp->rope_base, hp->rope_scale);
+        printf("output:         %s\n", m->output == m->tok_embd ? "tied to token_embd" : "separate output.weight");
+    } else {
+        gguf_str arch;
+        if (gguf_get_str(g, "general.architecture", &arch) == 0)
+            printf("architecture:   %.*s\n", (int)(arch.len > 40 ? 40 : arch.len), arch.ptr);
+        printf("model:          not loadable: %s\n", err_msg());
+    }
+
+    vocab *vb = NULL;
+    if (m && m->vocab) {
+        vb = m->vocab;
+    } else if (!m) {
+        if (vocab_load(&vb, g) != 0)
+            vb = NULL;
+    }
+    if (vb) {
+        printf("tokenizer:      %s (%s), pre-tokenizer %s, %d tokens, bos %d, eos %d, add_bos %s\n",
+               vocab_model_name(vb), vocab_kind_of(vb) == VOCAB_SPM ? "SentencePiece" : "byte-level BPE",
+               vocab_pre_name(vb), vocab_n_tokens(vb), vocab_bos(vb), vocab_eos(vb),
+               vocab_add_bos(vb) ? "yes" : "no");
+    } else if (!gguf_get(g, "tokenizer.ggml.model")) {
+        printf("tokenizer:      none\n");
+    } else {
+        printf("tokenizer:      not loadable: %s\n", err_msg());
+    }
+
+    printf("tensors:        %" PRIu64 " (%.3f M parameters, %.2f MiB)\n", g->n_tensors, params / 1e6, mib(total));
+    for (int t = 0; t < SOV_TYPE_COUNT; t++)
+        if (count[t])
+            printf("  %-6s        %4" PRIu64 " tensors  %10.2f MiB\n", ttype_name((uint32_t)t), count[t], mib(bytes[t]));
+
+    if (m) {
+        int64_t n_ctx = ctx ? ctx : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096);
+        uint64_t kvb = model_kv_bytes(&m->hp, n_ctx, 1);
+        printf("memory:         weights %.2f MiB + KV cache %.2f MiB (f32, ctx %" PRId64 ") = %.2f MiB\n",
+               mib(total), mib(kvb), n_ctx, mib(total + kvb));
+    }
+
+    if (meta) {
+        printf("metadata:\n");
+        for (uint64_t i = 0; i < g->n_kv; i++) {
+            const gguf_kv *kv = &g->kv[i];
+            printf("  %-40.*s ", (int)(kv->key.len > 200 ? 200 : kv->key.len), kv->key.ptr);
+            print_value(&kv->val);
+            printf("\n");
+        }
+    }
+    if (vb && (!m || vb != m->vocab))
+        vocab_free(vb);
+    model_free(m);
+    gguf_close(g);
+    return 0;
+}

@@ -1,0 +1,57 @@
+#include "opt.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+int opt_int(const char *flag, const char *val, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(val, &end, 10);
+    if (errno || end == val || *end) {
+        fprintf(stderr, "sov: %s: '%s' is not an integer\n", flag, val);
+        return 2;
+    }
+    if (v < lo || v > hi) {
+        fprintf(stderr, "sov: %s: %lld is out of range %lld..%lld\n", flag, v, lo, hi);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+int opt_float(const char *flag, const char *val, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (errno || end == val || *end || !isfinite(v)) {
+        fprintf(stderr, "sov: %s: '%s' is not a number\n", flag, val);
+        return 2;
+    }
+    if (v < lo || v > hi) {
+        fprintf(stderr, "sov: %s: %g is out of range %g..%g\n", flag, v, lo, hi);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+const char *opt_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "sov: %s needs a value\n", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+double opt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}

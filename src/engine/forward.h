@@ -1,0 +1,45 @@
+/* forward: the llama-family forward pass over a batch of tokens.
+ *
+ * A forward context owns the KV cache (n_ctx positions for each of n_seq
+ * sequences) and the scratch buffers; nothing is allocated per token. */
+#ifndef SOV_FORWARD_H
+#define SOV_FORWARD_H
+
+#include <stdint.h>
+
+#include "../base/pool.h"
+#include "model.h"
+
+typedef struct forward forward;
+
+/* A batch: token[i] at position pos[i] of sequence seq[i]; logits[i] != 0
+ * asks for the logits after that token. Tokens are evaluated in order, and a
+ * token attends to positions 0..pos[i] of its sequence, which must have been
+ * evaluated before (earlier in this batch or in an earlier call). */
+typedef struct forward_batch {
+    int32_t n;
+    const int32_t *token;
+    const int32_t *pos;
+    const int32_t *seq;    /* NULL: all sequence 0 */
+    const int8_t *logits;  /* NULL: only the last token */
+} forward_batch;
+
+/* Creates a context for model m (borrowed: must outlive it) with a KV cache
+ * of n_ctx positions x n_seq sequences, computing on pool p (borrowed; NULL
+ * runs single-threaded). Errors: SOV_EINVAL, SOV_ENOMEM. */
+int forward_new(forward **out, const model *m, int32_t n_ctx, int32_t n_seq, pool *p);
+
+void forward_free(forward *f);
+
+/* Evaluates the batch. Errors: SOV_EINVAL (token id, position or sequence out
+ * of range; message names which) — the cache is unchanged for tokens before
+ * the bad one. */
+int forward_decode(forward *f, const forward_batch *b);
+
+/* Logits (n_vocab floats) of the k-th batch entry that asked for logits in
+ * the last forward_decode; valid until the next call. NULL if k is out of range. */
+const float *forward_logits(const forward *f, int32_t k);
+
+int32_t forward_n_ctx(const forward *f);
+
+#endif
