@@ -1,0 +1,165 @@
+/* Forward pass against the float64 reference: logits of the first positions,
+ * exact greedy token sequences, and identical results for 1 and 2 threads. */
+#include "t.h"
+
+#include "base/err.h"
+#include "base/file.h"
+#include "base/pool.h"
+#include "engine/forward.h"
+#include "engine/model.h"
+#include "engine/sample.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Reads the id line of an expected-greedy file. Returns count (<= cap). */
+static int read_ids(const char *path, int32_t *ids, int cap)
+{
+    char *txt = NULL;
+    if (file_read_all(path, &txt, NULL))
+        return 0;
+    int n = 0;
+    char *p = txt;
+    while (*p && *p != '\n' && n < cap) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        ids[n++] = (int32_t)v;
+        p = end;
+    }
+    free(txt);
+    return n;
+}
+
+/* Feeds prompt ids[0..n_prompt) as one batch, then greedy-decodes until
+ * `total` ids; writes the whole sequence to out. Returns 0 or error. */
+static int greedy(const model *m, int threads, const int32_t *prompt, int n_prompt, int total, int32_t *out)
+{
+    pool *p = NULL;
+    forward *f = NULL;
+    int rc = pool_new(&p, threads);
+    if (rc)
+        return rc;
+    if ((rc = forward_new(&f, m, total + 1, 1, p)))
+        goto done;
+    int32_t pos[1024];
+    for (int i = 0; i < n_prompt; i++) {
+        pos[i] = i;
+        out[i] = prompt[i];
+    }
+    forward_batch b = {.n = n_prompt, .token = out, .pos = pos};
+    if ((rc = forward_decode(f, &b)))
+        goto done;
+    for (int i = n_prompt; i < total; i++) {
+        out[i] = sample_argmax(forward_logits(f, 0), m->hp.n_vocab);
+        if (i + 1 == total)
+            break;
+        int32_t ps = i;
+        forward_batch b1 = {.n = 1, .token = &out[i], .pos = &ps};
+        if ((rc = forward_decode(f, &b1)))
+            goto done;
+    }
+done:
+    forward_free(f);
+    pool_free(p);
+    return rc;
+}
+
+static void check_seq(const char *model_rel, const char *expect_rel, int n_prompt, const char *label)
+{
+    model *m = NULL;
+    char name[200];
+    snprintf(name, sizeof name, "%s load", label);
+    if (!t_check(model_load(&m, t_shared(model_rel)) == 0, name, "%s", err_msg()))
+        return;
+    int32_t exp[1024], got1[1024], got2[1024];
+    int n = read_ids(t_shared(expect_rel), exp, 1024);
+    snprintf(name, sizeof name, "%s expected file read", label);
+    if (t_check(n > n_prompt, name, "only %d ids", n)) {
+        int rc1 = greedy(m, 1, exp, n_prompt, n, got1);
+        int rc2 = greedy(m, 2, exp, n_prompt, n, got2);
+        int first_bad = -1;
+        for (int i = 0; i < n && first_bad < 0; i++)
+            if (got1[i] != exp[i])
+                first_bad = i;
+        snprintf(name, sizeof name, "%s greedy ids exact (%d tokens)", label, n);
+        t_check(rc1 == 0 && first_bad < 0, name, "rc %d, first mismatch at index %d: got %d expected %d",
+                rc1, first_bad, first_bad >= 0 ? got1[first_bad] : 0, first_bad >= 0 ? exp[first_bad] : 0);
+        snprintf(name, sizeof name, "%s 1 and 2 threads identical", label);
+        t_check(rc2 == 0 && memcmp(got1, got2, sizeof(int32_t) * (size_t)n) == 0, name, "sequences differ");
+    }
+    model_free(m);
+}
+
+static void check_logits(void)
+{
+    model *m = NULL;
+    if (!t_check(model_load(&m, t_shared("models/stories260K.gguf")) == 0, "logits load", "%s", err_msg()))
+        return;
+    int32_t ids[1024];
+    read_ids(t_shared("models/stories260K.expected-greedy.txt"), ids, 1024);
+    char *txt = NULL;
+    file_read_all(t_shared("models/stories260K.expected-logits.txt"), &txt, NULL);
+    forward *f = NULL;
+    forward_new(&f, m, 16, 1, NULL);
+    char *p = txt;
+    for (int pos = 0; pos < 3 && p && f; pos++) {
+        forward_batch b = {.n = 1, .token = &ids[pos], .pos = &pos};
+        int rc = forward_decode(f, &b);
+        const float *lg = forward_logits(f, 0);
+        /* tolerance: 1e-4 relative, or 1e-4 absolute for logits near zero (shared/README.md) */
+        double worst = 0;
+        int bad = -1;
+        for (int i = 0; i < m->hp.n_vocab; i++) {
+            double e = strtod(p, &p);
+            double err = fabs(lg[i] - e), tol = 1e-4 * fabs(e) + 1e-4;
+            if (err / tol > worst)
+                worst = err / tol;
+            if (err > tol && bad < 0)
+                bad = i;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "stories260K logits position %d within 1e-4", pos);
+        t_check(rc == 0 && bad < 0, name, "first bad logit %d (worst error/tolerance %.3g)", bad, worst);
+        printf("INFO position %d worst error/tolerance %.3g\n", pos, worst);
+    }
+    forward_free(f);
+    free(txt);
+    model_free(m);
+}
+
+static void check_errors(void)
+{
+    model *m = NULL;
+    if (model_load(&m, t_shared("models/stories260K.gguf")))
+        return;
+    forward *f = NULL;
+    forward_new(&f, m, 4, 1, NULL);
+    int32_t tok = 999999, pos = 0;
+    forward_batch b = {.n = 1, .token = &tok, .pos = &pos};
+    t_check(f && forward_decode(f, &b) == SOV_EINVAL, "bad token id rejected", "%s", err_msg());
+    tok = 1;
+    pos = 4;
+    t_check(f && forward_decode(f, &b) == SOV_ERANGE, "position past context rejected", "%s", err_msg());
+    forward_free(f);
+    model_free(m);
+    t_check(model_load(&m, t_shared("vocab/ggml-vocab-llama-spm.gguf")) == SOV_EFORMAT &&
+            strstr(err_msg(), "tensor 'token_embd.weight' is missing"),
+            "vocab-only gguf is not a model", "%s", err_msg());
+    t_check(model_load(&m, t_shared("vocab/ggml-vocab-gpt-2.gguf")) == SOV_EUNSUPPORTED &&
+            strstr(err_msg(), "architecture 'gpt2' is not supported"),
+            "unsupported architecture named", "%s", err_msg());
+}
+
+int main(void)
+{
+    check_logits();
+    check_seq("models/stories260K.gguf", "models/stories260K.expected-greedy.txt", 1, "stories260K from BOS");
+    check_seq("models/stories260K.gguf", "models/stories260K.expected-greedy-prompt.txt", 5, "stories260K prompt");
+    check_seq("models/llama-2-tiny-random.gguf", "models/llama-2-tiny-random.expected-greedy-prompt.txt", 3,
+              "llama-2-tiny-random");
+    check_errors();
+    return t_done();
+}
