@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# End-to-end tests of the sov binary: exact greedy text (stories260K, with
+# and without a prompt), llama-2-tiny-random, info, tokenize, and clean
+# errors for bad input. Prints PASS/FAIL lines for tests/run.sh.
+set -u
+SOV=${SOV_BIN:-build/sov}
+SH=${SOV_SHARED:-../shared}
+M=$SH/models
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; }
+# expected text of an expected-greedy file: after the '---' line, minus the final newline
+expected_text() { sed '1,/^---$/d' "$1" | head -c -1; }
+
+# 1. stories260K greedy from BOS: exact text
+"$SOV" run -m "$M/stories260K.gguf" --temp 0 -n 200 --ignore-eos >"$tmp/out.txt" 2>"$tmp/err.txt"
+rc=$?
+expected_text "$M/stories260K.expected-greedy.txt" >"$tmp/exp.txt"
+if [ $rc -eq 0 ] && cmp -s "$tmp/out.txt" "$tmp/exp.txt"; then pass "run stories260K greedy from BOS: exact text"
+else fail "run stories260K greedy from BOS: exact text" "rc $rc; $(diff <(cat "$tmp/exp.txt"; echo) <(cat "$tmp/out.txt"; echo) | head -5 | tr '\n' '|')"; fi
+grep -q "tok/s" "$tmp/err.txt" && pass "run prints speed on stderr" || fail "run prints speed on stderr" "$(head -c 200 "$tmp/err.txt")"
+
+# 2. with a prompt: stdout is only the continuation; prompt + output = expected text
+"$SOV" run -m "$M/stories260K.gguf" -p "Once upon a time" --temp 0 -n 200 --ignore-eos >"$tmp/out.txt" 2>"$tmp/err.txt"
+rc=$?
+{ printf 'Once upon a time'; cat "$tmp/out.txt"; } >"$tmp/full.txt"
+expected_text "$M/stories260K.expected-greedy-prompt.txt" >"$tmp/exp.txt"
+if [ $rc -eq 0 ] && cmp -s "$tmp/full.txt" "$tmp/exp.txt"; then pass "run stories260K prompted: exact text"
+else fail "run stories260K prompted: exact text" "rc $rc; $(head -c 200 "$tmp/err.txt")"; fi
+
+# 3. --print-ids gives the expected id line (prompt encoding included)
+"$SOV" run -m "$M/stories260K.gguf" -p "Once upon a time" --temp 0 -n 200 --ignore-eos --print-ids >"$tmp/ids.txt" 2>/dev/null
+if [ "$(cat "$tmp/ids.txt")" = "$(head -n 1 "$M/stories260K.expected-greedy-prompt.txt")" ]; then pass "run --print-ids stories260K prompted"
+else fail "run --print-ids stories260K prompted" "$(head -c 120 "$tmp/ids.txt")"; fi
+
+# 4. llama-2-tiny-random: 32k SPM vocab + F16 weights, exact ids, 50 tokens without error
+"$SOV" run -m "$M/llama-2-tiny-random.gguf" -p "Hello world" --temp 0 -n 32 --ignore-eos --print-ids >"$tmp/ids.txt" 2>"$tmp/err.txt"
+if [ "$(cat "$tmp/ids.txt")" = "$(head -n 1 "$M/llama-2-tiny-random.expected-greedy-prompt.txt")" ]; then pass "run llama-2-tiny-random greedy ids exact"
+else fail "run llama-2-tiny-random greedy ids exact" "$(head -c 200 "$tmp/ids.txt") $(head -c 200 "$tmp/err.txt")"; fi
+"$SOV" run -m "$M/llama-2-tiny-random.gguf" -n 50 --ignore-eos --seed 7 -t 2 >"$tmp/out.txt" 2>"$tmp/err.txt"
+rc=$?
+if [ $rc -eq 0 ] && grep -q "generation: 50 tokens" "$tmp/err.txt"; then pass "run llama-2-tiny-random 50 sampled tokens"
+else fail "run llama-2-tiny-random 50 sampled tokens" "rc $rc $(head -c 300 "$tmp/err.txt")"; fi
+
+# 5. sampling is reproducible with --seed and differs across seeds
+a=$("$SOV" run -m "$M/stories260K.gguf" -n 60 --seed 42 --temp 1.0 2>/dev/null)
+b=$("$SOV" run -m "$M/stories260K.gguf" -n 60 --seed 42 --temp 1.0 -t 1 2>/dev/null)
+c=$("$SOV" run -m "$M/stories260K.gguf" -n 60 --seed 43 --temp 1.0 2>/dev/null)
+[ -n "$a" ] && [ "$a" = "$b" ] && pass "same seed, same text" || fail "same seed, same text" "differs"
+[ "$a" != "$c" ] && pass "different seed, different text" || fail "different seed, different text" "identical"
+
+# 6. info describes the model
+"$SOV" info "$M/llama-2-tiny-random.gguf" --ctx 256 >"$tmp/info.txt" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && grep -q "architecture: *llama" "$tmp/info.txt" && grep -q "32000 tokens" "$tmp/info.txt" \
+   && grep -q "f16" "$tmp/info.txt" && grep -q "KV cache" "$tmp/info.txt"; then pass "info llama-2-tiny-random"
+else fail "info llama-2-tiny-random" "rc $rc $(head -c 300 "$tmp/info.txt")"; fi
+# KV cache for stories260K at ctx 512: 2 * 5 layers * 512 * (4 kv heads * 8 dims) * 4 bytes = 0.62 MiB
+"$SOV" info "$M/stories260K.gguf" --ctx 512 >"$tmp/info.txt" 2>&1
+grep -q "KV cache 0.62 MiB" "$tmp/info.txt" && pass "info KV estimate" || fail "info KV estimate" "$(grep memory "$tmp/info.txt")"
+
+# 7. tokenize
+out=$("$SOV" tokenize -m "$M/llama-2-tiny-random.gguf" -p "Hello world" 2>&1)
+[ "$out" = "1 15043 3186" ] && pass "tokenize Hello world" || fail "tokenize Hello world" "$out"
+out=$("$SOV" tokenize -m "$M/stories260K.gguf" -p "Once upon a time" 2>&1)
+[ "$out" = "1 403 407 261 378" ] && pass "tokenize Once upon a time" || fail "tokenize Once upon a time" "$out"
+
+# 8. bad input: clean errors, right exit codes, never a crash
+expect_err() { # name expected_rc pattern cmd...
+    local name=$1 erc=$2 pat=$3; shift 3
+    "$@" >"$tmp/o" 2>"$tmp/e"; local rc=$?
+    if [ $rc -eq "$erc" ] && grep -q -- "$pat" "$tmp/e"; then pass "$name"
+    else fail "$name" "rc $rc, stderr: $(head -c 200 "$tmp/e")"; fi
+}
+expect_err "missing model file" 1 "cannot open" "$SOV" run -m "$tmp/nope.gguf" -n 1
+head -c 1000 "$M/stories260K.gguf" >"$tmp/trunc.gguf"
+expect_err "truncated model" 1 "truncated\|past\|exceeds" "$SOV" run -m "$tmp/trunc.gguf" -n 1
+printf 'not a gguf at all' >"$tmp/junk.gguf"
+expect_err "not a gguf" 1 "not a GGUF file" "$SOV" info "$tmp/junk.gguf"
+expect_err "unknown option" 2 "unknown option" "$SOV" run -m "$M/stories260K.gguf" --bogus
+expect_err "bad number" 2 "not a number" "$SOV" run -m "$M/stories260K.gguf" --temp abc
+expect_err "missing -m" 2 "required" "$SOV" run -n 5
+expect_err "unknown command" 2 "unknown command" "$SOV" frobnicate
+expect_err "prompt longer than context" 1 "does not fit" "$SOV" run -m "$M/stories260K.gguf" -p "Once upon a time there was" --ctx 4
+"$SOV" run -m "$M/stories260K.gguf" --temp 0 -n 100 --ctx 16 >"$tmp/o" 2>"$tmp/e"
+rc=$?
+[ $rc -eq 0 ] && grep -q "context of 16 tokens is full" "$tmp/e" && pass "context full stops cleanly" || fail "context full stops cleanly" "rc $rc $(cat "$tmp/e")"
+exit 0
