@@ -14,13 +14,16 @@ static void dequant_f32(const void *src, float *dst, int64_t n)
     memcpy(dst, src, (size_t)n * sizeof(float));
 }
 
-// sum_i w[i] * x[i]
+// sum_i w[i] * x[i]   (w may be unaligned: loads via memcpy)
 static float dot_f32(const void *w, const float *x, int64_t n)
 {
-    const float *a = w;
+    const unsigned char *p = w;
     float s = 0.0f;
-    for (int64_t i = 0; i < n; i++)
-        s += a[i] * x[i];
+    for (int64_t i = 0; i < n; i++) {
+        float a;
+        memcpy(&a, p + 4 * i, 4);
+        s += a * x[i];
+    }
     return s;
 }
 
