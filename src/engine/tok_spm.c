@@ -1,0 +1,268 @@
+/* tok_spm: SentencePiece-style tokenizer and shared tokenizer helpers. */
+#include "tok_spm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/err.h"
+
+uint64_t tok_hash(uint64_t h, const void *s, size_t n)
+{
+    const unsigned char *p = s;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static uint64_t mix(uint64_t h)
+{
+    h ^= h >> 31;
+    h *= 0x7fb5d329728ea185ULL;
+    h ^= h >> 27;
+    return h;
+}
+
+int tok_map_build(tok_map *m, const gguf_str *keys, int32_t n)
+{
+    memset(m, 0, sizeof *m);
+    uint64_t cap = 16;
+    while (cap < (uint64_t)n * 2)
+        cap <<= 1;
+    m->slot = malloc(cap * sizeof *m->slot);
+    if (!m->slot)
+        return err_set(SOV_ENOMEM, "vocab: out of memory for token map (%llu slots)", (unsigned long long)cap);
+    memset(m->slot, 0xff, cap * sizeof *m->slot);
+    m->mask = cap - 1;
+    m->keys = keys;
+    for (int32_t id = 0; id < n; id++) {
+        gguf_str k = keys[id];
+        uint64_t i = mix(tok_hash(TOK_HASH_INIT, k.ptr, k.len)) & m->mask;
+        for (;;) {
+            int32_t o = m->slot[i];
+            if (o < 0) {
+                m->slot[i] = id;
+                break;
+            }
+            if (keys[o].len == k.len && memcmp(keys[o].ptr, k.ptr, k.len) == 0) {
+                m->slot[i] = id; /* duplicate text: the later id wins */
+                break;
+            }
+            i = (i + 1) & m->mask;
+        }
+    }
+    return 0;
+}
+
+void tok_map_free(tok_map *m)
+{
+    if (!m)
+        return;
+    free(m->slot);
+    memset(m, 0, sizeof *m);
+}
+
+int32_t tok_map_find(const tok_map *m, const char *s, size_t n)
+{
+    if (!m->slot)
+        return -1;
+    uint64_t i = mix(tok_hash(TOK_HASH_INIT, s, n)) & m->mask;
+    for (;;) {
+        int32_t o = m->slot[i];
+        if (o < 0)
+            return -1;
+        if (m->keys[o].len == n && memcmp(m->keys[o].ptr, s, n) == 0)
+            return o;
+        i = (i + 1) & m->mask;
+    }
+}
+
+int tok_ids_push(tok_ids *o, int32_t id)
+{
+    if (o->n == o->cap) {
+        size_t nc = o->cap ? o->cap * 2 : 64;
+        int32_t *nv = realloc(o->v, nc * sizeof *nv);
+        if (!nv)
+            return err_set(SOV_ENOMEM, "vocab: out of memory for %zu token ids", nc);
+        o->v = nv;
+        o->cap = nc;
+    }
+    o->v[o->n++] = id;
+    return 0;
+}
+
+/* ---- SPM merging ---- */
+
+typedef struct sym {
+    int32_t prev, next;
+    size_t start, len; /* len 0: merged away */
+} sym;
+
+typedef struct bigram {
+    float score;
+    int32_t left, right;
+    size_t size; /* combined length when queued (stale check) */
+} bigram;
+
+typedef struct heap {
+    bigram *b;
+    size_t n, cap;
+} heap;
+
+/* a before b: higher score, then leftmost. */
+static bool bg_before(const bigram *a, const bigram *b)
+{
+    if (a->score != b->score)
+        return a->score > b->score;
+    return a->left < b->left;
+}
+
+static int heap_push(heap *h, bigram x)
+{
+    if (h->n == h->cap) {
+        size_t nc = h->cap ? h->cap * 2 : 64;
+        bigram *nb = realloc(h->b, nc * sizeof *nb);
+        if (!nb)
+            return err_set(SOV_ENOMEM, "vocab: out of memory for spm queue");
+        h->b = nb;
+        h->cap = nc;
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!bg_before(&x, &h->b[p]))
+            break;
+        h->b[i] = h->b[p];
+        i = p;
+    }
+    h->b[i] = x;
+    return 0;
+}
+
+static bigram heap_pop(heap *h)
+{
+    bigram top = h->b[0];
+    bigram last = h->b[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const bigram *best = &last;
+        if (l < h->n && bg_before(&h->b[l], best)) {
+            m = l;
+            best = &h->b[l];
+        }
+        if (r < h->n && bg_before(&h->b[r], best))
+            m = r;
+        if (m == i)
+            break;
+        h->b[i] = h->b[m];
+        i = m;
+    }
+    if (h->n > 0)
+        h->b[i] = last;
+    return top;
+}
+
+static int try_add(const spm_vocab *s, const char *buf, sym *sy, heap *h, int32_t l, int32_t r)
+{
+    if (l < 0 || r < 0)
+        return 0;
+    size_t n = sy[l].len + sy[r].len;
+    int32_t id = tok_map_find(s->map, buf + sy[l].start, n);
+    if (id < 0)
+        return 0;
+    bigram b = {s->scores[id], l, r, n};
+    return heap_push(h, b);
+}
+
+static int emit_bytes(const spm_vocab *s, const char *p, size_t n, tok_ids *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        int32_t id = s->byte_id[c] >= 0 ? s->byte_id[c] : s->unk;
+        if (id < 0)
+            return err_set(SOV_EFORMAT, "vocab: byte 0x%02x has no token and there is no unknown token", c);
+        int rc = tok_ids_push(out, id);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int spm_encode(const spm_vocab *s, const char *text, size_t len, bool space_prefix, tok_ids *out)
+{
+    int rc = 0;
+    char *buf = NULL;
+    sym *sy = NULL;
+    heap h = {0};
+    size_t in = len + (space_prefix ? 1 : 0);
+    if (in == 0)
+        return 0;
+    buf = malloc(in * 3);
+    sy = malloc(in * sizeof *sy);
+    if (!buf || !sy) {
+        rc = err_set(SOV_ENOMEM, "vocab: out of memory for %zu bytes of text", len);
+        goto fail;
+    }
+    size_t n = 0;
+    if (space_prefix) {
+        memcpy(buf, "\xe2\x96\x81", 3);
+        n = 3;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == ' ') {
+            memcpy(buf + n, "\xe2\x96\x81", 3);
+            n += 3;
+        } else {
+            buf[n++] = text[i];
+        }
+    }
+    int32_t ns = 0;
+    for (size_t off = 0; off < n;) {
+        size_t cl = tok_utf8_len((unsigned char)buf[off]);
+        if (cl > n - off)
+            cl = n - off;
+        sy[ns].prev = ns - 1;
+        sy[ns].next = ns + 1;
+        sy[ns].start = off;
+        sy[ns].len = cl;
+        ns++;
+        off += cl;
+    }
+    sy[ns - 1].next = -1;
+    for (int32_t i = 1; i < ns; i++)
+        if ((rc = try_add(s, buf, sy, &h, i - 1, i)) < 0)
+            goto fail;
+    while (h.n > 0) {
+        bigram b = heap_pop(&h);
+        sym *l = &sy[b.left], *r = &sy[b.right];
+        if (l->len == 0 || r->len == 0 || l->len + r->len != b.size)
+            continue;
+        l->len += r->len;
+        r->len = 0;
+        l->next = r->next;
+        if (r->next >= 0)
+            sy[r->next].prev = b.left;
+        if ((rc = try_add(s, buf, sy, &h, l->prev, b.left)) < 0)
+            goto fail;
+        if ((rc = try_add(s, buf, sy, &h, b.left, l->next)) < 0)
+            goto fail;
+    }
+    for (int32_t i = 0; i >= 0; i = sy[i].next) {
+        const char *p = buf + sy[i].start;
+        int32_t id = tok_map_find(s->map, p, sy[i].len);
+        if (id >= 0)
+            rc = tok_ids_push(out, id);
+        else
+            rc = emit_bytes(s, p, sy[i].len, out);
+        if (rc < 0)
+            goto fail;
+    }
+    rc = 0;
+fail:
+    free(h.b);
+    free(sy);
+    free(buf);
+    return rc;
+}

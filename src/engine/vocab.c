@@ -1,0 +1,566 @@
+/* vocab: tokenizer from GGUF metadata (see vocab.h). */
+#include "vocab.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/err.h"
+#include "tok_bpe.h"
+#include "tok_spm.h"
+
+enum tok_type {
+    TT_UNDEFINED = 0,
+    TT_NORMAL = 1,
+    TT_UNKNOWN = 2,
+    TT_CONTROL = 3,
+    TT_USER_DEFINED = 4,
+    TT_UNUSED = 5,
+    TT_BYTE = 6,
+};
+
+#define MAX_EOG 16
+
+struct vocab {
+    int kind;
+    int32_t n;
+    const gguf_str *texts; /* into the gguf mapping */
+    uint8_t *types;        /* enum tok_type per token */
+    float *scores;         /* SPM scores (0 when absent) */
+    tok_map map;
+    char *pre;
+    int32_t bos, eos, unk, eot, eom;
+    bool add_bos, add_eos, add_space_prefix;
+    int32_t *special; /* control / user-defined / unknown tokens, longest text first */
+    size_t n_special;
+    int32_t eog[MAX_EOG];
+    int n_eog;
+    spm_vocab spm;
+    bpe_vocab *bpe;
+};
+
+/* Reads an optional token id key into *out (left unchanged when absent).
+ * -1 and 0xFFFFFFFF mean "none". */
+static int load_id(const gguf *g, const char *key, int32_t n, int32_t *out)
+{
+    int64_t v;
+    int rc = gguf_get_i64(g, key, &v);
+    if (rc == SOV_ENOTFOUND)
+        return 0;
+    if (rc < 0)
+        return rc;
+    if (v == -1 || v == (int64_t)UINT32_MAX) {
+        *out = -1;
+        return 0;
+    }
+    if (v < 0 || v >= n)
+        return err_set(SOV_EFORMAT, "vocab: %s = %lld is out of range (n_vocab %d)", key, (long long)v, n);
+    *out = (int32_t)v;
+    return 0;
+}
+
+static int load_bool(const gguf *g, const char *key, bool *out)
+{
+    int rc = gguf_get_bool(g, key, out);
+    return rc == SOV_ENOTFOUND ? 0 : rc;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool text_is(const vocab *v, int32_t id, const char *s)
+{
+    return gguf_str_eq(v->texts[id], s);
+}
+
+static void add_eog(vocab *v, int32_t id)
+{
+    if (id < 0 || v->n_eog >= MAX_EOG)
+        return;
+    for (int i = 0; i < v->n_eog; i++)
+        if (v->eog[i] == id)
+            return;
+    v->eog[v->n_eog++] = id;
+}
+
+/* Control / user-defined / unknown tokens with non-empty text, sorted longest
+ * text first (ties: lower id first). */
+static int build_specials(vocab *v)
+{
+    size_t k = 0;
+    uint64_t *keys = NULL;
+    for (int32_t i = 0; i < v->n; i++) {
+        uint8_t t = v->types[i];
+        if ((t == TT_CONTROL || t == TT_USER_DEFINED || t == TT_UNKNOWN) && v->texts[i].len > 0)
+            k++;
+    }
+    v->special = malloc((k ? k : 1) * sizeof *v->special);
+    keys = malloc((k ? k : 1) * sizeof *keys);
+    if (!v->special || !keys) {
+        free(keys);
+        return err_set(SOV_ENOMEM, "vocab: out of memory for special tokens");
+    }
+    k = 0;
+    for (int32_t i = 0; i < v->n; i++) {
+        uint8_t t = v->types[i];
+        if ((t == TT_CONTROL || t == TT_USER_DEFINED || t == TT_UNKNOWN) && v->texts[i].len > 0) {
+            uint64_t len = v->texts[i].len > UINT32_MAX ? UINT32_MAX : v->texts[i].len;
+            keys[k++] = ((uint64_t)(UINT32_MAX - len) << 32) | (uint32_t)i;
+        }
+    }
+    qsort(keys, k, sizeof *keys, cmp_u64);
+    for (size_t j = 0; j < k; j++)
+        v->special[j] = (int32_t)(keys[j] & 0xffffffffu);
+    v->n_special = k;
+    free(keys);
+    return 0;
+}
+
+static void build_eog(vocab *v)
+{
+    static const char *const names[] = {
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
+        "<EOT>", "<|EOT|>", "_<EOT>", "<|end_of_text|>", "<｜end▁of▁sentence｜>",
+    };
+    add_eog(v, v->eos);
+    add_eog(v, v->eot);
+    add_eog(v, v->eom);
+    for (size_t k = 0; k < v->n_special; k++) {
+        int32_t id = v->special[k];
+        if (v->types[id] != TT_CONTROL)
+            continue;
+        for (size_t j = 0; j < sizeof names / sizeof names[0]; j++)
+            if (text_is(v, id, names[j]))
+                add_eog(v, id);
+    }
+}
+
+/* SPM byte fallback tokens: "<0xNN>", else the one-byte text. */
+static void build_byte_ids(vocab *v)
+{
+    for (int b = 0; b < 256; b++) {
+        char t[8];
+        static const char hex[] = "0123456789ABCDEF";
+        memcpy(t, "<0x", 3);
+        t[3] = hex[b >> 4];
+        t[4] = hex[b & 15];
+        t[5] = '>';
+        int32_t id = tok_map_find(&v->map, t, 6);
+        if (id < 0) {
+            char c = (char)b;
+            id = tok_map_find(&v->map, &c, 1);
+        }
+        v->spm.byte_id[b] = id;
+    }
+}
+
+int vocab_load(vocab **out, const gguf *g)
+{
+    int rc;
+    vocab *v = NULL;
+    *out = NULL;
+    gguf_str model;
+    rc = gguf_get_str(g, "tokenizer.ggml.model", &model);
+    if (rc == SOV_ENOTFOUND)
+        return err_set(SOV_ENOTFOUND, "vocab: no tokenizer metadata (tokenizer.ggml.model missing)");
+    if (rc < 0)
+        return rc;
+    int kind;
+    if (gguf_str_eq(model, "llama")) {
+        kind = VOCAB_SPM;
+    } else if (gguf_str_eq(model, "gpt2")) {
+        kind = VOCAB_BPE;
+    } else {
+        char name[64];
+        return err_set(SOV_EUNSUPPORTED, "vocab: tokenizer model '%s' is not supported (only llama/SPM and gpt2/BPE)",
+                       gguf_str_copy(model, name, sizeof name));
+    }
+
+    v = calloc(1, sizeof *v);
+    if (!v)
+        return err_set(SOV_ENOMEM, "vocab: out of memory");
+    v->kind = kind;
+
+    const gguf_value *toks = gguf_get_arr(g, "tokenizer.ggml.tokens", GGUF_STRING);
+    if (!toks) {
+        rc = err_set(SOV_EFORMAT, "vocab: tokenizer.ggml.tokens missing or not an array of strings");
+        goto fail;
+    }
+    if (toks->v.arr.n == 0 || toks->v.arr.n > INT32_MAX) {
+        rc = err_set(SOV_EFORMAT, "vocab: tokenizer.ggml.tokens has %llu entries",
+                     (unsigned long long)toks->v.arr.n);
+        goto fail;
+    }
+    v->n = (int32_t)toks->v.arr.n;
+    v->texts = toks->v.arr.strs;
+
+    v->types = malloc((size_t)v->n);
+    v->scores = calloc((size_t)v->n, sizeof *v->scores);
+    if (!v->types || !v->scores) {
+        rc = err_set(SOV_ENOMEM, "vocab: out of memory for %d tokens", v->n);
+        goto fail;
+    }
+    memset(v->types, TT_NORMAL, (size_t)v->n);
+
+    const gguf_value *sc = gguf_get(g, "tokenizer.ggml.scores");
+    if (sc) {
+        if (sc->type != GGUF_ARRAY || sc->v.arr.type != GGUF_FLOAT32) {
+            rc = err_set(SOV_EFORMAT, "vocab: tokenizer.ggml.scores is not an array of float32");
+            goto fail;
+        }
+        if (sc->v.arr.n != (uint64_t)v->n) {
+            rc = err_set(SOV_EFORMAT, "vocab: tokenizer.ggml.scores has %llu entries, tokens %d",
+                         (unsigned long long)sc->v.arr.n, v->n);
+            goto fail;
+        }
+        for (int32_t i = 0; i < v->n; i++)
+            v->scores[i] = (float)gguf_arr_f64(sc, (uint64_t)i);
+    }
+    const gguf_value *tt = gguf_get(g, "tokenizer.ggml.token_type");
+    if (tt) {
+        if (tt->type != GGUF_ARRAY || tt->v.arr.type == GGUF_STRING || tt->v.arr.type == GGUF_ARRAY ||
+            tt->v.arr.type == GGUF_FLOAT32 || tt->v.arr.type == GGUF_FLOAT64 || tt->v.arr.type == GGUF_BOOL ||
+            gguf_vtype_size(tt->v.arr.type) == 0) {
+            rc = err_set(SOV_EFORMAT, "vocab: tokenizer.ggml.token_type is not an array of integers");
+            goto fail;
+        }
+        if (tt->v.arr.n != (uint64_t)v->n) {
+            rc = err_set(SOV_EFORMAT, "vocab: tokenizer.ggml.token_type has %llu entries, tokens %d",
+                         (unsigned long long)tt->v.arr.n, v->n);
+            goto fail;
+        }
+        for (int32_t i = 0; i < v->n; i++) {
+            int64_t t = gguf_arr_i64(tt, (uint64_t)i);
+            if (t < TT_UNDEFINED || t > TT_BYTE) {
+                rc = err_set(SOV_EFORMAT, "vocab: token %d has invalid token_type %lld", i, (long long)t);
+                goto fail;
+            }
+            v->types[i] = (uint8_t)t;
+        }
+    }
+
+    /* special ids: model defaults, then metadata */
+    v->bos = v->eos = v->unk = v->eot = v->eom = -1;
+    if (kind == VOCAB_SPM) {
+        v->unk = 0;
+        v->bos = v->n > 1 ? 1 : -1;
+        v->eos = v->n > 2 ? 2 : -1;
+        v->add_bos = true;
+        v->add_space_prefix = true;
+    }
+    int32_t dummy = -1;
+    if ((rc = load_id(g, "tokenizer.ggml.bos_token_id", v->n, &v->bos)) < 0 ||
+        (rc = load_id(g, "tokenizer.ggml.eos_token_id", v->n, &v->eos)) < 0 ||
+        (rc = load_id(g, "tokenizer.ggml.unknown_token_id", v->n, &v->unk)) < 0 ||
+        (rc = load_id(g, "tokenizer.ggml.eot_token_id", v->n, &v->eot)) < 0 ||
+        (rc = load_id(g, "tokenizer.ggml.eom_token_id", v->n, &v->eom)) < 0 ||
+        (rc = load_id(g, "tokenizer.ggml.seperator_token_id", v->n, &dummy)) < 0 ||
+        (rc = load_id(g, "tokenizer.ggml.padding_token_id", v->n, &dummy)) < 0 ||
+        (rc = load_id(g, "tokenizer.ggml.cls_token_id", v->n, &dummy)) < 0 ||
+        (rc = load_id(g, "tokenizer.ggml.mask_token_id", v->n, &dummy)) < 0)
+        goto fail;
+
+    gguf_str pre = {"default", 7};
+    rc = gguf_get_str(g, "tokenizer.ggml.pre", &pre);
+    if (rc < 0 && rc != SOV_ENOTFOUND)
+        goto fail;
+    if (pre.len > 256) {
+        rc = err_set(SOV_EFORMAT, "vocab: tokenizer.ggml.pre is %llu bytes long", (unsigned long long)pre.len);
+        goto fail;
+    }
+    v->pre = malloc(pre.len + 1);
+    if (!v->pre) {
+        rc = err_set(SOV_ENOMEM, "vocab: out of memory");
+        goto fail;
+    }
+    memcpy(v->pre, pre.ptr, pre.len);
+    v->pre[pre.len] = 0;
+    if (strlen(v->pre) != pre.len) {
+        rc = err_set(SOV_EFORMAT, "vocab: tokenizer.ggml.pre contains a NUL byte");
+        goto fail;
+    }
+
+    if ((rc = tok_map_build(&v->map, v->texts, v->n)) < 0)
+        goto fail;
+    if ((rc = build_specials(v)) < 0)
+        goto fail;
+
+    if (kind == VOCAB_SPM) {
+        v->spm.map = &v->map;
+        v->spm.scores = v->scores;
+        v->spm.n = v->n;
+        v->spm.unk = v->unk;
+        build_byte_ids(v);
+    } else {
+        const gguf_value *merges = gguf_get_arr(g, "tokenizer.ggml.merges", GGUF_STRING);
+        if (!merges) {
+            rc = err_set(SOV_EFORMAT, "vocab: gpt2 tokenizer without tokenizer.ggml.merges (array of strings)");
+            goto fail;
+        }
+        if ((rc = bpe_create(&v->bpe, &v->map, merges, v->pre, v->unk)) < 0)
+            goto fail;
+        v->add_bos = bpe_default_add_bos(v->bpe);
+    }
+    if ((rc = load_bool(g, "tokenizer.ggml.add_bos_token", &v->add_bos)) < 0 ||
+        (rc = load_bool(g, "tokenizer.ggml.add_eos_token", &v->add_eos)) < 0 ||
+        (rc = load_bool(g, "tokenizer.ggml.add_space_prefix", &v->add_space_prefix)) < 0)
+        goto fail;
+    if (kind != VOCAB_SPM)
+        v->add_space_prefix = false;
+    v->spm.add_space_prefix = v->add_space_prefix;
+    build_eog(v);
+    *out = v;
+    return 0;
+fail:
+    vocab_free(v);
+    return rc;
+}
+
+void vocab_free(vocab *v)
+{
+    if (!v)
+        return;
+    bpe_destroy(v->bpe);
+    tok_map_free(&v->map);
+    free(v->special);
+    free(v->pre);
+    free(v->scores);
+    free(v->types);
+    free(v);
+}
+
+int vocab_kind_of(const vocab *v) { return v->kind; }
+
+const char *vocab_model_name(const vocab *v) { return v->kind == VOCAB_SPM ? "llama" : "gpt2"; }
+
+const char *vocab_pre_name(const vocab *v) { return v->pre; }
+
+int32_t vocab_n_tokens(const vocab *v) { return v->n; }
+
+int32_t vocab_bos(const vocab *v) { return v->bos; }
+
+int32_t vocab_eos(const vocab *v) { return v->eos; }
+
+bool vocab_add_bos(const vocab *v) { return v->add_bos && v->bos >= 0; }
+
+bool vocab_add_eos(const vocab *v) { return v->add_eos && v->eos >= 0; }
+
+bool vocab_is_eog(const vocab *v, int32_t id)
+{
+    if (id < 0)
+        return false;
+    for (int i = 0; i < v->n_eog; i++)
+        if (v->eog[i] == id)
+            return true;
+    return false;
+}
+
+const char *vocab_token_text(const vocab *v, int32_t id, size_t *len)
+{
+    if (id < 0 || id >= v->n) {
+        *len = 0;
+        return NULL;
+    }
+    *len = (size_t)v->texts[id].len;
+    return v->texts[id].ptr;
+}
+
+/* ---- encoding ---- */
+
+typedef struct frag {
+    int32_t id; /* token, or -1 for raw text */
+    size_t off, len;
+} frag;
+
+typedef struct frags {
+    frag *f;
+    size_t n, cap;
+} frags;
+
+static int frags_push(frags *a, int32_t id, size_t off, size_t len)
+{
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 16;
+        frag *nf = realloc(a->f, nc * sizeof *nf);
+        if (!nf)
+            return err_set(SOV_ENOMEM, "vocab: out of memory for text fragments");
+        a->f = nf;
+        a->cap = nc;
+    }
+    a->f[a->n++] = (frag){id, off, len};
+    return 0;
+}
+
+/* Splits the raw fragments of *cur at every occurrence of special token id
+ * (non-overlapping, left to right). */
+static int split_special(const vocab *v, const char *text, int32_t id, frags *cur, frags *tmp)
+{
+    const char *t = v->texts[id].ptr;
+    size_t tl = (size_t)v->texts[id].len;
+    bool hit = false;
+    for (size_t i = 0; i < cur->n && !hit; i++)
+        if (cur->f[i].id < 0 && cur->f[i].len >= tl && memmem(text + cur->f[i].off, cur->f[i].len, t, tl))
+            hit = true;
+    if (!hit)
+        return 0;
+    int rc;
+    tmp->n = 0;
+    for (size_t i = 0; i < cur->n; i++) {
+        frag f = cur->f[i];
+        if (f.id >= 0) {
+            if ((rc = frags_push(tmp, f.id, f.off, f.len)) < 0)
+                return rc;
+            continue;
+        }
+        size_t pos = f.off, end = f.off + f.len;
+        while (pos < end) {
+            const char *p = end - pos >= tl ? memmem(text + pos, end - pos, t, tl) : NULL;
+            if (!p) {
+                if ((rc = frags_push(tmp, -1, pos, end - pos)) < 0)
+                    return rc;
+                break;
+            }
+            size_t at = (size_t)(p - text);
+            if (at > pos && (rc = frags_push(tmp, -1, pos, at - pos)) < 0)
+                return rc;
+            if ((rc = frags_push(tmp, id, at, tl)) < 0)
+                return rc;
+            pos = at + tl;
+        }
+    }
+    frags x = *cur;
+    *cur = *tmp;
+    *tmp = x;
+    return 0;
+}
+
+int vocab_encode(const vocab *v, const char *text, size_t len, bool add_special, bool parse_special, int32_t **ids,
+                 size_t *n_ids)
+{
+    int rc = 0;
+    tok_ids out = {0};
+    frags cur = {0}, tmp = {0};
+    *ids = NULL;
+    *n_ids = 0;
+    if (!text && len)
+        return err_set(SOV_EINVAL, "vocab_encode: NULL text");
+    if (add_special && v->add_bos && v->bos >= 0 && (rc = tok_ids_push(&out, v->bos)) < 0)
+        goto fail;
+    if (len > 0) {
+        if ((rc = frags_push(&cur, -1, 0, len)) < 0)
+            goto fail;
+        for (size_t k = 0; k < v->n_special; k++) {
+            int32_t id = v->special[k];
+            if (!parse_special && v->types[id] != TT_USER_DEFINED)
+                continue;
+            if ((rc = split_special(v, text, id, &cur, &tmp)) < 0)
+                goto fail;
+        }
+    }
+    bool prev_special = true;
+    for (size_t i = 0; i < cur.n; i++) {
+        frag f = cur.f[i];
+        if (f.id >= 0) {
+            rc = tok_ids_push(&out, f.id);
+            prev_special = true;
+        } else if (v->kind == VOCAB_SPM) {
+            rc = spm_encode(&v->spm, text + f.off, f.len, v->add_space_prefix && prev_special, &out);
+            prev_special = false;
+        } else {
+            rc = bpe_encode(v->bpe, text + f.off, f.len, &out);
+            prev_special = false;
+        }
+        if (rc < 0)
+            goto fail;
+    }
+    if (add_special && v->add_eos && v->eos >= 0 && (rc = tok_ids_push(&out, v->eos)) < 0)
+        goto fail;
+    if (out.n == 0) {
+        free(out.v);
+        out.v = malloc(sizeof(int32_t)); /* non-NULL for callers that test the pointer */
+        if (!out.v) {
+            rc = err_set(SOV_ENOMEM, "vocab: out of memory");
+            goto fail;
+        }
+    }
+    *ids = out.v;
+    *n_ids = out.n;
+    free(cur.f);
+    free(tmp.f);
+    return 0;
+fail:
+    free(out.v);
+    free(cur.f);
+    free(tmp.f);
+    return rc;
+}
+
+/* ---- detokenization ---- */
+
+typedef struct wbuf {
+    char *buf;
+    size_t cap, n;
+} wbuf;
+
+static void put(wbuf *w, const void *p, size_t n)
+{
+    if (w->n < w->cap) {
+        size_t k = w->cap - w->n < n ? w->cap - w->n : n;
+        memcpy(w->buf + w->n, p, k);
+    }
+    w->n += n;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+int vocab_piece(const vocab *v, int32_t prev, int32_t id, char *buf, size_t cap)
+{
+    if (id < 0 || id >= v->n)
+        return err_set(SOV_EINVAL, "vocab_piece: token id %d out of range (n_vocab %d)", id, v->n);
+    wbuf w = {buf, buf ? cap : 0, 0};
+    const char *s = v->texts[id].ptr;
+    size_t n = (size_t)v->texts[id].len;
+    uint8_t t = v->types[id];
+    if (t == TT_CONTROL)
+        return 0;
+    if (v->kind == VOCAB_SPM) {
+        if (t == TT_UNKNOWN) {
+            put(&w, "\xe2\x96\x85", 3);
+        } else if (t == TT_BYTE && n == 6 && memcmp(s, "<0x", 3) == 0 && s[5] == '>' && hexval(s[3]) >= 0 &&
+                   hexval(s[4]) >= 0) {
+            char c = (char)(hexval(s[3]) * 16 + hexval(s[4]));
+            put(&w, &c, 1);
+        } else {
+            bool drop = v->add_space_prefix && (prev < 0 || prev == v->bos);
+            for (size_t i = 0; i < n; i++) {
+                if (i + 3 <= n && memcmp(s + i, "\xe2\x96\x81", 3) == 0) {
+                    if (!(drop && w.n == 0))
+                        put(&w, " ", 1);
+                    i += 2;
+                } else {
+                    put(&w, s + i, 1);
+                }
+                drop = false;
+            }
+        }
+    } else {
+        if (t == TT_USER_DEFINED || t == TT_UNKNOWN)
+            put(&w, s, n);
+        else
+            w.n = bpe_decode_text(s, n, buf, buf ? cap : 0);
+    }
+    if (w.n > (size_t)INT32_MAX)
+        return err_set(SOV_ERANGE, "vocab_piece: piece of %zu bytes", w.n);
+    return (int)w.n;
+}

@@ -1,0 +1,678 @@
+/* Tokenizers: llama.cpp's test vectors for every shared vocab that has them,
+ * decode(encode(s)) == s, known prompts of the shared models, special-token
+ * parsing, and corrupted metadata giving errors instead of crashes. */
+#include "t.h"
+
+#include "base/err.h"
+#include "engine/gguf.h"
+#include "engine/vocab.h"
+
+#include <dirent.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+static char *read_all(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t cap = 0, len = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = (len + 4096 + 1) * 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t k = fread(buf + len, 1, cap - len - 1, f);
+        len += k;
+        if (k == 0)
+            break;
+    }
+    fclose(f);
+    buf[len] = 0;
+    *n = len;
+    return buf;
+}
+
+static const char SEP[] = "\n__ggml_vocab_test__\n";
+
+typedef struct strs {
+    char *data;
+    const char *s[128];
+    size_t len[128];
+    int n;
+} strs;
+
+/* Splits an .inp file into its test strings. */
+static bool load_inp(const char *path, strs *out)
+{
+    size_t n;
+    memset(out, 0, sizeof *out);
+    out->data = read_all(path, &n);
+    if (!out->data)
+        return false;
+    const char *p = out->data, *end = out->data + n;
+    while (p < end && out->n < 128) {
+        const char *q = memmem(p, (size_t)(end - p), SEP, sizeof SEP - 1);
+        if (!q)
+            break;
+        out->s[out->n] = p;
+        out->len[out->n] = (size_t)(q - p);
+        out->n++;
+        p = q + sizeof SEP - 1;
+    }
+    return out->n > 0;
+}
+
+typedef struct idlines {
+    char *data;
+    int32_t *ids[128];
+    size_t n_ids[128];
+    int n;
+} idlines;
+
+static void free_idlines(idlines *o)
+{
+    for (int i = 0; i < o->n; i++)
+        free(o->ids[i]);
+    free(o->data);
+}
+
+static bool load_out(const char *path, idlines *out)
+{
+    size_t n;
+    memset(out, 0, sizeof *out);
+    out->data = read_all(path, &n);
+    if (!out->data)
+        return false;
+    char *p = out->data;
+    while (*p && out->n < 128) {
+        char *nl = strchr(p, '\n');
+        if (nl)
+            *nl = 0;
+        int32_t *ids = malloc((strlen(p) / 2 + 2) * sizeof *ids);
+        size_t k = 0;
+        char *e;
+        for (;;) {
+            long v = strtol(p, &e, 10);
+            if (e == p)
+                break;
+            ids[k++] = (int32_t)v;
+            p = e;
+        }
+        out->ids[out->n] = ids;
+        out->n_ids[out->n] = k;
+        out->n++;
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    return true;
+}
+
+/* Concatenated pieces of ids; malloc'd, NUL-terminated, *n bytes. */
+static char *detok(const vocab *v, const int32_t *ids, size_t n_ids, size_t *n)
+{
+    size_t cap = 64, len = 0;
+    char *out = malloc(cap);
+    int32_t prev = -1;
+    for (size_t i = 0; i < n_ids; i++) {
+        char tmp[8];
+        int k = vocab_piece(v, prev, ids[i], tmp, sizeof tmp);
+        if (k < 0) {
+            free(out);
+            return NULL;
+        }
+        while (len + (size_t)k + 1 > cap)
+            cap *= 2;
+        out = realloc(out, cap);
+        if ((size_t)k <= sizeof tmp)
+            memcpy(out + len, tmp, (size_t)k);
+        else if (vocab_piece(v, prev, ids[i], out + len, (size_t)k) != k) {
+            free(out);
+            return NULL;
+        }
+        len += (size_t)k;
+        prev = ids[i];
+    }
+    out[len] = 0;
+    *n = len;
+    return out;
+}
+
+static void fmt_ids(char *buf, size_t cap, const int32_t *ids, size_t n)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && o + 16 < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%d", i ? " " : "", ids[i]);
+    if (n == 0)
+        snprintf(buf, cap, "(none)");
+}
+
+static void fmt_str(char *buf, size_t cap, const char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 8 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n')
+            o += (size_t)snprintf(buf + o, cap - o, "\\n");
+        else if (c == '\t')
+            o += (size_t)snprintf(buf + o, cap - o, "\\t");
+        else if (c < 0x20 || c == '"' || c == '\\')
+            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+        else
+            buf[o++] = (char)c;
+    }
+    buf[o] = 0;
+}
+
+/* Round trip over all strings; prints one check. */
+static void check_roundtrip(const char *name, const vocab *v, const strs *in)
+{
+    int ok = 0, first_bad = -1;
+    for (int i = 0; i < in->n; i++) {
+        int32_t *ids = NULL;
+        size_t n_ids = 0, n = 0;
+        char *s = NULL;
+        if (vocab_encode(v, in->s[i], in->len[i], false, false, &ids, &n_ids) == 0)
+            s = detok(v, ids, n_ids, &n);
+        if (s && n == in->len[i] && memcmp(s, in->s[i], n) == 0)
+            ok++;
+        else if (first_bad < 0)
+            first_bad = i;
+        free(s);
+        free(ids);
+    }
+    char tname[160];
+    if (ok == in->n) {
+        snprintf(tname, sizeof tname, "tok roundtrip %s (%d/%d)", name, ok, in->n);
+        t_check(true, tname, "-");
+    } else {
+        char q[256];
+        fmt_str(q, sizeof q, in->s[first_bad], in->len[first_bad]);
+        snprintf(tname, sizeof tname, "tok roundtrip %s", name);
+        t_check(false, tname, "%d/%d, first mismatch: input \"%s\"", ok, in->n, q);
+    }
+}
+
+/* Compares with expected ids; returns the number matching. */
+static int compare_vectors(const vocab *v, const strs *in, const idlines *exp, char *why, size_t why_cap)
+{
+    int ok = 0;
+    why[0] = 0;
+    for (int i = 0; i < in->n; i++) {
+        int32_t *ids = NULL;
+        size_t n_ids = 0;
+        int rc = vocab_encode(v, in->s[i], in->len[i], false, false, &ids, &n_ids);
+        bool same = rc == 0 && i < exp->n && n_ids == exp->n_ids[i] &&
+                    (n_ids == 0 || memcmp(ids, exp->ids[i], n_ids * sizeof *ids) == 0);
+        if (same) {
+            ok++;
+        } else if (!why[0]) {
+            char q[200], e[300], g[300];
+            fmt_str(q, sizeof q, in->s[i], in->len[i]);
+            if (i < exp->n)
+                fmt_ids(e, sizeof e, exp->ids[i], exp->n_ids[i]);
+            else
+                snprintf(e, sizeof e, "(missing line)");
+            if (rc == 0)
+                fmt_ids(g, sizeof g, ids, n_ids);
+            else
+                snprintf(g, sizeof g, "error %s: %s", err_name(rc), err_msg());
+            snprintf(why, why_cap, "first mismatch: input \"%s\", expected %s, got %s", q, e, g);
+        }
+        free(ids);
+    }
+    return ok;
+}
+
+static bool same_tokens(const gguf *a, const gguf *b)
+{
+    const gguf_value *ta = gguf_get_arr(a, "tokenizer.ggml.tokens", GGUF_STRING);
+    const gguf_value *tb = gguf_get_arr(b, "tokenizer.ggml.tokens", GGUF_STRING);
+    if (!ta || !tb || ta->v.arr.n != tb->v.arr.n)
+        return false;
+    for (uint64_t i = 0; i < ta->v.arr.n; i++)
+        if (ta->v.arr.strs[i].len != tb->v.arr.strs[i].len ||
+            memcmp(ta->v.arr.strs[i].ptr, tb->v.arr.strs[i].ptr, ta->v.arr.strs[i].len) != 0)
+            return false;
+    return true;
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void vocab_vectors(void)
+{
+    DIR *d = opendir(t_shared("vocab"));
+    if (!t_check(d != NULL, "tok vocab dir", "cannot open %s", t_shared("vocab")))
+        return;
+    char *names[64];
+    int nn = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && nn < 64) {
+        const char *s = e->d_name;
+        size_t l = strlen(s);
+        if (strncmp(s, "ggml-vocab-", 11) == 0 && l > 15 && strcmp(s + l - 4, ".inp") == 0)
+            names[nn++] = strndup(s + 11, l - 11 - 9); /* strip ".gguf.inp" */
+        else if (strncmp(s, "ggml-vocab-", 11) == 0 && l > 16 && strcmp(s + l - 5, ".gguf") == 0) {
+            char inp[512];
+            snprintf(inp, sizeof inp, "%s/%s.inp", t_shared("vocab"), s);
+            FILE *f = fopen(inp, "rb");
+            if (f)
+                fclose(f); /* listed through its .inp */
+            else
+                names[nn++] = strndup(s + 11, l - 11 - 5);
+        }
+    }
+    closedir(d);
+    qsort(names, (size_t)nn, sizeof names[0], cmp_name);
+
+    strs common;
+    bool have_common = load_inp(t_shared("vocab/ggml-vocab-llama-spm.gguf.inp"), &common);
+    t_check(have_common && common.n == 46, "tok llama-spm .inp has 46 strings", "got %d", common.n);
+
+    for (int k = 0; k < nn; k++) {
+        const char *name = names[k];
+        char p_gguf[1100], p_inp[1110], p_out[1110], rel[200];
+        snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", name);
+        snprintf(p_gguf, sizeof p_gguf, "%s", t_shared(rel));
+        snprintf(p_inp, sizeof p_inp, "%s.inp", p_gguf);
+        snprintf(p_out, sizeof p_out, "%s.out", p_gguf);
+        gguf *g = NULL;
+        vocab *v = NULL;
+        strs in = {0};
+        idlines exp = {0};
+        bool has_inp = load_inp(p_inp, &in);
+        bool has_out = load_out(p_out, &exp);
+        FILE *f = fopen(p_gguf, "rb");
+        bool has_gguf = f != NULL;
+        if (f)
+            fclose(f);
+        char tname[200];
+        if (!has_gguf) {
+            printf("INFO tok %s: skipped: no .gguf in shared/vocab (expected ids need the real model's vocab)\n",
+                   name);
+            goto next;
+        }
+        snprintf(tname, sizeof tname, "tok %s open", name);
+        if (!t_check(gguf_open(&g, p_gguf) == 0, tname, "%s", err_msg()))
+            goto next;
+        int rc = vocab_load(&v, g);
+        if (rc == SOV_EUNSUPPORTED) {
+            printf("INFO tok %s: skipped: %s\n", name, err_msg());
+            goto next;
+        }
+        snprintf(tname, sizeof tname, "tok %s load", name);
+        if (!t_check(rc == 0, tname, "%s: %s", err_name(rc), err_msg()))
+            goto next;
+        if (has_inp && has_out) {
+            char why[1024];
+            int ok = compare_vectors(v, &in, &exp, why, sizeof why);
+            if (ok == in.n && exp.n == in.n) {
+                snprintf(tname, sizeof tname, "tok %s (%d/%d)", name, ok, in.n);
+                t_check(true, tname, "-");
+            } else {
+                snprintf(tname, sizeof tname, "tok %s", name);
+                t_check(false, tname, "%d/%d, %s", ok, in.n, why);
+            }
+            check_roundtrip(name, v, &in);
+        } else if (have_common) {
+            check_roundtrip(name, v, &common);
+            /* a vocab identical to mpt's (gpt-neox): its tokenizer differs
+             * only by pre-tokenizer name, so mpt's ids are informative */
+            gguf *gm = NULL;
+            if (strcmp(name, "gpt-neox") == 0 && gguf_open(&gm, t_shared("vocab/ggml-vocab-mpt.gguf")) == 0 &&
+                same_tokens(g, gm)) {
+                idlines mexp;
+                if (load_out(t_shared("vocab/ggml-vocab-mpt.gguf.out"), &mexp)) {
+                    char why[1024];
+                    int ok = compare_vectors(v, &common, &mexp, why, sizeof why);
+                    printf("INFO tok gpt-neox (pre '%s') vs mpt's expected ids: %d/%d%s%s\n", vocab_pre_name(v),
+                           ok, common.n, ok == common.n ? "" : ", ", ok == common.n ? "" : why);
+                    free_idlines(&mexp);
+                }
+            }
+            gguf_close(gm);
+        }
+    next:
+        vocab_free(v);
+        gguf_close(g);
+        free(in.data);
+        free_idlines(&exp);
+        free(names[k]);
+    }
+    if (have_common)
+        free(common.data);
+}
+
+static bool encode_is(const vocab *v, const char *s, bool add_special, bool parse_special, const int32_t *want,
+                      size_t n_want, char *got, size_t cap)
+{
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = vocab_encode(v, s, strlen(s), add_special, parse_special, &ids, &n);
+    if (rc < 0) {
+        snprintf(got, cap, "error %s: %s", err_name(rc), err_msg());
+        return false;
+    }
+    fmt_ids(got, cap, ids, n);
+    bool ok = n == n_want && (n == 0 || memcmp(ids, want, n * sizeof *ids) == 0);
+    free(ids);
+    return ok;
+}
+
+static void model_prompts(void)
+{
+    struct {
+        const char *file, *text;
+        int32_t want[8];
+        size_t n;
+    } cases[] = {
+        {"models/llama-2-tiny-random.gguf", "Hello world", {1, 15043, 3186}, 3},
+        {"models/stories260K.gguf", "Once upon a time", {1, 403, 407, 261, 378}, 5},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        gguf *g = NULL;
+        vocab *v = NULL;
+        char name[200], got[512];
+        snprintf(name, sizeof name, "tok %s load", cases[c].file);
+        if (!t_check(gguf_open(&g, t_shared(cases[c].file)) == 0 && vocab_load(&v, g) == 0, name, "%s", err_msg()))
+            goto next;
+        snprintf(name, sizeof name, "tok %s encodes \"%s\" with BOS", cases[c].file, cases[c].text);
+        t_check(encode_is(v, cases[c].text, true, false, cases[c].want, cases[c].n, got, sizeof got), name,
+                "got %s", got);
+        t_check(vocab_kind_of(v) == VOCAB_SPM && vocab_bos(v) == 1 && vocab_eos(v) == 2 && vocab_add_bos(v) &&
+                    !vocab_add_eos(v) && vocab_is_eog(v, 2) && !vocab_is_eog(v, 1) &&
+                    strcmp(vocab_model_name(v), "llama") == 0,
+                "tok spm model facts", "kind %d bos %d eos %d", vocab_kind_of(v), vocab_bos(v), vocab_eos(v));
+        /* decoding: BOS gives nothing, the first piece loses the prefix space */
+        size_t n;
+        char *s = detok(v, cases[c].want, cases[c].n, &n);
+        snprintf(name, sizeof name, "tok %s decodes back to \"%s\"", cases[c].file, cases[c].text);
+        t_check(s && strcmp(s, cases[c].text) == 0, name, "got '%s'", s ? s : "(error)");
+        free(s);
+        char small[2];
+        int k = vocab_piece(v, 1, cases[c].want[1], small, sizeof small);
+        t_check(k > 2 && vocab_piece(v, -1, vocab_n_tokens(v), small, sizeof small) == SOV_EINVAL,
+                "tok piece reports full length and rejects bad ids", "k %d", k);
+    next:
+        vocab_free(v);
+        gguf_close(g);
+    }
+}
+
+static void specials(void)
+{
+    gguf *g = NULL;
+    vocab *v = NULL;
+    char got[512];
+    if (!t_check(gguf_open(&g, t_shared("vocab/ggml-vocab-phi-3.gguf")) == 0 && vocab_load(&v, g) == 0,
+                 "tok phi-3 load", "%s", err_msg()))
+        goto out;
+    /* phi-3: <|user|> 32010, <|end|> 32007 are control tokens */
+    const int32_t with[] = {1, 32010, 29871, 13, 18567, 32007};
+    bool ok = encode_is(v, "<|user|>\nHi<|end|>", true, true, with, 6, got, sizeof got);
+    t_check(ok, "tok phi-3 parse_special splits control tokens", "got %s", got);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = vocab_encode(v, "<|user|>", 8, false, false, &ids, &n);
+    bool none = rc == 0 && n > 1;
+    for (size_t i = 0; i < n; i++)
+        none = none && ids[i] != 32010;
+    t_check(none, "tok phi-3 without parse_special the text stays text", "rc %d n %zu", rc, n);
+    free(ids);
+    char buf[16];
+    t_check(vocab_piece(v, -1, 32010, buf, sizeof buf) == 0 && vocab_is_eog(v, 32007) && vocab_is_eog(v, 32000),
+            "tok phi-3 control piece empty, <|end|> and eos are eog", "-");
+    /* empty text: nothing, or just BOS */
+    rc = vocab_encode(v, "", 0, true, true, &ids, &n);
+    t_check(rc == 0 && n == 1 && ids[0] == 1, "tok empty text gives only BOS", "rc %d n %zu", rc, n);
+    free(ids);
+out:
+    vocab_free(v);
+    gguf_close(g);
+}
+
+static void perf(void)
+{
+    gguf *g = NULL;
+    vocab *v = NULL;
+    struct timespec t0, t1, t2;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (!t_check(gguf_open(&g, t_shared("vocab/ggml-vocab-deepseek-llm.gguf")) == 0 && vocab_load(&v, g) == 0,
+                 "tok perf load deepseek-llm", "%s", err_msg()))
+        goto out;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    size_t n_in;
+    char *text = read_all(t_shared("vocab/ggml-vocab-deepseek-llm.gguf.inp"), &n_in);
+    size_t total = 0, reps = 20;
+    bool ok = text != NULL;
+    for (size_t r = 0; r < reps && ok; r++) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        ok = vocab_encode(v, text, n_in, false, false, &ids, &n) == 0;
+        total += n;
+        free(ids);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t2);
+    double tl = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    double te = (double)(t2.tv_sec - t1.tv_sec) + 1e-9 * (double)(t2.tv_nsec - t1.tv_nsec);
+    printf("INFO tok perf: deepseek-llm (102400 tokens) load %.1f ms, encode %zu bytes x %zu -> %zu ids in %.1f ms\n",
+           tl * 1e3, n_in, reps, total, te * 1e3);
+    /* generous bounds (sanitizer builds are several times slower) */
+    t_check(ok && tl < 3.0 && te < 5.0, "tok perf load and encode are fast", "load %.2fs encode %.2fs", tl, te);
+    free(text);
+out:
+    vocab_free(v);
+    gguf_close(g);
+}
+
+/* ---- hand-made GGUF images ---- */
+
+typedef struct img {
+    unsigned char *b;
+    size_t n, cap;
+} img;
+
+static void put(img *m, const void *p, size_t n)
+{
+    if (m->n + n > m->cap) {
+        m->cap = (m->n + n) * 2 + 256;
+        m->b = realloc(m->b, m->cap);
+    }
+    memcpy(m->b + m->n, p, n);
+    m->n += n;
+}
+static void put_u32(img *m, uint32_t v) { put(m, &v, 4); }
+static void put_u64(img *m, uint64_t v) { put(m, &v, 8); }
+static void put_str(img *m, const char *s) { put_u64(m, strlen(s)); put(m, s, strlen(s)); }
+
+enum { BAD_NONE, BAD_BOS, BAD_SCORES_LEN, BAD_TYPES_LEN, BAD_TYPE_VALUE, BAD_MODEL, BAD_NO_MODEL, BAD_PRE, BAD_NO_MERGES,
+       BAD_MERGE, BAD_TOKENS_TYPE };
+
+/* A 6-token vocab: SPM ("llama") or BPE ("gpt2"), corrupted as asked. */
+static img make_vocab(bool bpe, int bad)
+{
+    img m = {0};
+    const char *toks_spm[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81" "a", "a", "\xe2\x96\x81"};
+    const char *toks_bpe[] = {"a", "b", "ab", "\xc4\xa0", "\xc4\xa0" "ab", "<|end|>"};
+    const char **toks = bpe ? toks_bpe : toks_spm;
+    uint64_t nkv = 0;
+    img kv = {0};
+    if (bad != BAD_NO_MODEL) {
+        put_str(&kv, "tokenizer.ggml.model"); put_u32(&kv, GGUF_STRING);
+        put_str(&kv, bad == BAD_MODEL ? "bert" : bpe ? "gpt2" : "llama");
+        nkv++;
+    }
+    put_str(&kv, "tokenizer.ggml.tokens"); put_u32(&kv, GGUF_ARRAY);
+    if (bad == BAD_TOKENS_TYPE) {
+        put_u32(&kv, GGUF_INT32); put_u64(&kv, 6);
+        for (int i = 0; i < 6; i++) put_u32(&kv, (uint32_t)i);
+    } else {
+        put_u32(&kv, GGUF_STRING); put_u64(&kv, 6);
+        for (int i = 0; i < 6; i++) put_str(&kv, toks[i]);
+    }
+    nkv++;
+    if (!bpe) {
+        put_str(&kv, "tokenizer.ggml.scores"); put_u32(&kv, GGUF_ARRAY); put_u32(&kv, GGUF_FLOAT32);
+        uint64_t ns = bad == BAD_SCORES_LEN ? 5 : 6;
+        put_u64(&kv, ns);
+        for (uint64_t i = 0; i < ns; i++) {
+            float f = -(float)i;
+            put(&kv, &f, 4);
+        }
+        nkv++;
+    }
+    put_str(&kv, "tokenizer.ggml.token_type"); put_u32(&kv, GGUF_ARRAY); put_u32(&kv, GGUF_INT32);
+    uint64_t nt = bad == BAD_TYPES_LEN ? 7 : 6;
+    put_u64(&kv, nt);
+    for (uint64_t i = 0; i < nt; i++) {
+        uint32_t t = bpe ? (i == 5 ? 3 : 1) : (i == 0 ? 2 : i < 3 ? 3 : 1);
+        if (bad == BAD_TYPE_VALUE && i == 4)
+            t = 77;
+        put_u32(&kv, t);
+    }
+    nkv++;
+    put_str(&kv, "tokenizer.ggml.bos_token_id"); put_u32(&kv, GGUF_UINT32);
+    put_u32(&kv, bad == BAD_BOS ? 6 : bpe ? 5 : 1);
+    nkv++;
+    if (bpe) {
+        put_str(&kv, "tokenizer.ggml.pre"); put_u32(&kv, GGUF_STRING);
+        put_str(&kv, bad == BAD_PRE ? "no-such-pre" : "gpt-2");
+        nkv++;
+        if (bad != BAD_NO_MERGES) {
+            put_str(&kv, "tokenizer.ggml.merges"); put_u32(&kv, GGUF_ARRAY); put_u32(&kv, GGUF_STRING);
+            put_u64(&kv, 2);
+            put_str(&kv, bad == BAD_MERGE ? "ab" : "a b");
+            put_str(&kv, "\xc4\xa0 ab");
+            nkv++;
+        }
+    }
+    put(&m, "GGUF", 4); put_u32(&m, 3); put_u64(&m, 0); put_u64(&m, nkv);
+    put(&m, kv.b, kv.n);
+    free(kv.b);
+    return m;
+}
+
+static void corrupted(void)
+{
+    struct {
+        bool bpe;
+        int bad, want;
+        const char *name;
+    } cases[] = {
+        {false, BAD_NONE, 0, "tok tiny spm vocab loads"},
+        {true, BAD_NONE, 0, "tok tiny bpe vocab loads"},
+        {false, BAD_BOS, SOV_EFORMAT, "tok bos id out of range is EFORMAT"},
+        {true, BAD_BOS, SOV_EFORMAT, "tok bpe bos id out of range is EFORMAT"},
+        {false, BAD_SCORES_LEN, SOV_EFORMAT, "tok scores length mismatch is EFORMAT"},
+        {false, BAD_TYPES_LEN, SOV_EFORMAT, "tok token_type length mismatch is EFORMAT"},
+        {false, BAD_TYPE_VALUE, SOV_EFORMAT, "tok bad token_type value is EFORMAT"},
+        {false, BAD_TOKENS_TYPE, SOV_EFORMAT, "tok tokens not strings is EFORMAT"},
+        {false, BAD_MODEL, SOV_EUNSUPPORTED, "tok unknown model is EUNSUPPORTED"},
+        {false, BAD_NO_MODEL, SOV_ENOTFOUND, "tok no tokenizer is ENOTFOUND"},
+        {true, BAD_PRE, SOV_EUNSUPPORTED, "tok unknown pre is EUNSUPPORTED"},
+        {true, BAD_NO_MERGES, SOV_EFORMAT, "tok gpt2 without merges is EFORMAT"},
+        {true, BAD_MERGE, SOV_EFORMAT, "tok malformed merge is EFORMAT"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        img m = make_vocab(cases[c].bpe, cases[c].bad);
+        gguf *g = NULL;
+        vocab *v = NULL;
+        int rc = gguf_open_mem(&g, m.b, m.n);
+        if (rc == 0)
+            rc = vocab_load(&v, g);
+        bool ok = rc == cases[c].want && (rc != 0 || v != NULL) && (rc == 0 || v == NULL);
+        if (ok && rc == 0) {
+            /* " a a" -> SPM: ▁a ▁a ▁ ... ; BPE: "ab ab<|end|>" -> ab Ġab <|end|> */
+            int32_t *ids = NULL;
+            size_t n = 0;
+            if (cases[c].bpe) {
+                const int32_t want[] = {2, 4, 5};
+                rc = vocab_encode(v, "ab ab<|end|>", 12, false, true, &ids, &n);
+                ok = rc == 0 && n == 3 && memcmp(ids, want, sizeof want) == 0 && !vocab_add_bos(v) &&
+                     vocab_bos(v) == 5 && vocab_kind_of(v) == VOCAB_BPE;
+            } else {
+                const int32_t want[] = {1, 3, 3};
+                rc = vocab_encode(v, "a a", 3, true, false, &ids, &n);
+                ok = rc == 0 && n == 3 && memcmp(ids, want, sizeof want) == 0;
+            }
+            free(ids);
+        }
+        t_check(ok, cases[c].name, "rc %d (%s) want %d: %s", rc, err_name(rc), cases[c].want, err_msg());
+        vocab_free(v);
+        gguf_close(g);
+        free(m.b);
+    }
+}
+
+/* Random byte corruption of real vocab metadata: never a crash. */
+static void fuzz(void)
+{
+    size_t n;
+    char *orig = read_all(t_shared("models/stories260K.gguf"), &n);
+    if (!t_check(orig != NULL, "tok fuzz input", "cannot read stories260K.gguf"))
+        return;
+    /* metadata lies before the tensor infos; corrupt only the first 12 KiB */
+    size_t span = n < 12288 ? n : 12288;
+    unsigned char *buf = malloc(n);
+    memcpy(buf, orig, n);
+    uint64_t st = 0x9e3779b97f4a7c15ULL;
+    int loaded = 0, iters = getenv("SOV_SANITIZED") ? 300 : 1500;
+    for (int it = 0; it < iters; it++) {
+        size_t pos[4];
+        int k = 1 + it % 4;
+        for (int j = 0; j < k; j++) {
+            st ^= st << 13;
+            st ^= st >> 7;
+            st ^= st << 17;
+            pos[j] = (size_t)(st % span);
+            buf[pos[j]] = (unsigned char)(st >> 32);
+        }
+        gguf *g = NULL;
+        vocab *v = NULL;
+        if (gguf_open_mem(&g, buf, n) == 0 && vocab_load(&v, g) == 0) {
+            loaded++;
+            int32_t *ids = NULL;
+            size_t nid = 0;
+            if (vocab_encode(v, "Once upon a time <s> \xf0\x9f\x98\x81", 25, true, true, &ids, &nid) == 0) {
+                char pb[32];
+                for (size_t i = 0; i < nid; i++)
+                    vocab_piece(v, i ? ids[i - 1] : -1, ids[i], pb, sizeof pb);
+            }
+            free(ids);
+            for (int32_t id = 0; id < vocab_n_tokens(v); id += 7) {
+                char pb[4];
+                vocab_piece(v, -1, id, pb, sizeof pb);
+            }
+        }
+        vocab_free(v);
+        gguf_close(g);
+        for (int j = 0; j < k; j++)
+            buf[pos[j]] = (unsigned char)orig[pos[j]];
+    }
+    char name[96];
+    snprintf(name, sizeof name, "tok fuzz %d corrupted metadata images without a crash", iters);
+    t_check(loaded > 0, name, "none of the images loaded (the test exercised nothing)");
+    free(buf);
+    free(orig);
+}
+
+int main(void)
+{
+    vocab_vectors();
+    model_prompts();
+    specials();
+    corrupted();
+    fuzz();
+    perf();
+    return t_done();
+}
