@@ -326,8 +326,8 @@ static void vocab_vectors(void)
             check_roundtrip(name, v, &in);
         } else if (have_common) {
             check_roundtrip(name, v, &common);
-            /* a vocab identical to mpt's (gpt-neox): its tokenizer differs
-             * only by pre-tokenizer name, so mpt's ids are informative */
+            /* gpt-neox has the same tokenizer as mpt (same tokens, GPT-2
+             * regex), so mpt's expected ids apply */
             gguf *gm = NULL;
             if (strcmp(name, "gpt-neox") == 0 && gguf_open(&gm, t_shared("vocab/ggml-vocab-mpt.gguf")) == 0 &&
                 same_tokens(g, gm)) {
@@ -335,8 +335,12 @@ static void vocab_vectors(void)
                 if (load_out(t_shared("vocab/ggml-vocab-mpt.gguf.out"), &mexp)) {
                     char why[1024];
                     int ok = compare_vectors(v, &common, &mexp, why, sizeof why);
-                    printf("INFO tok gpt-neox (pre '%s') vs mpt's expected ids: %d/%d%s%s\n", vocab_pre_name(v),
-                           ok, common.n, ok == common.n ? "" : ", ", ok == common.n ? "" : why);
+                    if (ok == common.n) {
+                        snprintf(tname, sizeof tname, "tok gpt-neox vs mpt's expected ids (%d/%d)", ok, common.n);
+                        t_check(true, tname, "-");
+                    } else {
+                        t_check(false, "tok gpt-neox vs mpt's expected ids", "%d/%d, %s", ok, common.n, why);
+                    }
                     free_idlines(&mexp);
                 }
             }
@@ -498,7 +502,10 @@ static void put_str(img *m, const char *s) { put_u64(m, strlen(s)); put(m, s, st
 enum { BAD_NONE, BAD_BOS, BAD_SCORES_LEN, BAD_TYPES_LEN, BAD_TYPE_VALUE, BAD_MODEL, BAD_NO_MODEL, BAD_PRE, BAD_NO_MERGES,
        BAD_MERGE, BAD_TOKENS_TYPE };
 
-/* A 6-token vocab: SPM ("llama") or BPE ("gpt2"), corrupted as asked. */
+static const char *tiny_pre = "gpt-2";
+
+/* A 6-token vocab: SPM ("llama") or BPE ("gpt2" with pre tiny_pre), corrupted
+ * as asked. */
 static img make_vocab(bool bpe, int bad)
 {
     img m = {0};
@@ -546,7 +553,7 @@ static img make_vocab(bool bpe, int bad)
     nkv++;
     if (bpe) {
         put_str(&kv, "tokenizer.ggml.pre"); put_u32(&kv, GGUF_STRING);
-        put_str(&kv, bad == BAD_PRE ? "no-such-pre" : "gpt-2");
+        put_str(&kv, bad == BAD_PRE ? "no-such-pre" : tiny_pre);
         nkv++;
         if (bad != BAD_NO_MERGES) {
             put_str(&kv, "tokenizer.ggml.merges"); put_u32(&kv, GGUF_ARRAY); put_u32(&kv, GGUF_STRING);
@@ -614,6 +621,108 @@ static void corrupted(void)
     }
 }
 
+/* Every supported pre-tokenizer name compiles and tokenizes. */
+static void pre_names(void)
+{
+    const char *names[] = {"default", "gpt-2", "mpt", "starcoder", "refact", "command-r", "falcon", "deepseek-llm",
+                           "deepseek-coder", "deepseek-v3", "llama3", "llama-bpe", "dbrx", "smaug-bpe", "qwen2",
+                           "deepseek-r1-qwen", "poro-chat", "bloom", "viking", "olmo", "jais", "roberta-bpe"};
+    int ok = 0;
+    const char *bad = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        tiny_pre = names[i];
+        img m = make_vocab(true, BAD_NONE);
+        gguf *g = NULL;
+        vocab *v = NULL;
+        int32_t *ids = NULL;
+        size_t n = 0;
+        if (gguf_open_mem(&g, m.b, m.n) == 0 && vocab_load(&v, g) == 0 &&
+            vocab_encode(v, "ab ab<|end|>", 12, false, true, &ids, &n) == 0 && n >= 3 && ids[n - 1] == 5 &&
+            strcmp(vocab_pre_name(v), names[i]) == 0)
+            ok++;
+        else if (!bad)
+            bad = names[i];
+        free(ids);
+        vocab_free(v);
+        gguf_close(g);
+        free(m.b);
+    }
+    tiny_pre = "gpt-2";
+    char name[80];
+    snprintf(name, sizeof name, "tok %d pre-tokenizer names load and encode", ok);
+    t_check(bad == NULL, name, "'%s' failed: %s", bad ? bad : "", err_msg());
+}
+
+/* Arbitrary bytes (invalid UTF-8 included) come back exactly. */
+static void random_bytes(void)
+{
+    /* gpt-2 and SPM byte fallback cover every byte; mpt and deepseek-llm
+     * have no token for the bytes that never occur in UTF-8 (c0 c1 f5..ff) */
+    const char *files[] = {"vocab/ggml-vocab-gpt-2.gguf", "vocab/ggml-vocab-llama-spm.gguf",
+                           "vocab/ggml-vocab-mpt.gguf", "vocab/ggml-vocab-deepseek-llm.gguf"};
+    const bool all_bytes[] = {true, true, false, false};
+    uint64_t st = 0x1234567887654321ULL;
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        gguf *g = NULL;
+        vocab *v = NULL;
+        int good = 0, total = 200;
+        char name[160];
+        snprintf(name, sizeof name, "tok random bytes round trip %s", files[f]);
+        if (gguf_open(&g, t_shared(files[f])) < 0 || vocab_load(&v, g) < 0) {
+            t_check(false, name, "load: %s", err_msg());
+            goto next;
+        }
+        for (int it = 0; it < total; it++) {
+            char in[64];
+            size_t len = (size_t)(it % 40);
+            for (size_t i = 0; i < len; i++) {
+                st ^= st << 13;
+                st ^= st >> 7;
+                st ^= st << 17;
+                /* mostly high bytes and spaces: invalid and split UTF-8 */
+                unsigned r = (unsigned)(st >> 40);
+                unsigned char c = r % 3 == 0 ? ' ' : r % 3 == 1 ? (unsigned char)(0x80 | (r >> 8)) : (unsigned char)(r >> 16);
+                if (!all_bytes[f] && (c == 0xc0 || c == 0xc1 || c >= 0xf5))
+                    c = 0xe4;
+                in[i] = (char)c;
+            }
+            int32_t *ids = NULL;
+            size_t n_ids = 0, n = 0;
+            char *out = NULL;
+            if (vocab_encode(v, in, len, false, false, &ids, &n_ids) == 0)
+                out = detok(v, ids, n_ids, &n);
+            /* SPM turns U+2581 in the input into a space: skip such inputs */
+            bool has_2581 = memmem(in, len, "\xe2\x96\x81", 3) != NULL;
+            if (has_2581 || (out && n == len && memcmp(out, in, len) == 0))
+                good++;
+            free(out);
+            free(ids);
+        }
+        t_check(good == total, name, "%d/%d", good, total);
+    next:
+        vocab_free(v);
+        gguf_close(g);
+    }
+}
+
+/* falcon's vocab has no token for some control bytes (and no unk): such
+ * input is an error, not silently dropped. */
+static void unencodable(void)
+{
+    gguf *g = NULL;
+    vocab *v = NULL;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = SOV_OK;
+    if (gguf_open(&g, t_shared("vocab/ggml-vocab-falcon.gguf")) == 0 && vocab_load(&v, g) == 0)
+        rc = vocab_encode(v, "a\x03" "b", 3, false, false, &ids, &n);
+    t_check(v && rc == SOV_EFORMAT && ids == NULL && n == 0, "tok falcon byte 0x03 is unencodable (EFORMAT)",
+            "rc %d: %s", rc, err_msg());
+    free(ids);
+    vocab_free(v);
+    gguf_close(g);
+}
+
 /* Random byte corruption of real vocab metadata: never a crash. */
 static void fuzz(void)
 {
@@ -664,6 +773,48 @@ static void fuzz(void)
     t_check(loaded > 0, name, "none of the images loaded (the test exercised nothing)");
     free(buf);
     free(orig);
+
+    /* the same on the tiny BPE image, every byte may change */
+    img m = make_vocab(true, BAD_NONE);
+    unsigned char *cp = malloc(m.n);
+    memcpy(cp, m.b, m.n);
+    loaded = 0;
+    int failed = 0;
+    for (int it = 0; it < iters; it++) {
+        size_t pos[3];
+        int k = 1 + it % 3;
+        for (int j = 0; j < k; j++) {
+            st ^= st << 13;
+            st ^= st >> 7;
+            st ^= st << 17;
+            pos[j] = (size_t)(st % m.n);
+            cp[pos[j]] = (unsigned char)(st >> 32);
+        }
+        gguf *g = NULL;
+        vocab *v = NULL;
+        if (gguf_open_mem(&g, cp, m.n) == 0) {
+            if (vocab_load(&v, g) == 0) {
+                loaded++;
+                int32_t *ids = NULL;
+                size_t nid = 0;
+                if (vocab_encode(v, "ab ab<|end|> \xff\xc4", 15, true, true, &ids, &nid) == 0) {
+                    char pb[8];
+                    for (size_t i = 0; i < nid; i++)
+                        vocab_piece(v, -1, ids[i], pb, sizeof pb);
+                }
+                free(ids);
+            } else {
+                failed++;
+            }
+        }
+        vocab_free(v);
+        gguf_close(g);
+        memcpy(cp, m.b, m.n);
+    }
+    snprintf(name, sizeof name, "tok fuzz %d corrupted tiny BPE images without a crash", iters);
+    t_check(loaded > 0 && failed > 0, name, "loaded %d rejected %d", loaded, failed);
+    free(cp);
+    free(m.b);
 }
 
 int main(void)
@@ -672,6 +823,9 @@ int main(void)
     model_prompts();
     specials();
     corrupted();
+    pre_names();
+    random_bytes();
+    unencodable();
     fuzz();
     perf();
     return t_done();

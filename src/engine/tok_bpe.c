@@ -185,8 +185,8 @@ int bpe_create(bpe_vocab **out, const tok_map *map, const gguf_value *merges, co
     int rc = 0;
     *out = NULL;
     const pre_set *ps = NULL;
-    if (!pre)
-        pre = "default";
+    if (!pre) /* no tokenizer.ggml.pre: HF's ByteLevel default (GPT-2 regex), as gpt-neox uses */
+        pre = "gpt-2";
     for (size_t i = 0; i < sizeof pre_sets / sizeof pre_sets[0]; i++)
         if (name_in(pre_sets[i].names, pre))
             ps = &pre_sets[i];

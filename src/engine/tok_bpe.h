@@ -15,7 +15,9 @@ typedef struct bpe_vocab bpe_vocab;
 
 /* Builds the BPE state: merge-rank table from `merges` (array of "left right"
  * strings; the first occurrence of a pair keeps its rank) and the regexes for
- * pre-tokenizer `pre` (NULL or "default": the default set). `map` (token text
+ * pre-tokenizer `pre`: "default" is llama.cpp's legacy default set; NULL (no
+ * tokenizer.ggml.pre in the file) is the plain GPT-2 regex, the byte-level
+ * default of HF tokenizers (gpt-neox, ...). `map` (token text
  * -> id) must outlive *out. unk: id for unencodable pieces, or -1.
  * Errors: SOV_EUNSUPPORTED (unknown pre name), SOV_EFORMAT (malformed merge),
  * SOV_ENOMEM. */

@@ -200,7 +200,7 @@ int spm_encode(const spm_vocab *s, const char *text, size_t len, bool space_pref
     if (in == 0)
         return 0;
     buf = malloc(in * 3);
-    sy = malloc(in * sizeof *sy);
+    sy = malloc(in * 3 * sizeof *sy); /* one symbol per escaped byte at most */
     if (!buf || !sy) {
         rc = err_set(SOV_ENOMEM, "vocab: out of memory for %zu bytes of text", len);
         goto fail;
@@ -220,9 +220,13 @@ int spm_encode(const spm_vocab *s, const char *text, size_t len, bool space_pref
     }
     int32_t ns = 0;
     for (size_t off = 0; off < n;) {
-        size_t cl = tok_utf8_len((unsigned char)buf[off]);
-        if (cl > n - off)
-            cl = n - off;
+        /* one UTF-8 character; a malformed sequence ends at the first byte
+         * that is no continuation byte, so the U+2581 of an escaped space
+         * is never swallowed by a stray lead byte */
+        size_t cl = tok_utf8_len((unsigned char)buf[off]), k = 1;
+        while (k < cl && off + k < n && ((unsigned char)buf[off + k] & 0xc0) == 0x80)
+            k++;
+        cl = k;
         sy[ns].prev = ns - 1;
         sy[ns].next = ns + 1;
         sy[ns].start = off;

@@ -266,6 +266,7 @@ int vocab_load(vocab **out, const gguf *g)
     rc = gguf_get_str(g, "tokenizer.ggml.pre", &pre);
     if (rc < 0 && rc != SOV_ENOTFOUND)
         goto fail;
+    bool has_pre = rc == 0;
     if (pre.len > 256) {
         rc = err_set(SOV_EFORMAT, "vocab: tokenizer.ggml.pre is %llu bytes long", (unsigned long long)pre.len);
         goto fail;
@@ -299,7 +300,7 @@ int vocab_load(vocab **out, const gguf *g)
             rc = err_set(SOV_EFORMAT, "vocab: gpt2 tokenizer without tokenizer.ggml.merges (array of strings)");
             goto fail;
         }
-        if ((rc = bpe_create(&v->bpe, &v->map, merges, v->pre, v->unk)) < 0)
+        if ((rc = bpe_create(&v->bpe, &v->map, merges, has_pre ? v->pre : NULL, v->unk)) < 0)
             goto fail;
         v->add_bos = bpe_default_add_bos(v->bpe);
     }
