@@ -76,7 +76,7 @@ expect_err() { # name expected_rc pattern cmd...
 }
 expect_err "missing model file" 1 "cannot open" "$SOV" run -m "$tmp/nope.gguf" -n 1
 head -c 1000 "$M/stories260K.gguf" >"$tmp/trunc.gguf"
-expect_err "truncated model" 1 "truncated\|past\|exceeds" "$SOV" run -m "$tmp/trunc.gguf" -n 1
+expect_err "truncated model" 1 "truncated\|past\|exceeds\|impossible" "$SOV" run -m "$tmp/trunc.gguf" -n 1
 printf 'not a gguf at all' >"$tmp/junk.gguf"
 expect_err "not a gguf" 1 "not a GGUF file" "$SOV" info "$tmp/junk.gguf"
 expect_err "unknown option" 2 "unknown option" "$SOV" run -m "$M/stories260K.gguf" --bogus
