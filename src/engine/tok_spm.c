@@ -1,6 +1,7 @@
 /* tok_spm: SentencePiece-style tokenizer and shared tokenizer helpers. */
 #include "tok_spm.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,6 +200,8 @@ int spm_encode(const spm_vocab *s, const char *text, size_t len, bool space_pref
     size_t in = len + (space_prefix ? 1 : 0);
     if (in == 0)
         return 0;
+    if (in > SIZE_MAX / (3 * sizeof *sy))
+        return err_set(SOV_ENOMEM, "vocab: text of %zu bytes is too long", len);
     buf = malloc(in * 3);
     sy = malloc(in * 3 * sizeof *sy); /* one symbol per escaped byte at most */
     if (!buf || !sy) {
