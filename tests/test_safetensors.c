@@ -18,6 +18,7 @@
 #include "engine/kern/fp16.h"
 #include "engine/safetensors.h"
 #include "engine/ttype.h"
+#include "engine/vocab.h"
 
 #include <ftw.h>
 #include <math.h>
@@ -736,26 +737,19 @@ static void byte_char(int b, char *out)
     }
 }
 
-/* Synthetic checkpoint: byte-level BPE tokenizer, BF16 weights, untied head. */
-static void convert_synthetic_bpe(void)
+/* Writes path: a byte-level BPE tokenizer.json with the given pre_tokenizer
+ * JSON: 256 byte chars, 6 merged tokens (ids 256..261, one merge in pair
+ * form), special <|eot|> (262) and non-special <user> (263). */
+static bool write_bpe_tokenizer(const char *path, const char *pre)
 {
-    enum { E = 8, L = 1, H = 2, HKV = 1, HD = 4, FF = 16, V = 264 };
-    mkdir(tmp_path("bpe"), 0755);
     char *tj = malloc(64 * 1024);
-    char *hdr = malloc(8192);
-    uint16_t *data = calloc(16384, 2);
-    if (!tj || !hdr || !data) {
-        t_check(false, "synthetic alloc", "out of memory");
-        goto out;
-    }
-    /* tokenizer.json: 256 byte chars, 6 merged tokens (ids 256..261), one
-     * merge in pair form, special <|eot|> (262) and user token (263) */
+    if (!tj)
+        return false;
     size_t p = 0;
     p += (size_t)snprintf(tj + p, 65536 - p, "{\"version\":\"1.0\",\"added_tokens\":[{\"id\":262,\"content\":\"<|eot|>\","
                           "\"special\":true},{\"id\":263,\"content\":\"<user>\",\"special\":false}],"
-                          "\"normalizer\":null,\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
-                          "\"trim_offsets\":true,\"use_regex\":true},\"decoder\":{\"type\":\"ByteLevel\"},"
-                          "\"model\":{\"type\":\"BPE\",\"vocab\":{");
+                          "\"normalizer\":null,\"pre_tokenizer\":%s,\"decoder\":{\"type\":\"ByteLevel\"},"
+                          "\"model\":{\"type\":\"BPE\",\"vocab\":{", pre);
     for (int b = 0; b < 256; b++) {
         char c[4];
         byte_char(b, c);
@@ -765,7 +759,29 @@ static void convert_synthetic_bpe(void)
     p += (size_t)snprintf(tj + p, 65536 - p, "\"\xc4\xa0t\":256,\"he\":257,\"\xc4\xa0the\":258,\"in\":259,\"ing\":260,"
                           "\"<|eot|>\":262,\"th\":261},\"merges\":[\"\xc4\xa0 t\",\"h e\",[\"\xc4\xa0t\",\"he\"],"
                           "\"i n\",\"in g\",\"t h\"]}}");
-    bool ok = write_str(tmp_path("bpe/tokenizer.json"), tj) &&
+    bool ok = p < 65536 && write_str(path, tj);
+    free(tj);
+    return ok;
+}
+
+#define BYTELEVEL_PRE "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true}"
+#define LLAMA3_PRE "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":" \
+    "\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+" \
+    "[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"},\"behavior\":\"Isolated\",\"invert\":false}," \
+    "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":false}]}"
+
+/* Synthetic checkpoint: byte-level BPE tokenizer, BF16 weights, untied head. */
+static void convert_synthetic_bpe(void)
+{
+    enum { E = 8, L = 1, H = 2, HKV = 1, HD = 4, FF = 16, V = 264 };
+    mkdir(tmp_path("bpe"), 0755);
+    char *hdr = malloc(8192);
+    uint16_t *data = calloc(16384, 2);
+    if (!hdr || !data) {
+        t_check(false, "synthetic alloc", "out of memory");
+        goto out;
+    }
+    bool ok = write_bpe_tokenizer(tmp_path("bpe/tokenizer.json"), BYTELEVEL_PRE) &&
               write_str(tmp_path("bpe/tokenizer_config.json"), "{\"bos_token\":null,\"eos_token\":\"<|eot|>\","
                         "\"model_max_length\":1000000000000000019884624838656}") &&
               write_str(tmp_path("bpe/config.json"), "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":8,"
@@ -846,9 +862,35 @@ static void convert_synthetic_bpe(void)
             "bf16 q rows permuted", "%g", bf16_to_f32(q1));
     t_check(nr && nr->type == SOV_F32 && n0 == 3.0f && gguf_get_i64(g, "general.file_type", &x) == 0 && x == 32,
             "norms f32 from bf16, file_type 32", "%g", n0);
+    vocab *vb = NULL;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    rc = vocab_load(&vb, g);
+    rc = rc ? rc : vocab_encode(vb, " the thing", 10, false, false, &ids, &n_ids);
+    t_check(rc == 0 && n_ids == 4 && ids[0] == 258 && ids[1] == 256 && ids[2] == 'h' && ids[3] == 260,
+            "sov's vocab loads the gpt2 tokenizer and merges ' the thing'", "rc %d %s, %zu ids", rc, err_msg(), n_ids);
+    free(ids);
+    vocab_free(vb);
     gguf_close(g);
+    g = NULL;
+
+    /* Llama-3 style Split + ByteLevel pre-tokenizer is recognized */
+    rc = write_bpe_tokenizer(tmp_path("bpe/tokenizer.json"), LLAMA3_PRE) ? 0 : -100;
+    rc = rc ? rc : convert_hf_llama(tmp_path("bpe"), tmp_path("bpe.gguf"), &o);
+    rc = rc ? rc : gguf_open(&g, tmp_path("bpe.gguf"));
+    t_check(rc == 0 && gguf_get_str(g, "tokenizer.ggml.pre", &s) == 0 && str_is(s, "llama-bpe"),
+            "llama-3 split regex gives pre llama-bpe", "rc %d %s", rc, err_msg());
+    gguf_close(g);
+    g = NULL;
+    /* a WordPiece / Unigram model is a clear error */
+    write_str(tmp_path("bpe/tokenizer.json"), "{\"model\":{\"type\":\"Unigram\",\"vocab\":[]}}");
+    rc = convert_hf_llama(tmp_path("bpe"), tmp_path("bpe.gguf"), &o);
+    t_check(rc == SOV_EUNSUPPORTED, "Unigram tokenizer is EUNSUPPORTED", "rc %d %s", rc, err_msg());
+    /* BPE with neither byte-level nor SentencePiece markers */
+    write_str(tmp_path("bpe/tokenizer.json"), "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}");
+    rc = convert_hf_llama(tmp_path("bpe"), tmp_path("bpe.gguf"), &o);
+    t_check(rc == SOV_EUNSUPPORTED, "unrecognized BPE layout is EUNSUPPORTED", "rc %d %s", rc, err_msg());
 out:
-    free(tj);
     free(hdr);
     free(data);
 }

@@ -238,10 +238,16 @@ static bool is_byte_token(const char *s)
            s[3] && s[4];
 }
 
-/* The Llama-3 pre-tokenizer split regex (from the Llama 3 tokenizer.json). */
-static const char llama3_regex[] =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/* Split regexes of known byte-level pre-tokenizers (as stored in their
+ * tokenizer.json): Llama 3 and Qwen2 differ only in how digits group. */
+#define RE_HEAD "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
+#define RE_TAIL "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+static const struct {
+    const char *regex, *pre;
+} known_splits[] = {
+    {RE_HEAD "\\p{N}{1,3}" RE_TAIL, "llama-bpe"},
+    {RE_HEAD "\\p{N}" RE_TAIL, "qwen2"},
+};
 
 /* tokenizer.ggml.pre name for a byte-level pre_tokenizer. */
 static const char *bpe_pre_name(const json_t *pre)
@@ -254,8 +260,9 @@ static const char *bpe_pre_name(const json_t *pre)
     const json_t *split = find_component(pre, "Split");
     if (split) {
         const char *re = json_string_value(json_object_get(json_object_get(split, "pattern"), "Regex"));
-        if (re && !strcmp(re, llama3_regex))
-            return "llama-bpe";
+        for (size_t i = 0; re && i < sizeof known_splits / sizeof known_splits[0]; i++)
+            if (!strcmp(re, known_splits[i].regex))
+                return known_splits[i].pre;
     }
     return "default";
 }
