@@ -1,5 +1,6 @@
 /* tok_bpe: byte-level BPE tokenizer (GPT-2 family). */
 #include "tok_bpe.h"
+#include "tok_heap.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -342,75 +343,12 @@ typedef struct sym {
     uint32_t start, len;
 } sym;
 
-typedef struct bigram {
-    int32_t rank, left, right;
-    uint32_t size;
-} bigram;
-
-typedef struct heap {
-    bigram *b;
-    size_t n, cap;
-} heap;
-
-static bool bg_before(const bigram *a, const bigram *b)
-{
-    if (a->rank != b->rank)
-        return a->rank < b->rank;
-    return a->left < b->left;
-}
-
-static int heap_push(heap *h, bigram x)
-{
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 64;
-        bigram *nb = realloc(h->b, nc * sizeof *nb);
-        if (!nb)
-            return err_set(SOV_ENOMEM, "vocab: out of memory for bpe queue");
-        h->b = nb;
-        h->cap = nc;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bg_before(&x, &h->b[p]))
-            break;
-        h->b[i] = h->b[p];
-        i = p;
-    }
-    h->b[i] = x;
-    return 0;
-}
-
-static bigram heap_pop(heap *h)
-{
-    bigram top = h->b[0];
-    bigram last = h->b[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const bigram *best = &last;
-        if (l < h->n && bg_before(&h->b[l], best)) {
-            m = l;
-            best = &h->b[l];
-        }
-        if (r < h->n && bg_before(&h->b[r], best))
-            m = r;
-        if (m == i)
-            break;
-        h->b[i] = h->b[m];
-        i = m;
-    }
-    if (h->n > 0)
-        h->b[i] = last;
-    return top;
-}
-
 typedef struct work {
     char *buf; /* byte-level text of the current word */
     size_t buf_cap;
     sym *sy;
     size_t sy_cap;
-    heap h;
+    tok_heap h;
 } work;
 
 static int try_add(const bpe_vocab *b, work *w, int32_t l, int32_t r)
@@ -421,8 +359,8 @@ static int try_add(const bpe_vocab *b, work *w, int32_t l, int32_t r)
     int32_t rank = merge_find(b, w->buf + a->start, a->len, w->buf + c->start, c->len);
     if (rank < 0)
         return 0;
-    bigram g = {rank, l, r, a->len + c->len};
-    return heap_push(&w->h, g);
+    tok_pair g = {(double)rank, l, r, (size_t)a->len + c->len};
+    return tok_heap_push(&w->h, g);
 }
 
 static int push_piece(const bpe_vocab *b, const char *p, size_t n, tok_ids *out)
@@ -496,7 +434,7 @@ static int bpe_word(const bpe_vocab *b, work *w, const char *text, size_t len, t
         if ((rc = try_add(b, w, i - 1, i)) < 0)
             return rc;
     while (w->h.n > 0) {
-        bigram g = heap_pop(&w->h);
+        tok_pair g = tok_heap_pop(&w->h);
         sym *l = &w->sy[g.left], *r = &w->sy[g.right];
         if (l->len == 0 || r->len == 0 || l->len + r->len != g.size)
             continue;
@@ -542,6 +480,6 @@ fail:
     free(nxt.s);
     free(w.buf);
     free(w.sy);
-    free(w.h.b);
+    tok_heap_free(&w.h);
     return rc;
 }

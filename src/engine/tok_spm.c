@@ -1,5 +1,6 @@
 /* tok_spm: SentencePiece-style tokenizer and shared tokenizer helpers. */
 #include "tok_spm.h"
+#include "tok_heap.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -100,72 +101,7 @@ typedef struct sym {
     size_t start, len; /* len 0: merged away */
 } sym;
 
-typedef struct bigram {
-    float score;
-    int32_t left, right;
-    size_t size; /* combined length when queued (stale check) */
-} bigram;
-
-typedef struct heap {
-    bigram *b;
-    size_t n, cap;
-} heap;
-
-/* a before b: higher score, then leftmost. */
-static bool bg_before(const bigram *a, const bigram *b)
-{
-    if (a->score != b->score)
-        return a->score > b->score;
-    return a->left < b->left;
-}
-
-static int heap_push(heap *h, bigram x)
-{
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 64;
-        bigram *nb = realloc(h->b, nc * sizeof *nb);
-        if (!nb)
-            return err_set(SOV_ENOMEM, "vocab: out of memory for spm queue");
-        h->b = nb;
-        h->cap = nc;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bg_before(&x, &h->b[p]))
-            break;
-        h->b[i] = h->b[p];
-        i = p;
-    }
-    h->b[i] = x;
-    return 0;
-}
-
-static bigram heap_pop(heap *h)
-{
-    bigram top = h->b[0];
-    bigram last = h->b[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const bigram *best = &last;
-        if (l < h->n && bg_before(&h->b[l], best)) {
-            m = l;
-            best = &h->b[l];
-        }
-        if (r < h->n && bg_before(&h->b[r], best))
-            m = r;
-        if (m == i)
-            break;
-        h->b[i] = h->b[m];
-        i = m;
-    }
-    if (h->n > 0)
-        h->b[i] = last;
-    return top;
-}
-
-static int try_add(const spm_vocab *s, const char *buf, sym *sy, heap *h, int32_t l, int32_t r)
+static int try_add(const spm_vocab *s, const char *buf, sym *sy, tok_heap *h, int32_t l, int32_t r)
 {
     if (l < 0 || r < 0)
         return 0;
@@ -173,8 +109,8 @@ static int try_add(const spm_vocab *s, const char *buf, sym *sy, heap *h, int32_
     int32_t id = tok_map_find(s->map, buf + sy[l].start, n);
     if (id < 0)
         return 0;
-    bigram b = {s->scores[id], l, r, n};
-    return heap_push(h, b);
+    tok_pair b = {-(double)s->scores[id], l, r, n};
+    return tok_heap_push(h, b);
 }
 
 static int emit_bytes(const spm_vocab *s, const char *p, size_t n, tok_ids *out)
@@ -196,7 +132,7 @@ int spm_encode(const spm_vocab *s, const char *text, size_t len, bool space_pref
     int rc = 0;
     char *buf = NULL;
     sym *sy = NULL;
-    heap h = {0};
+    tok_heap h = {0};
     size_t in = len + (space_prefix ? 1 : 0);
     if (in == 0)
         return 0;
@@ -242,7 +178,7 @@ int spm_encode(const spm_vocab *s, const char *text, size_t len, bool space_pref
         if ((rc = try_add(s, buf, sy, &h, i - 1, i)) < 0)
             goto fail;
     while (h.n > 0) {
-        bigram b = heap_pop(&h);
+        tok_pair b = tok_heap_pop(&h);
         sym *l = &sy[b.left], *r = &sy[b.right];
         if (l->len == 0 || r->len == 0 || l->len + r->len != b.size)
             continue;
@@ -268,7 +204,7 @@ int spm_encode(const spm_vocab *s, const char *text, size_t len, bool space_pref
     }
     rc = 0;
 fail:
-    free(h.b);
+    tok_heap_free(&h);
     free(sy);
     free(buf);
     return rc;
