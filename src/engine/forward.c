@@ -19,6 +19,11 @@ struct forward {
     int32_t logits_cap, n_logits;
 };
 
+/* Below this many multiply-adds an op runs on the calling thread: waking the
+ * pool costs more than it saves. Results do not depend on the choice (each
+ * output row is computed the same way by whichever thread owns it). */
+#define PAR_MIN_WORK 32768
+
 /* ---- threaded matrix-vector product ---- */
 typedef struct {
     const kern_ops *ops;
@@ -40,7 +45,7 @@ static void mv_worker(void *arg, int ith, int nth)
 static void matvec(forward *f, const gguf_tensor *W, const float *x, float *out)
 {
     mv_job j = {f->ops, W, x, out};
-    if (f->pool)
+    if (f->pool && W->ne[0] * W->ne[1] >= PAR_MIN_WORK)
         pool_run(f->pool, mv_worker, &j);
     else
         mv_worker(&j, 0, 1);
@@ -219,7 +224,7 @@ static void eval_token(forward *f, int32_t token, int32_t pos, int32_t seq)
         rope(f, kc, hp->n_head_kv, pos);
 
         att_job aj = {f, l, seq, pos};
-        if (f->pool)
+        if (f->pool && (int64_t)Q * (pos + 1) >= PAR_MIN_WORK)
             pool_run(f->pool, att_worker, &aj);
         else
             att_worker(&aj, 0, 1);
