@@ -130,6 +130,21 @@ static void check_logits(void)
     model_free(m);
 }
 
+/* Random-weight models big enough that every op runs on both threads. */
+static void check_threads_identical(const char *rel)
+{
+    model *m = NULL;
+    char name[200];
+    snprintf(name, sizeof name, "%s load", rel);
+    if (!t_check(model_load(&m, t_shared(rel)) == 0, name, "%s", err_msg()))
+        return;
+    int32_t prompt[4] = {1, 403, 407, 261}, a[64], b[64];
+    int rc1 = greedy(m, 1, prompt, 4, 64, a), rc2 = greedy(m, 2, prompt, 4, 64, b);
+    snprintf(name, sizeof name, "%s greedy 1 and 2 threads identical", rel);
+    t_check(rc1 == 0 && rc2 == 0 && memcmp(a, b, sizeof a) == 0, name, "rc %d/%d or sequences differ", rc1, rc2);
+    model_free(m);
+}
+
 static void check_errors(void)
 {
     model *m = NULL;
@@ -160,6 +175,9 @@ int main(void)
     check_seq("models/stories260K.gguf", "models/stories260K.expected-greedy-prompt.txt", 5, "stories260K prompt");
     check_seq("models/llama-2-tiny-random.gguf", "models/llama-2-tiny-random.expected-greedy-prompt.txt", 3,
               "llama-2-tiny-random");
+    check_threads_identical("models/quant/mini256-f16.gguf");
+    check_threads_identical("models/quant/mini256-q4_k_m.gguf");
+    check_threads_identical("models/quant/mini256-q3_k_m.gguf");
     check_errors();
     return t_done();
 }
