@@ -110,6 +110,29 @@ static void malformed(void)
     gguf_close(g);
     g = NULL;
 
+    img d = {0};
+    put(&d, "GGUF", 4); put_u32(&d, 3); put_u64(&d, 0); put_u64(&d, 2);
+    put_str(&d, "a.key"); put_u32(&d, GGUF_UINT32); put_u32(&d, 1);
+    put_str(&d, "a.key"); put_u32(&d, GGUF_UINT32); put_u32(&d, 2);
+    rc = gguf_open_mem(&g, d.b, d.n);
+    t_check(rc == SOV_EFORMAT && strstr(err_msg(), "duplicate metadata key 'a.key'"), "duplicate key rejected",
+            "rc %d msg '%s'", rc, err_msg());
+    gguf_close(g);
+    g = NULL;
+
+    img dt = {0};
+    put(&dt, "GGUF", 4); put_u32(&dt, 3); put_u64(&dt, 2); put_u64(&dt, 0);
+    for (int i = 0; i < 2; i++) {
+        put_str(&dt, "w"); put_u32(&dt, 1); put_u64(&dt, 8); put_u32(&dt, SOV_F32); put_u64(&dt, 32u * (uint64_t)i);
+    }
+    while (dt.n % 32) dt.b[dt.n++] = 0;
+    dt.n += 64;
+    rc = gguf_open_mem(&g, dt.b, dt.n);
+    t_check(rc == SOV_EFORMAT && strstr(err_msg(), "duplicate tensor name 'w'"), "duplicate tensor rejected",
+            "rc %d msg '%s'", rc, err_msg());
+    gguf_close(g);
+    g = NULL;
+
     unsigned char v1[24] = {'G', 'G', 'U', 'F', 1, 0, 0, 0};
     rc = gguf_open_mem(&g, v1, sizeof v1);
     t_check(rc == SOV_EUNSUPPORTED, "version 1 rejected", "rc %d", rc);

@@ -196,6 +196,38 @@ static void set_what_key(reader *r, const char *prefix, gguf_str s)
     snprintf(r->what, sizeof r->what, "%s '%.*s'", prefix, n, s.ptr);
 }
 
+static uint64_t str_hash(gguf_str s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (uint64_t i = 0; i < s.len; i++)
+        h = (h ^ (unsigned char)s.ptr[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Rejects duplicates among n strings found at first, first+stride, ...
+ * (keys or tensor names) with an open-addressing hash set: O(n). */
+static int check_unique(gguf *g, const gguf_str *first, size_t stride, uint64_t n, const char *what)
+{
+    if (n < 2)
+        return 0;
+    uint64_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    const gguf_str **slot = g_alloc(g, cap, sizeof *slot);
+    if (!slot)
+        return err_set(SOV_ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < n; i++) {
+        const gguf_str *s = (const gguf_str *)((const char *)first + i * stride);
+        uint64_t h = str_hash(*s) & (cap - 1);
+        for (; slot[h]; h = (h + 1) & (cap - 1)) {
+            if (slot[h]->len == s->len && memcmp(slot[h]->ptr, s->ptr, s->len) == 0)
+                return err_set(SOV_EFORMAT, "duplicate %s '%.*s'", what, (int)(s->len > 100 ? 100 : s->len), s->ptr);
+        }
+        slot[h] = s;
+    }
+    return 0;
+}
+
 static int parse(gguf *g)
 {
     reader r = {.g = g, .p = g->base, .pos = 0, .size = g->size};
@@ -235,9 +267,6 @@ static int parse(gguf *g)
         if ((rc = rd_str(&r, &kv->key)))
             return rc;
         set_what_key(&r, "metadata", kv->key);
-        for (uint64_t j = 0; j < i; j++)
-            if (g->kv[j].key.len == kv->key.len && memcmp(g->kv[j].key.ptr, kv->key.ptr, kv->key.len) == 0)
-                return err_set(SOV_EFORMAT, "%s: duplicate key", r.what);
         if ((rc = rd_u32(&r, &type)))
             return rc;
         if (type >= GGUF_VTYPE_COUNT)
@@ -245,6 +274,9 @@ static int parse(gguf *g)
         if ((rc = rd_value(&r, &kv->val, type, 0)))
             return rc;
     }
+
+    if ((rc = check_unique(g, &g->kv[0].key, sizeof(gguf_kv), g->n_kv, "metadata key")))
+        return rc;
 
     g->alignment = GGUF_DEFAULT_ALIGNMENT;
     const gguf_value *al = gguf_get(g, "general.alignment");
@@ -295,11 +327,10 @@ static int parse(gguf *g)
         if (t->offset % g->alignment != 0)
             return err_set(SOV_EFORMAT, "%s: data offset %" PRIu64 " is not aligned to %" PRIu64,
                            r.what, t->offset, g->alignment);
-        for (uint64_t j = 0; j < i; j++)
-            if (g->tensors[j].name.len == t->name.len &&
-                memcmp(g->tensors[j].name.ptr, t->name.ptr, t->name.len) == 0)
-                return err_set(SOV_EFORMAT, "%s: duplicate tensor name", r.what);
     }
+
+    if ((rc = check_unique(g, &g->tensors[0].name, sizeof(gguf_tensor), g->n_tensors, "tensor name")))
+        return rc;
 
     uint64_t data_off = r.pos + (g->alignment - r.pos % g->alignment) % g->alignment;
     if (g->n_tensors > 0 && data_off > g->size)
