@@ -201,7 +201,7 @@ int cmd_run(int argc, char **argv)
         goto fail;
     }
     int64_t n_gen_max = o.n_predict < 0 ? n_ctx - (int64_t)n_ptoks : o.n_predict;
-    seq = malloc(sizeof *seq * (n_ptoks + (size_t)n_gen_max + 1));
+    seq = malloc(sizeof *seq * ((size_t)n_ctx + 1)); /* generation stops when the context is full */
     piece = malloc(piece_cap);
     if (!seq || !piece) {
         rc = err_set(SOV_ENOMEM, "out of memory");
@@ -241,12 +241,12 @@ int cmd_run(int argc, char **argv)
                 goto fail;
         if (eog && !o.ignore_eos)
             break;
-        if (n_gen == n_gen_max)
-            break;
         if (n_seq >= n_ctx) {
             ctx_full = true;
             break;
         }
+        if (n_gen == n_gen_max)
+            break;
         int32_t pos = (int32_t)(n_seq - 1);
         forward_batch b = {.n = 1, .token = &seq[n_seq - 1], .pos = &pos};
         if ((rc = forward_decode(fw, &b)))
