@@ -723,12 +723,20 @@ static void variant(int kind, const uint8_t *img, size_t n, int expect, const ch
     } else if (msg[0] && k->n_sample < 2 && k->n % 7 == 3) {
         snprintf(k->sample[k->n_sample++], sizeof k->sample[0], "%s", msg);
     }
+    cur_desc[0] = 0; /* a sanitizer report from here on (a leak at exit) is not this variant's */
 }
 
 /* Crash reporting: name the variant that was running. */
 static void print_crash_variant(void)
 {
     static const char pre[] = "FAIL crash while running variant: ";
+    static const char other[] = "FAIL sanitizer report or crash outside any variant (a leak found at exit? see the "
+                                "stack above; SOV_MUT_TRACE=1 lists the variants)\n";
+    if (!cur_desc[0]) {
+        if (write(2, other, sizeof other - 1) < 0 || write(1, other, sizeof other - 1) < 0)
+            return;
+        return;
+    }
     if (write(2, pre, sizeof pre - 1) < 0 || write(2, cur_desc, strlen(cur_desc)) < 0 || write(2, "\n", 1) < 0)
         return;
     if (write(1, pre, sizeof pre - 1) < 0 || write(1, cur_desc, strlen(cur_desc)) < 0 || write(1, "\n", 1) < 0)
@@ -1353,6 +1361,7 @@ static void mutate_file(const char *rel, bool want_model)
     char msg[200];
     snprintf(cur_desc, sizeof cur_desc, "%s: the original", L.name);
     chain(orig, L.size, false, &r, msg, sizeof msg);
+    cur_desc[0] = 0;
     L.orig_model = r.model_ok;
     L.orig_vocab = r.vocab_ok;
     snprintf(name, sizeof name, "original %s loads as %s", L.name, want_model ? "a model" : "a tokenizer");
