@@ -2,7 +2,7 @@
 # Installs what sov needs to build and test on Debian 12 (idempotent, quiet
 # when everything is already there).
 set -euo pipefail
-pkgs=(gcc make pkg-config libpcre2-dev libjansson-dev python3)
+pkgs=(gcc make pkg-config libpcre2-dev libjansson-dev libunistring-dev python3)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

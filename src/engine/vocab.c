@@ -7,6 +7,7 @@
 #include "../base/err.h"
 #include "tok_bpe.h"
 #include "tok_spm.h"
+#include "tok_wpm.h"
 
 enum tok_type {
     TT_UNDEFINED = 0,
@@ -28,7 +29,7 @@ struct vocab {
     float *scores;         /* SPM scores (0 when absent) */
     tok_map map;
     char *pre;
-    int32_t bos, eos, unk, eot, eom;
+    int32_t bos, eos, unk, eot, eom, cls, sep;
     bool add_bos, add_eos, add_space_prefix;
     int32_t *special; /* control / user-defined / unknown tokens, longest text first */
     size_t n_special;
@@ -36,6 +37,7 @@ struct vocab {
     int n_eog;
     spm_vocab spm;
     bpe_vocab *bpe;
+    wpm_vocab wpm;
 };
 
 /* Reads an optional token id key into *out (left unchanged when absent).
@@ -172,9 +174,12 @@ int vocab_load(vocab **out, const gguf *g)
         kind = VOCAB_SPM;
     } else if (gguf_str_eq(model, "gpt2")) {
         kind = VOCAB_BPE;
+    } else if (gguf_str_eq(model, "bert")) {
+        kind = VOCAB_WPM;
     } else {
         char name[64];
-        return err_set(SOV_EUNSUPPORTED, "vocab: tokenizer model '%s' is not supported (only llama/SPM and gpt2/BPE)",
+        return err_set(SOV_EUNSUPPORTED,
+                       "vocab: tokenizer model '%s' is not supported (only llama/SPM, gpt2/BPE and bert/WordPiece)",
                        gguf_str_copy(model, name, sizeof name));
     }
 
@@ -242,7 +247,7 @@ int vocab_load(vocab **out, const gguf *g)
     }
 
     /* special ids: model defaults, then metadata */
-    v->bos = v->eos = v->unk = v->eot = v->eom = -1;
+    v->bos = v->eos = v->unk = v->eot = v->eom = v->cls = v->sep = -1;
     if (kind == VOCAB_SPM) {
         v->unk = 0;
         v->bos = v->n > 1 ? 1 : -1;
@@ -256,9 +261,9 @@ int vocab_load(vocab **out, const gguf *g)
         (rc = load_id(g, "tokenizer.ggml.unknown_token_id", v->n, &v->unk)) < 0 ||
         (rc = load_id(g, "tokenizer.ggml.eot_token_id", v->n, &v->eot)) < 0 ||
         (rc = load_id(g, "tokenizer.ggml.eom_token_id", v->n, &v->eom)) < 0 ||
-        (rc = load_id(g, "tokenizer.ggml.seperator_token_id", v->n, &dummy)) < 0 ||
+        (rc = load_id(g, "tokenizer.ggml.seperator_token_id", v->n, &v->sep)) < 0 ||
         (rc = load_id(g, "tokenizer.ggml.padding_token_id", v->n, &dummy)) < 0 ||
-        (rc = load_id(g, "tokenizer.ggml.cls_token_id", v->n, &dummy)) < 0 ||
+        (rc = load_id(g, "tokenizer.ggml.cls_token_id", v->n, &v->cls)) < 0 ||
         (rc = load_id(g, "tokenizer.ggml.mask_token_id", v->n, &dummy)) < 0)
         goto fail;
 
@@ -294,6 +299,25 @@ int vocab_load(vocab **out, const gguf *g)
         v->spm.n = v->n;
         v->spm.unk = v->unk;
         build_byte_ids(v);
+    } else if (kind == VOCAB_WPM) {
+        /* BERT: [CLS] text [SEP]; the ids fall back to the usual texts */
+        if (v->unk < 0)
+            v->unk = tok_map_find(&v->map, "[UNK]", 5);
+        if (v->cls < 0)
+            v->cls = tok_map_find(&v->map, "[CLS]", 5);
+        if (v->sep < 0)
+            v->sep = tok_map_find(&v->map, "[SEP]", 5);
+        if (v->bos < 0)
+            v->bos = v->cls;
+        if (v->eos < 0)
+            v->eos = v->sep;
+        v->add_bos = v->add_eos = true;
+        v->wpm.map = &v->map;
+        v->wpm.unk = v->unk;
+        v->wpm.max_piece = 0;
+        for (int32_t i = 0; i < v->n; i++)
+            if (v->texts[i].len > v->wpm.max_piece)
+                v->wpm.max_piece = (size_t)v->texts[i].len;
     } else {
         const gguf_value *merges = gguf_get_arr(g, "tokenizer.ggml.merges", GGUF_STRING);
         if (!merges) {
@@ -334,7 +358,10 @@ void vocab_free(vocab *v)
 
 int vocab_kind_of(const vocab *v) { return v->kind; }
 
-const char *vocab_model_name(const vocab *v) { return v->kind == VOCAB_SPM ? "llama" : "gpt2"; }
+const char *vocab_model_name(const vocab *v)
+{
+    return v->kind == VOCAB_SPM ? "llama" : v->kind == VOCAB_WPM ? "bert" : "gpt2";
+}
 
 const char *vocab_pre_name(const vocab *v) { return v->pre; }
 
@@ -469,6 +496,9 @@ int vocab_encode(const vocab *v, const char *text, size_t len, bool add_special,
         } else if (v->kind == VOCAB_SPM) {
             rc = spm_encode(&v->spm, text + f.off, f.len, v->add_space_prefix && prev_special, &out);
             prev_special = false;
+        } else if (v->kind == VOCAB_WPM) {
+            rc = wpm_encode(&v->wpm, text + f.off, f.len, &out);
+            prev_special = false;
         } else {
             rc = bpe_encode(v->bpe, text + f.off, f.len, &out);
             prev_special = false;
@@ -554,6 +584,17 @@ int vocab_piece(const vocab *v, int32_t prev, int32_t id, char *buf, size_t cap)
                 }
                 drop = false;
             }
+        }
+    } else if (v->kind == VOCAB_WPM) {
+        if (t == TT_UNKNOWN) {
+            put(&w, "\xe2\x96\x85", 3);
+        } else if (n >= 3 && memcmp(s, "\xe2\x96\x81", 3) == 0) {
+            /* word-initial piece: a space before it, except at the start */
+            if (!(prev < 0 || prev == v->bos))
+                put(&w, " ", 1);
+            put(&w, s + 3, n - 3);
+        } else {
+            put(&w, s, n); /* continuation piece, or user-defined text */
         }
     } else {
         if (t == TT_USER_DEFINED || t == TT_UNKNOWN)

@@ -1,7 +1,8 @@
 /* vocab: tokenizer loaded from GGUF metadata (tokenizer.ggml.*).
  *
- * Supports tokenizer.ggml.model = "llama" (SentencePiece-style, tok_spm.c)
- * and "gpt2" (byte-level BPE with merges, tok_bpe.c). The vocab keeps
+ * Supports tokenizer.ggml.model = "llama" (SentencePiece-style, tok_spm.c),
+ * "gpt2" (byte-level BPE with merges, tok_bpe.c) and "bert" (BERT uncased
+ * WordPiece, tok_wpm.c; BOS/EOS default to [CLS]/[SEP], both added). The vocab keeps
  * pointers into the gguf's mapping: the gguf must outlive the vocab. */
 #ifndef SOV_VOCAB_H
 #define SOV_VOCAB_H
@@ -14,7 +15,7 @@
 
 typedef struct vocab vocab;
 
-enum vocab_kind { VOCAB_SPM = 1, VOCAB_BPE = 2 };
+enum vocab_kind { VOCAB_SPM = 1, VOCAB_BPE = 2, VOCAB_WPM = 3 };
 
 /* Loads the tokenizer described by g's metadata into *out (owned by caller,
  * vocab_free). Errors: SOV_ENOTFOUND (no tokenizer metadata), SOV_EFORMAT
@@ -24,7 +25,7 @@ int vocab_load(vocab **out, const gguf *g);
 void vocab_free(vocab *v);
 
 int vocab_kind_of(const vocab *v);         /* enum vocab_kind */
-const char *vocab_model_name(const vocab *v); /* "llama" / "gpt2" */
+const char *vocab_model_name(const vocab *v); /* "llama" / "gpt2" / "bert" */
 const char *vocab_pre_name(const vocab *v);   /* tokenizer.ggml.pre or "default" */
 int32_t vocab_n_tokens(const vocab *v);
 int32_t vocab_bos(const vocab *v);         /* -1 if none */
@@ -44,8 +45,11 @@ int vocab_encode(const vocab *v, const char *text, size_t len, bool add_special,
                  bool parse_special, int32_t **ids, size_t *n_ids);
 
 /* Bytes of token `id` as it appears in generated text: SPM U+2581 -> space,
- * <0xNN> -> the raw byte, BPE byte-level unicode -> the raw bytes, control
- * tokens (BOS/EOS/...) -> nothing. If `prev` is the BOS token (or -1 meaning
+ * <0xNN> -> the raw byte, BPE byte-level unicode -> the raw bytes, WordPiece
+ * word-initial piece -> a space then the piece (no space when prev is BOS or
+ * -1), WordPiece continuation piece -> the piece, control tokens
+ * (BOS/EOS/...) -> nothing. WordPiece text is normalized (lowercased, accents
+ * stripped), so its pieces give that text, not the input. If `prev` is the BOS token (or -1 meaning
  * start of text) and the vocab adds a space prefix (SPM), one leading space
  * is dropped. Writes at most cap bytes to buf; returns the number of bytes of
  * the piece (may be > cap: call again with a bigger buffer), or SOV_EINVAL
