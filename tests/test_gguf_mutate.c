@@ -1420,6 +1420,7 @@ int main(void)
         {"vocab/ggml-vocab-gpt-2.gguf", false},
         {"vocab/ggml-vocab-llama-spm.gguf", false},
         {"vocab/ggml-vocab-falcon.gguf", false},
+        {"vocab/ggml-vocab-bert-bge.gguf", false}, /* WordPiece */
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         mutate_file(files[i].rel, files[i].model);
