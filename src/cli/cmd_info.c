@@ -133,7 +133,10 @@ int cmd_info(int argc, char **argv)
     }
     if (vb) {
         printf("tokenizer:      %s (%s), pre-tokenizer %s, %d tokens, bos %d, eos %d, add_bos %s\n",
-               vocab_model_name(vb), vocab_kind_of(vb) == VOCAB_SPM ? "SentencePiece" : "byte-level BPE",
+               vocab_model_name(vb),
+               vocab_kind_of(vb) == VOCAB_SPM   ? "SentencePiece"
+               : vocab_kind_of(vb) == VOCAB_WPM ? "WordPiece"
+                                                : "byte-level BPE",
                vocab_pre_name(vb), vocab_n_tokens(vb), vocab_bos(vb), vocab_eos(vb),
                vocab_add_bos(vb) ? "yes" : "no");
     } else if (!gguf_get(g, "tokenizer.ggml.model")) {
