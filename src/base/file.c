@@ -91,3 +91,12 @@ nomem:
     fclose(f);
     return err_set(SOV_ENOMEM, "out of memory reading '%s'", path);
 }
+
+char *file_path_join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}

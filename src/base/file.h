@@ -20,4 +20,7 @@ void file_unmap(file_map *m);
  * caller; *len excludes the NUL). Returns 0, SOV_EIO or SOV_ENOMEM. */
 int file_read_all(const char *path, char **out, size_t *len);
 
+/* Returns malloc'd "dir/name" (owned by caller), or NULL when out of memory. */
+char *file_path_join(const char *dir, const char *name);
+
 #endif

@@ -1,6 +1,7 @@
 #include "convert.h"
 
 #include "../base/err.h"
+#include "../base/file.h"
 #include "kern/fp16.h"
 #include "safetensors.h"
 #include "ttype.h"
@@ -33,22 +34,13 @@ typedef struct conv_tensor {
     float *row;       /* scratch of cols floats, owned by the job */
 } conv_tensor;
 
-static char *path_join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 /* Loads dir/name as JSON (jansson decode flags) into *out (caller
  * json_decref's). An absent file is SOV_ENOTFOUND if required, else success
  * with *out = NULL. */
 static int load_json(const char *dir, const char *name, bool required, size_t flags, json_t **out)
 {
     *out = NULL;
-    char *p = path_join(dir, name);
+    char *p = file_path_join(dir, name);
     if (!p)
         return err_set(SOV_ENOMEM, "out of memory");
     FILE *fp = fopen(p, "rb");

@@ -1,6 +1,7 @@
 #include "safetensors.h"
 
 #include "../base/err.h"
+#include "../base/file.h"
 #include "kern/fp16.h"
 
 #include <inttypes.h>
@@ -261,15 +262,6 @@ int st_open(st_file **out, const char *path)
     return 0;
 }
 
-static char *path_join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 static bool file_exists(const char *path)
 {
     FILE *fp = fopen(path, "rb");
@@ -323,7 +315,7 @@ static int open_index(st_file *f, const char *dir, const char *idx_path)
         goto out;
     }
     for (size_t i = 0; i < n_files; i++) {
-        if (!(shard = path_join(dir, files[i]))) {
+        if (!(shard = file_path_join(dir, files[i]))) {
             rc = err_set(SOV_ENOMEM, "out of memory");
             goto out;
         }
@@ -349,8 +341,8 @@ int st_open_dir(st_file **out, const char *dir)
 {
     *out = NULL;
     int rc;
-    char *idx = path_join(dir, "model.safetensors.index.json");
-    char *single = path_join(dir, "model.safetensors");
+    char *idx = file_path_join(dir, "model.safetensors.index.json");
+    char *single = file_path_join(dir, "model.safetensors");
     st_file *f = calloc(1, sizeof *f);
     if (!idx || !single || !f) {
         rc = err_set(SOV_ENOMEM, "out of memory");
