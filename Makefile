@@ -21,9 +21,16 @@ deps:
 
 build: $(BUILD)/sov
 
+# SIMD kernel files are compiled for their instruction set; they only run
+# after kern.c has checked the CPU has it.
+KDIR := $(BUILD)/obj/src/engine/kern
+$(KDIR)/kern_avx2.o $(KDIR)/kern_avx2_k.o: ARCH = -mavx2 -mfma -mf16c
+$(KDIR)/kern_avx512.o $(KDIR)/kern_avx512_k.o: ARCH = -mavx2 -mfma -mf16c -mavx512f -mavx512dq -mavx512bw \
+                                                      -mavx512vl -mavx512vnni
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(ARCH) -c $< -o $@
 
 $(BUILD)/libsov.a: $(LIB_OBJ)
 	@rm -f $@
@@ -32,7 +39,7 @@ $(BUILD)/libsov.a: $(LIB_OBJ)
 $(BUILD)/sov: $(CLI_OBJ) $(BUILD)/libsov.a
 	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/libsov.a $(LDLIBS_ALL)
 
-$(BUILD)/tests/%: tests/%.c tests/t.h $(BUILD)/libsov.a
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libsov.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(BUILD)/libsov.a $(LDLIBS_ALL)
 

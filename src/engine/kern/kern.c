@@ -1,11 +1,121 @@
+/* kern: x formats, table selection by CPUID, and the float matvec driver. */
 #include "kern.h"
 
+#include <cpuid.h>
+#include <pthread.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint32_t kern_xfmt(uint32_t type)
+{
+    switch (type) {
+    case SOV_Q4_0:
+    case SOV_Q4_1:
+    case SOV_Q5_0:
+    case SOV_Q5_1:
+    case SOV_Q8_0:
+        return KX_Q8_32;
+    case SOV_Q2_K:
+    case SOV_Q3_K:
+    case SOV_Q4_K:
+    case SOV_Q5_K:
+    case SOV_Q6_K:
+    case SOV_Q8_K:
+        return KX_Q8_K;
+    default:
+        return KX_F32;
+    }
+}
+
+uint64_t kern_x_row_bytes(uint32_t fmt, int64_t k)
+{
+    uint64_t n = fmt == KX_Q8_32  ? (uint64_t)(k / 32) * sizeof(kx_q8_32)
+                 : fmt == KX_Q8_K ? (uint64_t)(k / QK_K) * sizeof(kx_q8_k)
+                                  : (uint64_t)k * sizeof(float);
+    return (n + 63) & ~(uint64_t)63;
+}
+
+/* ---- CPU features ---- */
+typedef struct {
+    bool avx2, avx512;
+} cpu_feats;
+
+static cpu_feats detect(void)
+{
+    cpu_feats f = {false, false};
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return f;
+    bool osxsave = c & (1u << 27), fma = c & (1u << 12), f16c = c & (1u << 29);
+    if (!osxsave)
+        return f;
+    unsigned xlo, xhi;
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    bool os_ymm = (xlo & 0x6) == 0x6;        /* SSE + AVX state */
+    bool os_zmm = (xlo & 0xe6) == 0xe6;      /* + opmask, ZMM_Hi256, Hi16_ZMM */
+    if (__get_cpuid_max(0, NULL) < 7)
+        return f;
+    __cpuid_count(7, 0, a, b, c, d);
+    bool avx2 = b & (1u << 5);
+    bool avx512f = b & (1u << 16), avx512dq = b & (1u << 17), avx512bw = b & (1u << 30),
+         avx512vl = b & (1u << 31), vnni = c & (1u << 11);
+    f.avx2 = os_ymm && avx2 && fma && f16c;
+    f.avx512 = f.avx2 && os_zmm && avx512f && avx512dq && avx512bw && avx512vl && vnni;
+    return f;
+}
+
+/* ---- tables ---- */
+static kern_ops avx2_ops, avx512_ops;
+static cpu_feats feats;
+static const kern_ops *best;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void init_tables(void)
+{
+    feats = detect();
+    best = kern_ref_ops();
+    if (feats.avx2) {
+        avx2_ops = *kern_ref_ops();
+        avx2_ops.name = "avx2";
+        kern_avx2_fill(&avx2_ops);
+        kern_avx2_k_fill(&avx2_ops);
+        best = &avx2_ops;
+    }
+    if (feats.avx512) {
+        avx512_ops = avx2_ops; /* what AVX-512 does not improve, AVX2 does */
+        avx512_ops.name = "avx512";
+        kern_avx512_fill(&avx512_ops);
+        kern_avx512_k_fill(&avx512_ops);
+        best = &avx512_ops;
+    }
+    const char *want = getenv("SOV_KERN");
+    if (want && *want) {
+        const kern_ops *o = !strcmp(want, "ref")                      ? kern_ref_ops()
+                            : !strcmp(want, "avx2") && feats.avx2     ? &avx2_ops
+                            : !strcmp(want, "avx512") && feats.avx512 ? &avx512_ops
+                                                                      : NULL;
+        if (o)
+            best = o;
+    }
+}
 
 const kern_ops *kern_best(void)
 {
-    /* Only the scalar reference exists so far; SIMD tables plug in here via CPUID. */
-    return kern_ref_ops();
+    pthread_once(&once, init_tables);
+    return best;
+}
+
+const kern_ops *kern_by_name(const char *name)
+{
+    pthread_once(&once, init_tables);
+    if (!strcmp(name, "ref"))
+        return kern_ref_ops();
+    if (!strcmp(name, "avx2"))
+        return feats.avx2 ? &avx2_ops : NULL;
+    if (!strcmp(name, "avx512"))
+        return feats.avx512 ? &avx512_ops : NULL;
+    return NULL;
 }
 
 // out[r] = W[r, :k] @ x[:k] for r in [r0, r1)

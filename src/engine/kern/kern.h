@@ -16,20 +16,86 @@ typedef void (*kern_dequant_fn)(const void *src, float *dst, int64_t n);
 /* returns sum_i W[i] * x[i] over one row of n elements stored as the type. */
 typedef float (*kern_dot_fn)(const void *w, const float *x, int64_t n);
 
+/* ---- Activation (x) formats ----
+ * Before a row of activations meets weight rows in a gemm it is converted
+ * once into the x format of the weight type (kern_xfmt): floats stay floats
+ * for F32/F16/BF16 weights; for quantized weights x is quantized to 8 bits so
+ * the inner products run in integers, as fast CPU engines do. */
+enum kern_xfmt {
+    KX_F32 = 0,  /* k floats */
+    KX_Q8_32 = 1, /* k/32 kx_q8_32 blocks: for Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 */
+    KX_Q8_K = 2, /* k/256 kx_q8_k blocks (the GGUF Q8_K layout): for the k-quants */
+    KX_COUNT
+};
+
+/* x[i] ~= d * qs[i]; d = max|x| / 127; sum = sum of qs (for formats with an
+ * offset or a min). */
+typedef struct kx_q8_32 {
+    float d;
+    int32_t sum;
+    int8_t qs[32];
+} kx_q8_32;
+
+/* x[i] ~= d * qs[i]; d = max|x| / 127; bsums[j] = sum of qs[16j .. 16j+16). */
+typedef struct kx_q8_k {
+    float d;
+    int8_t qs[256];
+    int16_t bsums[16];
+} kx_q8_k;
+
+/* dst = x[0..k) in format fmt (k a multiple of the format's block). Every
+ * implementation must produce the same bytes as the reference: d = amax/127
+ * (amax = max |x[i]|), id = d ? 1/d : 0, qs[i] = nearest-even(x[i] * id),
+ * computed in float. */
+typedef void (*kern_quant_x_fn)(const float *x, void *dst, int64_t k);
+
+/* out[c * ldo + r] = W[r, 0..k) . X[c, 0..k)   for r < nr, c < nc.
+ * W: nr weight rows of the table's type, row_bytes apart. X: nc activation
+ * rows in kern_xfmt(type), x_bytes apart (kern_x_row_bytes). k: a multiple
+ * of the type's block size. Deterministic: the value written for (r, c) has
+ * the same bits whatever nr, nc, and where (r, c) sits in the call, so the
+ * results depend neither on the thread split nor on the batch size. */
+typedef void (*kern_gemm_fn)(const void *W, uint64_t row_bytes, const void *X, uint64_t x_bytes, float *out,
+                             int64_t ldo, int64_t k, int64_t nr, int64_t nc);
+
 typedef struct kern_ops {
     const char *name;
     kern_dequant_fn dequant[SOV_TYPE_COUNT]; /* NULL where the type is unsupported */
-    kern_dot_fn dot[SOV_TYPE_COUNT];
+    kern_dot_fn dot[SOV_TYPE_COUNT];         /* float x; the semantic reference */
+    kern_quant_x_fn quant_x[KX_COUNT];
+    kern_gemm_fn gemm[SOV_TYPE_COUNT];
 } kern_ops;
+
+/* The x format that weights of `type` take (a fixed table, the same for every
+ * ops table). */
+uint32_t kern_xfmt(uint32_t type);
+
+/* Bytes of one x row of k elements in fmt, rounded up to 64 so rows stay
+ * 64-byte aligned in a 64-byte aligned buffer. */
+uint64_t kern_x_row_bytes(uint32_t fmt, int64_t k);
 
 /* The scalar reference table (static storage). */
 const kern_ops *kern_ref_ops(void);
 
-/* The best table for this CPU (static storage; chosen once, thread-safe). */
+/* The best table for this CPU (static storage; chosen once, thread-safe):
+ * avx512 (F, BW, VL, DQ, VNNI) > avx2 (AVX2, FMA, F16C) > ref. The environment
+ * variable SOV_KERN=ref|avx2|avx512 forces a table if the CPU supports it. */
 const kern_ops *kern_best(void);
 
+/* The table called `name` ("ref", "avx2", "avx512") if this CPU supports it,
+ * else NULL. */
+const kern_ops *kern_by_name(const char *name);
+
+/* Fill hooks of the SIMD files: each sets the entries it implements in a
+ * table that starts as a copy of the reference. Called once, only on CPUs
+ * with the instruction sets of the file. */
+void kern_avx2_fill(kern_ops *o);    /* kern_avx2.c: float and 32-blocks */
+void kern_avx2_k_fill(kern_ops *o);  /* kern_avx2_k.c: k-quants */
+void kern_avx512_fill(kern_ops *o);  /* kern_avx512.c */
+void kern_avx512_k_fill(kern_ops *o); /* kern_avx512_k.c */
+
 /* out[r] = W[r, 0..k) . x[0..k) for r in [r0, r1); W rows are row_bytes apart.
- * Uses ops->dot of `type`. */
+ * Uses ops->dot of `type` (float x, the reference semantics). */
 void kern_matvec(const kern_ops *ops, uint32_t type, const void *W, uint64_t row_bytes,
                  const float *x, float *out, int64_t k, int64_t r0, int64_t r1);
 

@@ -5,6 +5,7 @@
 
 #include "fp16.h"
 
+#include <math.h>
 #include <string.h>
 
 /* ---- F32 ---- */
@@ -354,6 +355,140 @@ REF_BLOCKED(q6_k, QK_K, 210)
 // dst[n] = dequant(q8_k super-blocks); dot = sum_i W[i] x[i]
 REF_BLOCKED(q8_k, QK_K, 292)
 
+/* ---- Activation formats (x side of the gemm) ---- */
+
+/* The scale of a block: d = amax / 127 and its inverse (0 for an all-zero block). */
+static void q8_scale(const float *x, int n, float *d, float *id)
+{
+    float amax = 0.0f;
+    for (int i = 0; i < n; i++) {
+        float a = fabsf(x[i]);
+        if (a > amax)
+            amax = a;
+    }
+    *d = amax / 127.0f;
+    *id = *d != 0.0f ? 1.0f / *d : 0.0f;
+}
+
+/* One quantized element: nearest-even(x * id), which |x * id| <= 127 keeps in range. */
+static int8_t q8_elem(float x, float id) { return (int8_t)nearbyintf(x * id); }
+
+// dst[k/32] = q8_32(x[k])
+static void quant_x_q8_32(const float *x, void *dst, int64_t k)
+{
+    kx_q8_32 *b = dst;
+    for (int64_t i = 0; i < k / 32; i++, x += 32) {
+        float id;
+        q8_scale(x, 32, &b[i].d, &id);
+        int32_t sum = 0;
+        for (int j = 0; j < 32; j++) {
+            b[i].qs[j] = q8_elem(x[j], id);
+            sum += b[i].qs[j];
+        }
+        b[i].sum = sum;
+    }
+}
+
+// dst[k/256] = q8_k(x[k])
+static void quant_x_q8_k(const float *x, void *dst, int64_t k)
+{
+    kx_q8_k *b = dst;
+    for (int64_t i = 0; i < k / QK_K; i++, x += QK_K) {
+        float id;
+        q8_scale(x, QK_K, &b[i].d, &id);
+        for (int g = 0; g < 16; g++) {
+            int s = 0;
+            for (int j = 16 * g; j < 16 * g + 16; j++) {
+                b[i].qs[j] = q8_elem(x[j], id);
+                s += b[i].qs[j];
+            }
+            b[i].bsums[g] = (int16_t)s;
+        }
+    }
+}
+
+// dst[k] = x[k]
+static void quant_x_f32(const float *x, void *dst, int64_t k) { memcpy(dst, x, (size_t)k * sizeof(float)); }
+
+/* xf[k] = the values an x row in fmt stands for. */
+static void x_to_float(uint32_t fmt, const void *X, float *xf, int64_t k)
+{
+    if (fmt == KX_Q8_32) {
+        const kx_q8_32 *b = X;
+        for (int64_t i = 0; i < k; i++)
+            xf[i] = b[i / 32].d * (float)b[i / 32].qs[i % 32];
+    } else if (fmt == KX_Q8_K) {
+        const kx_q8_k *b = X;
+        for (int64_t i = 0; i < k; i++)
+            xf[i] = b[i / QK_K].d * (float)b[i / QK_K].qs[i % QK_K];
+    } else {
+        memcpy(xf, X, (size_t)k * sizeof(float));
+    }
+}
+
+/* Reference gemm, one generator per type:
+ * float weights (x format F32): out = the type's dot (float, element order);
+ * quantized weights: the row is dequantized, x is expanded from its 8-bit
+ * format, and the products are summed in double, so the reference carries
+ * only the rounding of the final float.
+ * out[c * ldo + r] = W[r, 0..k) . X[c, 0..k) */
+static void gemm_ref(uint32_t type, const void *W, uint64_t row_bytes, const void *X, uint64_t x_bytes,
+                     float *out, int64_t ldo, int64_t k, int64_t nr, int64_t nc)
+{
+    const kern_ops *o = kern_ref_ops();
+    uint32_t fmt = kern_xfmt(type);
+    const unsigned char *w = W, *xp = X;
+    if (fmt == KX_F32) {
+        for (int64_t c = 0; c < nc; c++)
+            for (int64_t r = 0; r < nr; r++)
+                out[c * ldo + r] = o->dot[type](w + (uint64_t)r * row_bytes,
+                                                (const float *)(xp + (uint64_t)c * x_bytes), k);
+        return;
+    }
+    /* small rows on the stack; larger ones in a bounded loop over chunks */
+    enum { CH = 4096 };
+    float wf[CH], xf[CH];
+    const ttype_traits *tr = ttype_get(type);
+    int64_t chunk = CH - CH % tr->blck;
+    for (int64_t c = 0; c < nc; c++) {
+        for (int64_t r = 0; r < nr; r++) {
+            double acc = 0.0;
+            for (int64_t k0 = 0; k0 < k; k0 += chunk) {
+                int64_t n = k - k0 < chunk ? k - k0 : chunk;
+                o->dequant[type](w + (uint64_t)r * row_bytes + (uint64_t)(k0 / tr->blck) * (uint64_t)tr->size, wf, n);
+                /* x blocks: 32 or 256 elements; chunk is a multiple of both */
+                uint64_t xoff = fmt == KX_Q8_32 ? (uint64_t)(k0 / 32) * sizeof(kx_q8_32)
+                                                : (uint64_t)(k0 / QK_K) * sizeof(kx_q8_k);
+                x_to_float(fmt, xp + (uint64_t)c * x_bytes + xoff, xf, n);
+                for (int64_t i = 0; i < n; i++)
+                    acc += (double)wf[i] * (double)xf[i];
+            }
+            out[c * ldo + r] = (float)acc;
+        }
+    }
+}
+
+#define GEMM_REF(NAME, TYPE)                                                                            \
+    static void gemm_##NAME(const void *W, uint64_t row_bytes, const void *X, uint64_t x_bytes,       \
+                            float *out, int64_t ldo, int64_t k, int64_t nr, int64_t nc)               \
+    {                                                                                                 \
+        gemm_ref(TYPE, W, row_bytes, X, x_bytes, out, ldo, k, nr, nc);                                \
+    }
+GEMM_REF(f32, SOV_F32)
+GEMM_REF(f16, SOV_F16)
+GEMM_REF(bf16, SOV_BF16)
+GEMM_REF(q4_0, SOV_Q4_0)
+GEMM_REF(q4_1, SOV_Q4_1)
+GEMM_REF(q5_0, SOV_Q5_0)
+GEMM_REF(q5_1, SOV_Q5_1)
+GEMM_REF(q8_0, SOV_Q8_0)
+GEMM_REF(q2_k, SOV_Q2_K)
+GEMM_REF(q3_k, SOV_Q3_K)
+GEMM_REF(q4_k, SOV_Q4_K)
+GEMM_REF(q5_k, SOV_Q5_K)
+GEMM_REF(q6_k, SOV_Q6_K)
+GEMM_REF(q8_k, SOV_Q8_K)
+
 static const kern_ops ref_ops = {
     .name = "ref",
     .dequant = {
@@ -387,6 +522,27 @@ static const kern_ops ref_ops = {
         [SOV_Q5_K] = dot_q5_k,
         [SOV_Q6_K] = dot_q6_k,
         [SOV_Q8_K] = dot_q8_k,
+    },
+    .quant_x = {
+        [KX_F32] = quant_x_f32,
+        [KX_Q8_32] = quant_x_q8_32,
+        [KX_Q8_K] = quant_x_q8_k,
+    },
+    .gemm = {
+        [SOV_F32] = gemm_f32,
+        [SOV_F16] = gemm_f16,
+        [SOV_BF16] = gemm_bf16,
+        [SOV_Q4_0] = gemm_q4_0,
+        [SOV_Q4_1] = gemm_q4_1,
+        [SOV_Q5_0] = gemm_q5_0,
+        [SOV_Q5_1] = gemm_q5_1,
+        [SOV_Q8_0] = gemm_q8_0,
+        [SOV_Q2_K] = gemm_q2_k,
+        [SOV_Q3_K] = gemm_q3_k,
+        [SOV_Q4_K] = gemm_q4_k,
+        [SOV_Q5_K] = gemm_q5_k,
+        [SOV_Q6_K] = gemm_q6_k,
+        [SOV_Q8_K] = gemm_q8_k,
     },
 };
 

@@ -1,0 +1,259 @@
+/* SIMD kernels against the scalar reference, for every table this CPU runs
+ * (ref, avx2, avx512):
+ *  (a) quant_x produces the same bytes as the reference for every x format;
+ *  (b) gemm agrees with the reference gemm within a stated bound, for every
+ *      supported weight type, several k, nr, nc, and unaligned weight rows;
+ *  (c) gemm is deterministic: each (r, c) value has the same bits whether it
+ *      is computed in a big call, a sub-range call or a 1x1 call (so neither
+ *      the thread split nor the batch size changes results).
+ *
+ * Tolerance of (b). Float weights: both sides sum k products in float in
+ * different orders: |got - ref| <= 2 (k + 1) 2^-24 sum|w_i x_i| (+1e-6).
+ * Quantized weights: the reference sums in double (exact but for the final
+ * rounding); a SIMD kernel sums exact integer block products, scaled and
+ * accumulated in float, a few roundings per block and k/32 accumulation
+ * steps at most: |got - ref| <= 8 (k/32 + 8) 2^-24 sum|w_i x_i| (+1e-6),
+ * where w_i, x_i are the dequantized values. A wrong block, nibble, scale or
+ * offset moves the result by O(sum|w_i x_i| / k) or more and fails. */
+#include "t.h"
+
+#include "engine/kern/kern.h"
+#include "kern_rand.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const table_names[] = {"ref", "avx2", "avx512"};
+
+static int64_t x_block(uint32_t fmt) { return fmt == KX_Q8_32 ? 32 : fmt == KX_Q8_K ? QK_K : 1; }
+
+/* x values of several shapes: uniform, mixed magnitudes, an all-zero block,
+ * exact .5 ties after scaling (a block of +-127 multiples of 0.5). */
+static void fill_x(float *x, int64_t k, int shape)
+{
+    for (int64_t i = 0; i < k; i++) {
+        float v = rng_uniform(-1.0f, 1.0f);
+        if (shape == 1)
+            v *= (i % 7 == 0) ? 100.0f : 0.01f;
+        if (shape == 2 && i < 32)
+            v = 0.0f;
+        if (shape == 3)
+            v = 0.5f * (float)((int)(rng_u64() % 255) - 127);
+        x[i] = v;
+    }
+}
+
+/* (a) */
+static void check_quant_x(const kern_ops *ops)
+{
+    const kern_ops *ref = kern_ref_ops();
+    for (uint32_t fmt = 0; fmt < KX_COUNT; fmt++) {
+        bool ok = true;
+        char why[160] = "";
+        const int64_t ks[] = {x_block(fmt) == 1 ? 32 : x_block(fmt), 2048, 5632};
+        for (size_t ki = 0; ki < 3 && ok; ki++) {
+            int64_t k = ks[ki];
+            uint64_t xb = kern_x_row_bytes(fmt, k);
+            float *x = malloc((size_t)k * sizeof *x);
+            unsigned char *a = calloc(1, xb), *b = calloc(1, xb);
+            for (int shape = 0; shape < 4 && ok && x && a && b; shape++) {
+                fill_x(x, k, shape);
+                memset(a, 0, xb);
+                memset(b, 0, xb);
+                ref->quant_x[fmt](x, a, k);
+                ops->quant_x[fmt](x, b, k);
+                if (memcmp(a, b, xb) != 0) {
+                    ok = false;
+                    snprintf(why, sizeof why, "k %lld shape %d: bytes differ", (long long)k, shape);
+                }
+            }
+            free(x);
+            free(a);
+            free(b);
+        }
+        char name[96];
+        snprintf(name, sizeof name, "%s quant_x fmt %u identical to ref", ops->name, fmt);
+        t_check(ok, name, "%s", why);
+    }
+}
+
+typedef struct {
+    int64_t k, nr, nc;
+    unsigned char *wbuf; /* weights at wbuf + 1 (odd address) */
+    const unsigned char *W;
+    uint64_t row_bytes;
+    float *xf;           /* [nc][k] float x */
+    unsigned char *X;    /* [nc] x rows */
+    uint64_t x_bytes;
+    float *ref, *got, *one; /* [nc][nr] */
+    double *mag;         /* [nc][nr] sum |w_i x_i| */
+} gcase;
+
+static void gcase_free(gcase *g)
+{
+    free(g->wbuf);
+    free(g->xf);
+    free(g->X);
+    free(g->ref);
+    free(g->got);
+    free(g->one);
+    free(g->mag);
+}
+
+static bool gcase_make(gcase *g, uint32_t type, int64_t k, int64_t nr, int64_t nc)
+{
+    memset(g, 0, sizeof *g);
+    g->k = k, g->nr = nr, g->nc = nc;
+    uint64_t rb;
+    if (ttype_nbytes(type, k, &rb) != 0)
+        return false;
+    g->row_bytes = rb;
+    uint32_t fmt = kern_xfmt(type);
+    g->x_bytes = kern_x_row_bytes(fmt, k);
+    g->wbuf = malloc(rb * (uint64_t)nr + 1);
+    g->xf = malloc(sizeof(float) * (size_t)(k * nc));
+    g->X = aligned_alloc(64, g->x_bytes * (uint64_t)nc);
+    g->ref = malloc(sizeof(float) * (size_t)(nr * nc));
+    g->got = malloc(sizeof(float) * (size_t)(nr * nc));
+    g->one = malloc(sizeof(float) * (size_t)(nr * nc));
+    g->mag = calloc((size_t)(nr * nc), sizeof(double));
+    float *wf = malloc(sizeof(float) * (size_t)k);
+    if (!g->wbuf || !g->xf || !g->X || !g->ref || !g->got || !g->one || !g->mag || !wf) {
+        free(wf);
+        return false;
+    }
+    g->W = g->wbuf + 1;
+    fill_random(type, g->wbuf + 1, rb * (uint64_t)nr, k * nr);
+    const kern_ops *ref = kern_ref_ops();
+    for (int64_t c = 0; c < nc; c++) {
+        fill_x(g->xf + c * k, k, (int)(c % 4));
+        ref->quant_x[fmt](g->xf + c * k, g->X + (uint64_t)c * g->x_bytes, k);
+    }
+    /* magnitudes from dequantized w and the x values the x row stands for */
+    float *xv = malloc(sizeof(float) * (size_t)k);
+    for (int64_t r = 0; r < nr && xv; r++) {
+        ref->dequant[type](g->W + (uint64_t)r * rb, wf, k);
+        for (int64_t c = 0; c < nc; c++) {
+            const float *xc = g->xf + c * k;
+            if (fmt == KX_F32) {
+                memcpy(xv, xc, sizeof(float) * (size_t)k);
+            } else if (fmt == KX_Q8_32) {
+                const kx_q8_32 *b = (const kx_q8_32 *)(g->X + (uint64_t)c * g->x_bytes);
+                for (int64_t i = 0; i < k; i++)
+                    xv[i] = b[i / 32].d * b[i / 32].qs[i % 32];
+            } else {
+                const kx_q8_k *b = (const kx_q8_k *)(g->X + (uint64_t)c * g->x_bytes);
+                for (int64_t i = 0; i < k; i++)
+                    xv[i] = b[i / QK_K].d * b[i / QK_K].qs[i % QK_K];
+            }
+            double m = 0;
+            for (int64_t i = 0; i < k; i++)
+                m += fabs((double)wf[i] * xv[i]);
+            g->mag[c * nr + r] = m;
+        }
+    }
+    free(xv);
+    free(wf);
+    ref->gemm[type](g->W, rb, g->X, g->x_bytes, g->ref, nr, k, nr, nc);
+    return true;
+}
+
+/* (b) and (c) for one type on one table */
+static void check_gemm(const kern_ops *ops, uint32_t type)
+{
+    const ttype_traits *tr = ttype_get(type);
+    bool is_float = kern_xfmt(type) == KX_F32;
+    int64_t B = tr->blck < 32 ? 32 : tr->blck;
+    const int64_t ks[] = {B, 7 * B, B == 32 ? 2048 : 2048, B == 32 ? 5632 : 5632};
+    const int64_t shapes[][2] = {{1, 1}, {5, 3}, {37, 9}, {64, 16}};
+    bool ok_val = true, ok_det = true;
+    char why[256] = "";
+    double worst = 0; /* |diff| / tol */
+    for (size_t ki = 0; ki < 4; ki++) {
+        for (size_t si = 0; si < 4; si++) {
+            int64_t k = ks[ki], nr = shapes[si][0], nc = shapes[si][1];
+            if (k * nr > 2048 * 64 && ki > 1 && si == 3)
+                continue; /* keep the biggest shapes for the shorter rows */
+            gcase g;
+            if (!gcase_make(&g, type, k, nr, nc)) {
+                gcase_free(&g);
+                t_check(false, "gemm case setup", "out of memory");
+                return;
+            }
+            ops->gemm[type](g.W, g.row_bytes, g.X, g.x_bytes, g.got, nr, k, nr, nc);
+            for (int64_t i = 0; i < nr * nc; i++) {
+                double tol = is_float ? 2.0 * (double)(k + 1) * 0x1p-24 * g.mag[i] + 1e-6
+                                      : 8.0 * (double)(k / 32 + 8) * 0x1p-24 * g.mag[i] + 1e-6;
+                double d = fabs((double)g.got[i] - (double)g.ref[i]);
+                if (d / tol > worst)
+                    worst = d / tol;
+                if (!(d <= tol) && ok_val) {
+                    ok_val = false;
+                    snprintf(why, sizeof why, "k %lld %lldx%lld (r %lld c %lld): got %.9g ref %.9g tol %.3g",
+                             (long long)k, (long long)nr, (long long)nc, (long long)(i % nr), (long long)(i / nr),
+                             g.got[i], g.ref[i], tol);
+                }
+            }
+            /* (c): every element again from a 1x1 call, and a sub-range call */
+            for (int64_t c = 0; c < nc && ok_det; c++)
+                for (int64_t r = 0; r < nr; r++) {
+                    float v;
+                    ops->gemm[type](g.W + (uint64_t)r * g.row_bytes, g.row_bytes, g.X + (uint64_t)c * g.x_bytes,
+                                    g.x_bytes, &v, 1, k, 1, 1);
+                    if (memcmp(&v, &g.got[c * nr + r], sizeof v) != 0 && ok_det) {
+                        ok_det = false;
+                        snprintf(why, sizeof why, "k %lld %lldx%lld: (r %lld, c %lld) differs in a 1x1 call",
+                                 (long long)k, (long long)nr, (long long)nc, (long long)r, (long long)c);
+                    }
+                }
+            if (nr > 4 && nc > 2 && ok_det) {
+                int64_t r0 = 3, c0 = 1, sr = nr - 4, sc = nc - 2;
+                ops->gemm[type](g.W + (uint64_t)r0 * g.row_bytes, g.row_bytes, g.X + (uint64_t)c0 * g.x_bytes,
+                                g.x_bytes, g.one, sr, k, sr, sc);
+                for (int64_t c = 0; c < sc; c++)
+                    for (int64_t r = 0; r < sr; r++)
+                        if (memcmp(&g.one[c * sr + r], &g.got[(c + c0) * nr + r + r0], sizeof(float)) != 0 &&
+                            ok_det) {
+                            ok_det = false;
+                            snprintf(why, sizeof why, "k %lld: sub-range call differs at (r %lld, c %lld)",
+                                     (long long)k, (long long)(r + r0), (long long)(c + c0));
+                        }
+            }
+            gcase_free(&g);
+        }
+    }
+    char name[128];
+    snprintf(name, sizeof name, "%s gemm %s within bound of ref (worst %.3f of tol)", ops->name, tr->name, worst);
+    t_check(ok_val, name, "%s", why);
+    snprintf(name, sizeof name, "%s gemm %s deterministic over nr, nc, sub-ranges", ops->name, tr->name);
+    t_check(ok_det, name, "%s", why);
+}
+
+int main(void)
+{
+    /* ref must cover every supported type */
+    const kern_ops *ref = kern_ref_ops();
+    for (uint32_t t = 0; t < SOV_TYPE_COUNT; t++) {
+        const ttype_traits *tr = ttype_get(t);
+        if (tr && tr->supported && t != SOV_Q8_1) {
+            char name[64];
+            snprintf(name, sizeof name, "ref gemm covers %s", tr->name);
+            t_check(ref->gemm[t] != NULL, name, "missing");
+        }
+    }
+    for (size_t i = 0; i < sizeof table_names / sizeof table_names[0]; i++) {
+        const kern_ops *ops = kern_by_name(table_names[i]);
+        if (!ops) {
+            printf("SKIP table %s: this CPU lacks it\n", table_names[i]);
+            continue;
+        }
+        check_quant_x(ops);
+        for (uint32_t t = 0; t < SOV_TYPE_COUNT; t++)
+            if (ops->gemm[t] && ttype_get(t))
+                check_gemm(ops, t);
+    }
+    printf("kern_best: %s\n", kern_best()->name);
+    return t_done();
+}
