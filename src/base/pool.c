@@ -1,22 +1,37 @@
+/* pool: persistent workers that spin briefly between jobs, then sleep.
+ *
+ * A job is published by bumping `gen`; workers that are spinning see it within
+ * nanoseconds, workers that went to sleep (no job for SPIN_NS) are woken by a
+ * condition variable. The caller runs share 0 itself and spins until `done`
+ * counts every worker. Dekker-style handshake, all seq_cst: a worker sets
+ * `sleeping` under the mutex before its last look at `gen`, and pool_run bumps
+ * `gen` before it looks at `sleeping`, so a job is never missed. */
 #include "pool.h"
 
 #include "err.h"
 
 #include <errno.h>
+#include <immintrin.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#define SPIN_NS 2000000 /* how long an idle worker spins before it sleeps: 2 ms */
 
 struct pool {
     int n;
     pthread_t *threads;
     pthread_mutex_t mu;
-    pthread_cond_t start_cv, done_cv;
-    unsigned long generation; /* bumped for each pool_run */
-    int pending;              /* workers still running the current job */
-    int stop;
-    pool_fn fn;
+    pthread_cond_t cv;
+    _Atomic unsigned long gen; /* bumped for each job */
+    atomic_int done;           /* workers finished with the current job */
+    atomic_int sleeping;       /* workers waiting on cv */
+    atomic_int stop;
+    pool_fn fn; /* the job: written before gen is bumped */
     void *arg;
 };
 
@@ -25,6 +40,41 @@ typedef struct {
     int ith;
 } worker_arg;
 
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Waits until gen != seen (or stop); returns the new gen. */
+static unsigned long wait_job(pool *p, unsigned long seen)
+{
+    int64_t t0 = 0;
+    for (unsigned i = 1;; i++) {
+        unsigned long g = atomic_load(&p->gen);
+        if (g != seen || atomic_load(&p->stop))
+            return g;
+        _mm_pause();
+        if ((i & 1023) == 0) {
+            sched_yield(); /* lets a descheduled peer run when threads > cores */
+            int64_t t = now_ns();
+            if (!t0)
+                t0 = t;
+            else if (t - t0 > SPIN_NS)
+                break;
+        }
+    }
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add(&p->sleeping, 1);
+    unsigned long g;
+    while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->stop))
+        pthread_cond_wait(&p->cv, &p->mu);
+    atomic_fetch_sub(&p->sleeping, 1);
+    pthread_mutex_unlock(&p->mu);
+    return g;
+}
+
 static void *worker(void *a)
 {
     worker_arg wa = *(worker_arg *)a;
@@ -32,24 +82,11 @@ static void *worker(void *a)
     pool *p = wa.p;
     unsigned long seen = 0;
     for (;;) {
-        pthread_mutex_lock(&p->mu);
-        while (!p->stop && p->generation == seen)
-            pthread_cond_wait(&p->start_cv, &p->mu);
-        if (p->stop) {
-            pthread_mutex_unlock(&p->mu);
+        seen = wait_job(p, seen);
+        if (atomic_load(&p->stop))
             return NULL;
-        }
-        seen = p->generation;
-        pool_fn fn = p->fn;
-        void *arg = p->arg;
-        pthread_mutex_unlock(&p->mu);
-
-        fn(arg, wa.ith, p->n);
-
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0)
-            pthread_cond_signal(&p->done_cv);
-        pthread_mutex_unlock(&p->mu);
+        p->fn(p->arg, wa.ith, p->n);
+        atomic_fetch_add(&p->done, 1);
     }
 }
 
@@ -63,8 +100,7 @@ int pool_new(pool **out, int n_threads)
         return err_set(SOV_ENOMEM, "out of memory");
     p->n = n_threads;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->start_cv, NULL);
-    pthread_cond_init(&p->done_cv, NULL);
+    pthread_cond_init(&p->cv, NULL);
     p->threads = calloc((size_t)n_threads, sizeof *p->threads);
     if (!p->threads) {
         p->n = 1;
@@ -96,20 +132,25 @@ void pool_run(pool *p, pool_fn fn, void *arg)
         fn(arg, 0, 1);
         return;
     }
-    pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->arg = arg;
-    p->pending = p->n - 1;
-    p->generation++;
-    pthread_cond_broadcast(&p->start_cv);
-    pthread_mutex_unlock(&p->mu);
+    atomic_store(&p->done, 0);
+    atomic_fetch_add(&p->gen, 1);
+    if (atomic_load(&p->sleeping) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
 
     fn(arg, 0, p->n);
 
-    pthread_mutex_lock(&p->mu);
-    while (p->pending > 0)
-        pthread_cond_wait(&p->done_cv, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    /* workers were just running: spin, yielding now and then in case the
+     * pool has more threads than free cores */
+    for (unsigned i = 1; atomic_load(&p->done) < p->n - 1; i++) {
+        _mm_pause();
+        if ((i & 1023) == 0)
+            sched_yield();
+    }
 }
 
 int pool_size(const pool *p) { return p->n; }
@@ -119,13 +160,12 @@ void pool_free(pool *p)
     if (!p)
         return;
     pthread_mutex_lock(&p->mu);
-    p->stop = 1;
-    pthread_cond_broadcast(&p->start_cv);
+    atomic_store(&p->stop, 1);
+    pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     for (int i = 1; i < p->n; i++)
         pthread_join(p->threads[i], NULL);
-    pthread_cond_destroy(&p->start_cv);
-    pthread_cond_destroy(&p->done_cv);
+    pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p->threads);
     free(p);
@@ -133,6 +173,12 @@ void pool_free(pool *p)
 
 int pool_cpu_count(void)
 {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n >= 1)
+            return n;
+    }
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (int)n;
 }

@@ -27,6 +27,7 @@ static void usage(FILE *f)
             "  -n, --n-predict N      tokens to generate (default -1: until EOS or the context is full)\n"
             "  -c, --ctx N            context size in tokens (default: min(training context, 4096))\n"
             "  -t, --threads N        threads (default: number of CPUs)\n"
+            "  -b, --batch N          prompt tokens evaluated together (default 512)\n"
             "      --temp T           temperature, 0 = greedy (default 0.8)\n"
             "      --top-k K          top-k (default 40, 0 = off)\n"
             "      --top-p P          top-p (default 0.95, 1 = off)\n"
@@ -43,7 +44,7 @@ static void usage(FILE *f)
 
 typedef struct run_opts {
     const char *model, *prompt, *prompt_file;
-    long long n_predict, n_ctx, threads;
+    long long n_predict, n_ctx, threads, n_batch;
     sample_params sp;
     bool seed_set, ignore_eos, print_ids, parse_special;
 } run_opts;
@@ -53,6 +54,7 @@ static int parse(int argc, char **argv, run_opts *o)
     o->n_predict = -1;
     o->n_ctx = 0;
     o->threads = pool_cpu_count();
+    o->n_batch = 512;
     o->sp = sample_defaults();
     o->parse_special = true;
     for (int i = 1; i < argc; i++) {
@@ -76,6 +78,8 @@ static int parse(int argc, char **argv, run_opts *o)
             VAL(); rc = opt_int(a, v, 1, 1 << 24, &o->n_ctx);
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             VAL(); rc = opt_int(a, v, 1, 512, &o->threads);
+        } else if (!strcmp(a, "-b") || !strcmp(a, "--batch") || !strcmp(a, "--batch-size")) {
+            VAL(); rc = opt_int(a, v, 1, 65536, &o->n_batch);
         } else if (!strcmp(a, "--temp")) {
             VAL(); rc = opt_float(a, v, 0, 100, &fv); o->sp.temp = (float)fv;
         } else if (!strcmp(a, "--top-k")) {
@@ -163,7 +167,8 @@ int cmd_run(int argc, char **argv)
     }
     const vocab *vb = m->vocab;
     int32_t n_ctx = (int32_t)(o.n_ctx ? o.n_ctx : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096));
-    if ((rc = pool_new(&pl, (int)o.threads)) || (rc = forward_new(&fw, m, n_ctx, 1, pl)))
+    if ((rc = pool_new(&pl, (int)o.threads)) || (rc = forward_new(&fw, m, n_ctx, 1, pl)) ||
+        (rc = forward_set_batch(fw, (int32_t)(o.n_batch < n_ctx ? o.n_batch : n_ctx))))
         goto fail;
     int32_t n_vocab = vocab_n_tokens(vb);
     if ((rc = sample_new(&smp, &o.sp, n_vocab)))

@@ -1,6 +1,7 @@
 #include "forward.h"
 
 #include "../base/err.h"
+#include "attn.h"
 #include "kern/kern.h"
 #include "kv.h"
 
@@ -8,47 +9,125 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define DEFAULT_BATCH 512
+#define ATT_QB 16 /* query tokens per attention work item */
+
 struct forward {
     const model *m;
     pool *pool;
+    int n_threads;
     const kern_ops *ops;
     kv_cache kv;
-    double *inv_freq;   /* [n_rot/2] rope frequencies */
-    float *x, *xb, *q, *att_out, *hb, *hb2, *normw, *att; /* scratch */
-    float *logits;      /* [logits_cap][n_vocab] */
+    int32_t n_batch;     /* tokens per chunk; scratch rows */
+    double *inv_freq;    /* [n_rot/2] rope frequencies */
+    /* scratch, n_batch rows each */
+    float *x;            /* [B][E] residual stream */
+    float *xb;           /* [B][max(E,Q)] normed input / projections */
+    float *q, *o;        /* [B][Q] queries, attention output */
+    float *k, *v;        /* [B][KV] new keys / values */
+    float *h1, *h2;      /* [B][F] FFN gate / up */
+    unsigned char *xq;   /* [B][xq_row] activations in a kern x format, 64-aligned */
+    uint64_t xq_row;
+    const float *xq_src; /* what xq holds now: rows of xq_src in xq_fmt (NULL: nothing) */
+    uint32_t xq_fmt;
+    int64_t xq_k;
+    float *normw;        /* dequantized norm / bias vector, [max(E,Q,F)] */
+    float *att_scratch;  /* [n_threads][att_scratch] */
+    int64_t att_scratch_n;
+    int32_t *seq_last;   /* [n_seq] last position of each sequence in the current chunk */
+    int32_t *lrow;       /* [B] batch index of each row that wants logits */
+    float *logits;       /* [logits_cap][n_vocab] */
     int32_t logits_cap, n_logits;
 };
 
 /* Below this many multiply-adds an op runs on the calling thread: waking the
  * pool costs more than it saves. Results do not depend on the choice (each
- * output row is computed the same way by whichever thread owns it). */
+ * output is computed the same way by whichever thread owns it). */
 #define PAR_MIN_WORK 32768
 
-/* ---- threaded matrix-vector product ---- */
+static void run(forward *f, pool_fn fn, void *arg, int64_t work)
+{
+    if (f->pool && work >= PAR_MIN_WORK)
+        pool_run(f->pool, fn, arg);
+    else
+        fn(arg, 0, 1);
+}
+
+/* ---- activations -> x format, rows split across threads ---- */
+typedef struct {
+    const kern_ops *ops;
+    uint32_t fmt;
+    const float *src;
+    int64_t src_stride, k;
+    unsigned char *dst;
+    uint64_t dst_row;
+    int32_t n;
+} qx_job;
+
+static void qx_worker(void *arg, int ith, int nth)
+{
+    qx_job *j = arg;
+    for (int32_t i = j->n * ith / nth; i < j->n * (ith + 1) / nth; i++)
+        j->ops->quant_x[j->fmt](j->src + i * j->src_stride, j->dst + (uint64_t)i * j->dst_row, j->k);
+}
+
+/* Makes f->xq hold rows src[i*stride .. +k) for i < n in the x format of
+ * weight type `type`; reuses what is there if it is the same input. */
+static void quant_rows(forward *f, uint32_t type, const float *src, int64_t stride, int64_t k, int32_t n)
+{
+    uint32_t fmt = kern_xfmt(type);
+    if (f->xq_src == src && f->xq_fmt == fmt && f->xq_k == k)
+        return;
+    qx_job j = {f->ops, fmt, src, stride, k, f->xq, f->xq_row, n};
+    run(f, qx_worker, &j, k * n * 4);
+    f->xq_src = src;
+    f->xq_fmt = fmt;
+    f->xq_k = k;
+}
+
+/* ---- threaded matrix products ---- */
 typedef struct {
     const kern_ops *ops;
     const gguf_tensor *W;
-    const float *x;
+    const unsigned char *X;
+    uint64_t x_row;
     float *out;
-} mv_job;
+    int64_t ldo, nc;
+} mm_job;
 
-static void mv_worker(void *arg, int ith, int nth)
+#define MM_RB 64 /* weight rows per cache block */
+#define MM_CB 64 /* activation rows per cache block */
+
+static void mm_worker(void *arg, int ith, int nth)
 {
-    mv_job *j = arg;
-    int64_t rows = j->W->ne[1];
-    int64_t r0 = rows * ith / nth, r1 = rows * (ith + 1) / nth;
+    mm_job *j = arg;
+    int64_t rows = j->W->ne[1], k = j->W->ne[0];
+    /* split on multiples of 16 rows so SIMD tiles stay whole */
+    int64_t units = (rows + 15) / 16;
+    int64_t r0 = units * ith / nth * 16, r1 = units * (ith + 1) / nth * 16;
+    if (r1 > rows)
+        r1 = rows;
     uint64_t row_bytes = j->W->nbytes / (uint64_t)rows;
-    kern_matvec(j->ops, j->W->type, j->W->data, row_bytes, j->x, j->out, j->W->ne[0], r0, r1);
+    kern_gemm_fn gemm = j->ops->gemm[j->W->type];
+    const unsigned char *w = j->W->data;
+    int64_t rb = j->nc == 1 ? r1 - r0 : MM_RB;
+    for (int64_t c0 = 0; c0 < j->nc; c0 += MM_CB) {
+        int64_t nc = j->nc - c0 < MM_CB ? j->nc - c0 : MM_CB;
+        for (int64_t ra = r0; ra < r1; ra += rb) {
+            int64_t nr = r1 - ra < rb ? r1 - ra : rb;
+            gemm(w + (uint64_t)ra * row_bytes, row_bytes, j->X + (uint64_t)c0 * j->x_row, j->x_row,
+                 j->out + c0 * j->ldo + ra, j->ldo, k, nr, nc);
+        }
+    }
 }
 
-// out[n] = W[n,k] @ x[k]   (W is ne[1] rows of ne[0] elements)
-static void matvec(forward *f, const gguf_tensor *W, const float *x, float *out)
+// out[c][r] = W[r,k] . X[c,k] for c < n rows of src (stride floats apart), out rows ldo apart
+static void matmul(forward *f, const gguf_tensor *W, const float *src, int64_t stride, int32_t n, float *out,
+                   int64_t ldo)
 {
-    mv_job j = {f->ops, W, x, out};
-    if (f->pool && W->ne[0] * W->ne[1] >= PAR_MIN_WORK)
-        pool_run(f->pool, mv_worker, &j);
-    else
-        mv_worker(&j, 0, 1);
+    quant_rows(f, W->type, src, stride, W->ne[0], n);
+    mm_job j = {f->ops, W, f->xq, f->xq_row, out, ldo, n};
+    run(f, mm_worker, &j, W->ne[0] * W->ne[1] * n);
 }
 
 /* ---- small ops ---- */
@@ -68,13 +147,15 @@ static void vec_dequant(forward *f, const gguf_tensor *t, float *dst)
     f->ops->dequant[t->type](t->data, dst, gguf_tensor_nelements(t));
 }
 
-static void add_bias(forward *f, const gguf_tensor *b, float *y, int n)
+// y[j][i] += b[i] for the n rows of y (stride floats apart)
+static void add_bias(forward *f, const gguf_tensor *b, float *y, int64_t stride, int dim, int32_t n)
 {
     if (!b)
         return;
     vec_dequant(f, b, f->normw);
-    for (int i = 0; i < n; i++)
-        y[i] += f->normw[i];
+    for (int32_t j = 0; j < n; j++)
+        for (int i = 0; i < dim; i++)
+            y[j * stride + i] += f->normw[i];
 }
 
 // rotate pairs of every head of v[n_heads][head_dim] by position pos
@@ -97,10 +178,18 @@ static void rope(const forward *f, float *v, int n_heads, int32_t pos)
     }
 }
 
-/* ---- attention over the cache, heads split across threads ---- */
+/* ---- attention: work items = (block of <= ATT_QB consecutive positions of
+ * one sequence) x (kv head), dealt round-robin to the threads ---- */
+typedef struct {
+    int32_t j0, nq, kvh;
+} att_item;
+
 typedef struct {
     forward *f;
-    int32_t layer, seq, pos;
+    int32_t layer;
+    const int32_t *pos, *seq;
+    const att_item *items;
+    int32_t n_items;
 } att_job;
 
 static void att_worker(void *arg, int ith, int nth)
@@ -108,71 +197,52 @@ static void att_worker(void *arg, int ith, int nth)
     att_job *j = arg;
     forward *f = j->f;
     const model_hparams *hp = &f->m->hp;
-    int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
-    float scale = 1.0f / sqrtf((float)hd);
-    int h0 = hp->n_head * ith / nth, h1 = hp->n_head * (ith + 1) / nth;
-    for (int h = h0; h < h1; h++) {
-        const float *qh = f->q + (int64_t)h * hd;
-        float *att = f->att + (int64_t)h * f->kv.n_ctx;
-        int kvh = h / group;
-        float mx = -INFINITY;
-        for (int32_t t = 0; t <= j->pos; t++) {
-            const float *kt = kv_k(&f->kv, j->layer, j->seq, t) + (int64_t)kvh * hd;
-            float s = 0;
-            for (int d = 0; d < hd; d++)
-                s += qh[d] * kt[d];
-            s *= scale;
-            att[t] = s;
-            if (s > mx)
-                mx = s;
-        }
-        float sum = 0;
-        for (int32_t t = 0; t <= j->pos; t++) {
-            att[t] = expf(att[t] - mx);
-            sum += att[t];
-        }
-        float inv = 1.0f / sum;
-        float *o = f->att_out + (int64_t)h * hd;
-        memset(o, 0, sizeof(float) * (size_t)hd);
-        for (int32_t t = 0; t <= j->pos; t++) {
-            const float *vt = kv_v(&f->kv, j->layer, j->seq, t) + (int64_t)kvh * hd;
-            float a = att[t] * inv;
-            for (int d = 0; d < hd; d++)
-                o[d] += a * vt[d];
-        }
+    int hd = hp->head_dim, G = hp->n_head / hp->n_head_kv, Q = hp->n_head * hd;
+    float *scratch = f->att_scratch + (int64_t)ith * f->att_scratch_n;
+    for (int32_t w = ith; w < j->n_items; w += nth) {
+        const att_item *it = &j->items[w];
+        int32_t seq = j->seq ? j->seq[it->j0] : 0;
+        attn_block b = {
+            .nq = it->nq,
+            .n_group = G,
+            .head_dim = hd,
+            .pos = j->pos + it->j0,
+            .q = f->q + (int64_t)it->j0 * Q + (int64_t)it->kvh * G * hd,
+            .q_stride = Q,
+            .k = kv_k(&f->kv, j->layer, seq, 0) + (int64_t)it->kvh * hd,
+            .v = kv_v(&f->kv, j->layer, seq, 0) + (int64_t)it->kvh * hd,
+            .kv_stride = f->kv.row,
+            .out = f->o + (int64_t)it->j0 * Q + (int64_t)it->kvh * G * hd,
+            .out_stride = Q,
+            .scale = 1.0f / sqrtf((float)hd),
+        };
+        attn_run(&b, scratch);
     }
 }
 
 int forward_new(forward **out, const model *m, int32_t n_ctx, int32_t n_seq, pool *p)
 {
     *out = NULL;
-    const model_hparams *hp = &m->hp;
     forward *f = calloc(1, sizeof *f);
     if (!f)
         return err_set(SOV_ENOMEM, "out of memory");
     f->m = m;
     f->pool = p;
+    f->n_threads = p ? pool_size(p) : 1;
     f->ops = kern_best();
-    int rc = kv_init(&f->kv, hp, n_ctx, n_seq);
+    int rc = kv_init(&f->kv, &m->hp, n_ctx, n_seq);
     if (rc)
         goto fail;
-    int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim;
-    int64_t big = E > Q ? E : Q;
-    f->inv_freq = malloc(sizeof(double) * (size_t)(hp->n_rot / 2));
-    f->x = malloc(sizeof(float) * (size_t)E);
-    f->xb = malloc(sizeof(float) * (size_t)big);
-    f->q = malloc(sizeof(float) * (size_t)Q);
-    f->att_out = malloc(sizeof(float) * (size_t)Q);
-    f->hb = malloc(sizeof(float) * (size_t)hp->n_ff);
-    f->hb2 = malloc(sizeof(float) * (size_t)hp->n_ff);
-    f->normw = malloc(sizeof(float) * (size_t)(big > hp->n_ff ? big : hp->n_ff));
-    f->att = malloc(sizeof(float) * (size_t)hp->n_head * (size_t)n_ctx);
-    if (!f->inv_freq || !f->x || !f->xb || !f->q || !f->att_out || !f->hb || !f->hb2 || !f->normw || !f->att) {
-        rc = err_set(SOV_ENOMEM, "out of memory for scratch buffers");
+    f->inv_freq = malloc(sizeof(double) * (size_t)(m->hp.n_rot / 2 + 1));
+    f->seq_last = malloc(sizeof(int32_t) * (size_t)n_seq);
+    if (!f->inv_freq || !f->seq_last) {
+        rc = err_set(SOV_ENOMEM, "out of memory");
         goto fail;
     }
-    for (int i = 0; i < hp->n_rot / 2; i++)
-        f->inv_freq[i] = pow((double)hp->rope_base, -2.0 * i / hp->n_rot);
+    for (int i = 0; i < m->hp.n_rot / 2; i++)
+        f->inv_freq[i] = pow((double)m->hp.rope_base, -2.0 * i / m->hp.n_rot);
+    if ((rc = forward_set_batch(f, DEFAULT_BATCH < n_ctx ? DEFAULT_BATCH : n_ctx)))
+        goto fail;
     *out = f;
     return 0;
 fail:
@@ -180,86 +250,167 @@ fail:
     return rc;
 }
 
+static void free_scratch(forward *f)
+{
+    free(f->x);
+    free(f->xb);
+    free(f->q);
+    free(f->o);
+    free(f->k);
+    free(f->v);
+    free(f->h1);
+    free(f->h2);
+    free(f->xq);
+    free(f->normw);
+    free(f->att_scratch);
+    free(f->lrow);
+    f->x = f->xb = f->q = f->o = f->k = f->v = f->h1 = f->h2 = f->normw = f->att_scratch = NULL;
+    f->xq = NULL;
+    f->lrow = NULL;
+    f->xq_src = NULL;
+}
+
+int forward_set_batch(forward *f, int32_t n_batch)
+{
+    if (n_batch < 1 || n_batch > 65536)
+        return err_set(SOV_EINVAL, "batch size %d out of range 1..65536", n_batch);
+    const model_hparams *hp = &f->m->hp;
+    int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim, KV = (int64_t)hp->n_head_kv * hp->head_dim,
+            F = hp->n_ff, B = n_batch;
+    int64_t EQ = E > Q ? E : Q, big = EQ > F ? EQ : F;
+    free_scratch(f);
+    f->n_batch = n_batch;
+    f->xq_row = kern_x_row_bytes(KX_F32, big); /* the widest format */
+    f->att_scratch_n = (attn_scratch_floats(ATT_QB, hp->n_head / hp->n_head_kv) + 15) & ~(int64_t)15;
+    size_t fl = sizeof(float);
+    f->x = malloc(fl * (size_t)(B * E));
+    f->xb = malloc(fl * (size_t)(B * EQ));
+    f->q = malloc(fl * (size_t)(B * Q));
+    f->o = malloc(fl * (size_t)(B * Q));
+    f->k = malloc(fl * (size_t)(B * KV));
+    f->v = malloc(fl * (size_t)(B * KV));
+    f->h1 = malloc(fl * (size_t)(B * F));
+    f->h2 = malloc(fl * (size_t)(B * F));
+    f->xq = aligned_alloc(64, f->xq_row * (uint64_t)B);
+    f->normw = malloc(fl * (size_t)big);
+    f->att_scratch = malloc(fl * (size_t)(f->att_scratch_n * f->n_threads));
+    f->lrow = malloc(sizeof(int32_t) * (size_t)B);
+    if (!f->x || !f->xb || !f->q || !f->o || !f->k || !f->v || !f->h1 || !f->h2 || !f->xq || !f->normw ||
+        !f->att_scratch || !f->lrow) {
+        free_scratch(f);
+        f->n_batch = 0;
+        return err_set(SOV_ENOMEM, "out of memory for the scratch of a %d-token batch", n_batch);
+    }
+    return 0;
+}
+
+int32_t forward_batch_size(const forward *f) { return f->n_batch; }
+
 void forward_free(forward *f)
 {
     if (!f)
         return;
     kv_free(&f->kv);
+    free_scratch(f);
     free(f->inv_freq);
-    free(f->x);
-    free(f->xb);
-    free(f->q);
-    free(f->att_out);
-    free(f->hb);
-    free(f->hb2);
-    free(f->normw);
-    free(f->att);
+    free(f->seq_last);
     free(f->logits);
     free(f);
 }
 
 int32_t forward_n_ctx(const forward *f) { return f->kv.n_ctx; }
 
-/* One token through all layers; leaves the final hidden state in f->x. */
-static void eval_token(forward *f, int32_t token, int32_t pos, int32_t seq)
+/* Evaluates batch entries [i0, i0+n) (positions of each sequence increasing
+ * within the chunk) through all layers, then the logits of those that want
+ * them. */
+static void eval_chunk(forward *f, const forward_batch *b, int32_t i0, int32_t n, att_item *items)
 {
     const model *m = f->m;
     const model_hparams *hp = &m->hp;
-    int E = hp->n_embd, Q = hp->n_head * hp->head_dim, KV = hp->n_head_kv * hp->head_dim;
+    const int64_t E = hp->n_embd, hd = hp->head_dim, Q = hp->n_head * hd, KV = hp->n_head_kv * hd, F = hp->n_ff;
+    const int32_t *tok = b->token + i0, *pos = b->pos + i0, *seq = b->seq ? b->seq + i0 : NULL;
     uint64_t erow = m->tok_embd->nbytes / (uint64_t)hp->n_vocab;
-    f->ops->dequant[m->tok_embd->type]((const unsigned char *)m->tok_embd->data + (uint64_t)token * erow, f->x, E);
+    for (int32_t j = 0; j < n; j++)
+        f->ops->dequant[m->tok_embd->type]((const unsigned char *)m->tok_embd->data + (uint64_t)tok[j] * erow,
+                                           f->x + j * E, E);
+
+    /* attention work items: runs of consecutive positions of one sequence,
+     * cut into blocks of ATT_QB, times kv heads */
+    int32_t n_items = 0;
+    for (int32_t j = 0; j < n;) {
+        int32_t e = j + 1;
+        while (e < n && e - j < ATT_QB && (seq ? seq[e] == seq[j] : 1) && pos[e] == pos[e - 1] + 1)
+            e++;
+        for (int h = 0; h < hp->n_head_kv; h++)
+            items[n_items++] = (att_item){j, e - j, h};
+        j = e;
+    }
+    int64_t att_work = 0;
+    for (int32_t j = 0; j < n; j++)
+        att_work += (int64_t)(pos[j] + 1) * Q;
 
     for (int l = 0; l < hp->n_layer; l++) {
         const model_layer *L = &m->layers[l];
-        float *kc = kv_k(&f->kv, l, seq, pos), *vc = kv_v(&f->kv, l, seq, pos);
         vec_dequant(f, L->attn_norm, f->normw);
-        rmsnorm(f->xb, f->x, f->normw, E, hp->rms_eps);
-        matvec(f, L->wq, f->xb, f->q);
-        matvec(f, L->wk, f->xb, kc);
-        matvec(f, L->wv, f->xb, vc);
-        add_bias(f, L->bq, f->q, Q);
-        add_bias(f, L->bk, kc, KV);
-        add_bias(f, L->bv, vc, KV);
-        rope(f, f->q, hp->n_head, pos);
-        rope(f, kc, hp->n_head_kv, pos);
+        for (int32_t j = 0; j < n; j++)
+            rmsnorm(f->xb + j * E, f->x + j * E, f->normw, (int)E, hp->rms_eps);
+        f->xq_src = NULL;
+        matmul(f, L->wq, f->xb, E, n, f->q, Q);
+        matmul(f, L->wk, f->xb, E, n, f->k, KV);
+        matmul(f, L->wv, f->xb, E, n, f->v, KV);
+        add_bias(f, L->bq, f->q, Q, (int)Q, n);
+        add_bias(f, L->bk, f->k, KV, (int)KV, n);
+        add_bias(f, L->bv, f->v, KV, (int)KV, n);
+        for (int32_t j = 0; j < n; j++) {
+            int32_t s = seq ? seq[j] : 0;
+            rope(f, f->q + j * Q, hp->n_head, pos[j]);
+            rope(f, f->k + j * KV, hp->n_head_kv, pos[j]);
+            memcpy(kv_k(&f->kv, l, s, pos[j]), f->k + j * KV, sizeof(float) * (size_t)KV);
+            memcpy(kv_v(&f->kv, l, s, pos[j]), f->v + j * KV, sizeof(float) * (size_t)KV);
+        }
 
-        att_job aj = {f, l, seq, pos};
-        if (f->pool && (int64_t)Q * (pos + 1) >= PAR_MIN_WORK)
-            pool_run(f->pool, att_worker, &aj);
-        else
-            att_worker(&aj, 0, 1);
-        matvec(f, L->wo, f->att_out, f->xb);
-        for (int i = 0; i < E; i++)
+        att_job aj = {f, l, pos, seq, items, n_items};
+        run(f, att_worker, &aj, att_work);
+        matmul(f, L->wo, f->o, Q, n, f->xb, E);
+        for (int64_t i = 0; i < n * E; i++)
             f->x[i] += f->xb[i];
 
         vec_dequant(f, L->ffn_norm, f->normw);
-        rmsnorm(f->xb, f->x, f->normw, E, hp->rms_eps);
-        matvec(f, L->ffn_gate, f->xb, f->hb);
-        matvec(f, L->ffn_up, f->xb, f->hb2);
-        for (int i = 0; i < hp->n_ff; i++) {
-            float g = f->hb[i];
-            f->hb[i] = g / (1.0f + expf(-g)) * f->hb2[i]; // silu(gate) * up
+        for (int32_t j = 0; j < n; j++)
+            rmsnorm(f->xb + j * E, f->x + j * E, f->normw, (int)E, hp->rms_eps);
+        f->xq_src = NULL;
+        matmul(f, L->ffn_gate, f->xb, E, n, f->h1, F);
+        matmul(f, L->ffn_up, f->xb, E, n, f->h2, F);
+        for (int64_t i = 0; i < n * F; i++) {
+            float g = f->h1[i];
+            f->h1[i] = g / (1.0f + expf(-g)) * f->h2[i]; // silu(gate) * up
         }
-        matvec(f, L->ffn_down, f->hb, f->xb);
-        for (int i = 0; i < E; i++)
+        matmul(f, L->ffn_down, f->h1, F, n, f->xb, E);
+        for (int64_t i = 0; i < n * E; i++)
             f->x[i] += f->xb[i];
     }
+
+    /* logits: the rows that want them, normed into xb, one product */
+    int32_t nl = 0;
+    for (int32_t j = 0; j < n; j++)
+        if (b->logits ? b->logits[i0 + j] != 0 : i0 + j == b->n - 1)
+            f->lrow[nl++] = j;
+    if (!nl)
+        return;
+    vec_dequant(f, m->out_norm, f->normw);
+    for (int32_t r = 0; r < nl; r++)
+        rmsnorm(f->xb + r * E, f->x + f->lrow[r] * E, f->normw, (int)E, hp->rms_eps);
+    f->xq_src = NULL;
+    matmul(f, m->output, f->xb, E, nl, f->logits + (int64_t)f->n_logits * hp->n_vocab, hp->n_vocab);
+    f->n_logits += nl;
 }
 
 int forward_decode(forward *f, const forward_batch *b)
 {
     const model_hparams *hp = &f->m->hp;
+    if (f->n_batch < 1)
+        return err_set(SOV_ENOMEM, "forward context has no scratch (a batch resize failed)");
     int32_t want = 0;
-    for (int32_t i = 0; i < b->n; i++)
-        want += b->logits ? (b->logits[i] != 0) : (i == b->n - 1);
-    if (want > f->logits_cap) {
-        float *nl = realloc(f->logits, sizeof(float) * (size_t)want * (size_t)hp->n_vocab);
-        if (!nl)
-            return err_set(SOV_ENOMEM, "out of memory for logits");
-        f->logits = nl;
-        f->logits_cap = want;
-    }
-    f->n_logits = 0;
     for (int32_t i = 0; i < b->n; i++) {
         int32_t tok = b->token[i], pos = b->pos[i], seq = b->seq ? b->seq[i] : 0;
         if (tok < 0 || tok >= hp->n_vocab)
@@ -268,15 +419,36 @@ int forward_decode(forward *f, const forward_batch *b)
             return err_set(SOV_ERANGE, "position %d outside the context of %d tokens", pos, f->kv.n_ctx);
         if (seq < 0 || seq >= f->kv.n_seq)
             return err_set(SOV_EINVAL, "sequence %d out of range 0..%d", seq, f->kv.n_seq - 1);
-        eval_token(f, tok, pos, seq);
-        bool wl = b->logits ? b->logits[i] != 0 : i == b->n - 1;
-        if (!wl)
-            continue;
-        vec_dequant(f, f->m->out_norm, f->normw);
-        rmsnorm(f->xb, f->x, f->normw, hp->n_embd, hp->rms_eps);
-        matvec(f, f->m->output, f->xb, f->logits + (int64_t)f->n_logits * hp->n_vocab);
-        f->n_logits++;
+        want += b->logits ? (b->logits[i] != 0) : (i == b->n - 1);
     }
+    if (want > f->logits_cap) {
+        float *nl = realloc(f->logits, sizeof(float) * (size_t)want * (size_t)hp->n_vocab);
+        if (!nl)
+            return err_set(SOV_ENOMEM, "out of memory for logits");
+        f->logits = nl;
+        f->logits_cap = want;
+    }
+    att_item *items = malloc(sizeof *items * (size_t)f->n_batch * (size_t)hp->n_head_kv);
+    if (!items)
+        return err_set(SOV_ENOMEM, "out of memory");
+    f->n_logits = 0;
+    /* chunks of at most n_batch entries in which every sequence's positions
+     * increase, so evaluating a chunk at once equals evaluating it in order */
+    for (int32_t i0 = 0; i0 < b->n;) {
+        for (int32_t s = 0; s < f->kv.n_seq; s++)
+            f->seq_last[s] = -1;
+        int32_t n = 0;
+        while (i0 + n < b->n && n < f->n_batch) {
+            int32_t s = b->seq ? b->seq[i0 + n] : 0;
+            if (b->pos[i0 + n] <= f->seq_last[s])
+                break;
+            f->seq_last[s] = b->pos[i0 + n];
+            n++;
+        }
+        eval_chunk(f, b, i0, n, items);
+        i0 += n;
+    }
+    free(items);
     return 0;
 }
 

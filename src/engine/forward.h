@@ -1,7 +1,8 @@
 /* forward: the llama-family forward pass over a batch of tokens.
  *
  * A forward context owns the KV cache (n_ctx positions for each of n_seq
- * sequences) and the scratch buffers; nothing is allocated per token. */
+ * sequences) and the scratch buffers for a batch of tokens; nothing is
+ * allocated per token. */
 #ifndef SOV_FORWARD_H
 #define SOV_FORWARD_H
 
@@ -31,10 +32,21 @@ int forward_new(forward **out, const model *m, int32_t n_ctx, int32_t n_seq, poo
 
 void forward_free(forward *f);
 
-/* Evaluates the batch. Errors: SOV_EINVAL (token id, position or sequence out
- * of range; message names which) — the cache is unchanged for tokens before
- * the bad one. */
+/* Evaluates the batch, in chunks of at most the batch size (forward_set_batch)
+ * as matrix-matrix products; a chunk also ends where a sequence's position
+ * does not increase, so the result equals evaluating the tokens in order.
+ * Errors: SOV_EINVAL / SOV_ERANGE (token id, sequence or position out of
+ * range; the message names which; nothing is evaluated), SOV_ENOMEM. */
 int forward_decode(forward *f, const forward_batch *b);
+
+/* Sets how many tokens one chunk of forward_decode evaluates together (the
+ * scratch is sized for it; default min(512, n_ctx)). Results do not depend on
+ * it: every output value is computed the same way at any batch size.
+ * Errors: SOV_EINVAL (n_batch outside 1..65536), SOV_ENOMEM (the context is
+ * then unusable until a successful call). */
+int forward_set_batch(forward *f, int32_t n_batch);
+
+int32_t forward_batch_size(const forward *f);
 
 /* Logits (n_vocab floats) of the k-th batch entry that asked for logits in
  * the last forward_decode; valid until the next call. NULL if k is out of range. */

@@ -1,4 +1,4 @@
-/* kern: x formats, table selection by CPUID, and the float matvec driver. */
+/* kern: x formats and table selection by CPUID. */
 #include "kern.h"
 
 #include <cpuid.h>
@@ -116,14 +116,4 @@ const kern_ops *kern_by_name(const char *name)
     if (!strcmp(name, "avx512"))
         return feats.avx512 ? &avx512_ops : NULL;
     return NULL;
-}
-
-// out[r] = W[r, :k] @ x[:k] for r in [r0, r1)
-void kern_matvec(const kern_ops *ops, uint32_t type, const void *W, uint64_t row_bytes,
-                 const float *x, float *out, int64_t k, int64_t r0, int64_t r1)
-{
-    kern_dot_fn dot = ops->dot[type];
-    const unsigned char *w = W;
-    for (int64_t r = r0; r < r1; r++)
-        out[r] = dot(w + (uint64_t)r * row_bytes, x, k);
 }

@@ -94,9 +94,4 @@ void kern_avx2_k_fill(kern_ops *o);  /* kern_avx2_k.c: k-quants */
 void kern_avx512_fill(kern_ops *o);  /* kern_avx512.c */
 void kern_avx512_k_fill(kern_ops *o); /* kern_avx512_k.c */
 
-/* out[r] = W[r, 0..k) . x[0..k) for r in [r0, r1); W rows are row_bytes apart.
- * Uses ops->dot of `type` (float x, the reference semantics). */
-void kern_matvec(const kern_ops *ops, uint32_t type, const void *W, uint64_t row_bytes,
-                 const float *x, float *out, int64_t k, int64_t r0, int64_t r1);
-
 #endif

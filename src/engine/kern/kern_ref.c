@@ -415,12 +415,14 @@ static void x_to_float(uint32_t fmt, const void *X, float *xf, int64_t k)
 {
     if (fmt == KX_Q8_32) {
         const kx_q8_32 *b = X;
-        for (int64_t i = 0; i < k; i++)
-            xf[i] = b[i / 32].d * (float)b[i / 32].qs[i % 32];
+        for (int64_t i = 0; i < k / 32; i++)
+            for (int j = 0; j < 32; j++)
+                xf[32 * i + j] = b[i].d * (float)b[i].qs[j];
     } else if (fmt == KX_Q8_K) {
         const kx_q8_k *b = X;
-        for (int64_t i = 0; i < k; i++)
-            xf[i] = b[i / QK_K].d * (float)b[i / QK_K].qs[i % QK_K];
+        for (int64_t i = 0; i < k / QK_K; i++)
+            for (int j = 0; j < QK_K; j++)
+                xf[QK_K * i + j] = b[i].d * (float)b[i].qs[j];
     } else {
         memcpy(xf, X, (size_t)k * sizeof(float));
     }

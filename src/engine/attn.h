@@ -1,0 +1,39 @@
+/* attn: causal attention of a block of queries over a KV cache, tiled over
+ * keys with an online (running max) softmax, so the scores of a long context
+ * are never materialized and each K/V tile is loaded once for every query of
+ * the block.
+ *
+ * Determinism: keys are visited in fixed tiles of ATTN_KT positions starting
+ * at 0, and each (query, head) pair runs the same operation sequence whatever
+ * other queries share its block, so a token gets the same bits whether it is
+ * evaluated alone or in a batch. */
+#ifndef SOV_ATTN_H
+#define SOV_ATTN_H
+
+#include <stdint.h>
+
+#define ATTN_KT 32 /* keys per tile */
+
+typedef struct attn_block {
+    int32_t nq;          /* query tokens in the block (>= 1) */
+    int32_t n_group;     /* query heads sharing this kv head (>= 1) */
+    int32_t head_dim;
+    const int32_t *pos;  /* [nq] position of each query; it sees keys 0..pos[j] */
+    const float *q;      /* query (j, g) at q + j*q_stride + g*head_dim */
+    int64_t q_stride;
+    const float *k, *v;  /* key / value of position t at k + t*kv_stride (this head) */
+    int64_t kv_stride;
+    float *out;          /* output (j, g) at out + j*out_stride + g*head_dim */
+    int64_t out_stride;
+    float scale;         /* score = scale * q.k */
+} attn_block;
+
+/* Scratch floats attn_run needs for a block of nq queries and n_group heads. */
+int64_t attn_scratch_floats(int32_t nq, int32_t n_group);
+
+/* out(j, g) = softmax_t(scale * q(j,g) . k_t) @ v_t over t = 0..pos[j].
+ * scratch: attn_scratch_floats(b->nq, b->n_group) floats, owned by the caller.
+ * No errors (the caller keeps positions within the cache). */
+void attn_run(const attn_block *b, float *scratch);
+
+#endif
