@@ -6,7 +6,6 @@
 #include "../base/file.h"
 #include "../base/pool.h"
 #include "../engine/forward.h"
-#include "../engine/kern/kern.h"
 #include "../engine/model.h"
 #include "../engine/sample.h"
 #include "../engine/vocab.h"
@@ -270,7 +269,7 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "sov run: context of %d tokens is full, stopped (use --ctx)\n", n_ctx);
     fprintf(stderr, "load: %.1f ms | prompt: %zu tokens, %.1f ms, %.1f tok/s | generation: %lld tokens, %.1f ms, %.1f tok/s | threads %d | kernels %s\n",
             t_load * 1e3, n_ptoks, t_prompt * 1e3, t_prompt > 0 ? n_ptoks / t_prompt : 0.0,
-            (long long)n_gen, t_gen * 1e3, t_gen > 0 ? n_gen / t_gen : 0.0, pool_size(pl), kern_best()->name);
+            (long long)n_gen, t_gen * 1e3, t_gen > 0 ? n_gen / t_gen : 0.0, pool_size(pl), forward_kernels(fw));
     if (!o.seed_set && o.sp.temp > 0)
         fprintf(stderr, "seed: %llu\n", (unsigned long long)o.sp.seed);
     ret = 0;

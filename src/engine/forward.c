@@ -306,6 +306,8 @@ int forward_set_batch(forward *f, int32_t n_batch)
 
 int32_t forward_batch_size(const forward *f) { return f->n_batch; }
 
+const char *forward_kernels(const forward *f) { return f->ops->name; }
+
 void forward_free(forward *f)
 {
     if (!f)

@@ -48,6 +48,10 @@ int forward_set_batch(forward *f, int32_t n_batch);
 
 int32_t forward_batch_size(const forward *f);
 
+/* Name of the kernel table this context computes with ("avx512", "avx2",
+ * "ref"; static storage). */
+const char *forward_kernels(const forward *f);
+
 /* Logits (n_vocab floats) of the k-th batch entry that asked for logits in
  * the last forward_decode; valid until the next call. NULL if k is out of range. */
 const float *forward_logits(const forward *f, int32_t k);
