@@ -408,6 +408,9 @@ int cmd_bench(int argc, char **argv)
             goto fail;
     if (tty)
         fprintf(stderr, "sov bench: measuring the machine...\n");
+    if (!o.no_bw && o.bw_mib < 512)
+        fprintf(stderr, "sov bench: warning: a %lld MiB bandwidth buffer may be partly cache-resident; "
+                        "the bandwidth would be overstated and the roofline %% understated\n", o.bw_mib);
     if ((rc = measure_machine(&o, pools, &mc)))
         goto fail;
     const char *backend = kern_best()->name;
@@ -623,6 +626,9 @@ int cmd_bench(int argc, char **argv)
     }
 
     if (!o.json) {
+        printf("\nGB/s = t/s x bytes streamed per token (weights + KV cache at the run's average position);\n"
+               "roofline = GB/s / measured read bandwidth at that thread count (a bound only when the bytes\n"
+               "per token far exceed the last-level cache); GFLOP/s = matrix flops only (attention excluded)\n");
         printf("\nmemory:\n");
         for (int k = 0; k < o.n_models; k++)
             printf("  %s\n", footer[k]);
@@ -631,7 +637,7 @@ int cmd_bench(int argc, char **argv)
             rc = err_set(SOV_ENOMEM, "out of memory building the JSON output");
             goto fail;
         }
-        if (json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) || fputc('\n', stdout) == EOF) {
+        if (json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) || fputc('\n', stdout) == EOF) {
             rc = err_set(SOV_EIO, "cannot write the JSON output");
             goto fail;
         }
