@@ -115,3 +115,14 @@ check_err "missing file" 1 "cannot open" -m "$tmp/none.gguf" --no-bw
 check_err "unknown option" 2 "unknown option '--frobnicate'" -m "$S" --frobnicate
 check_err "zero repetitions" 2 "-r: 0 is out of range" -m "$S" -r 0 --no-bw
 check_err "bandwidth buffer 0" 2 "--bw-mib: 0 is out of range" -m "$S" --bw-mib 0
+
+# 5. --json-out: the table on stdout and the same JSON in a file; a failed run leaves no file
+"$SOV" bench -m "$S" -t 1 -p 8 -n 4 -r 1 --no-bw --json-out "$tmp/o.json" >"$tmp/t5.txt" 2>"$tmp/e5.txt"
+rc=$?
+if [ $rc -eq 0 ] && [ "$(grep -c '^| stories260K.gguf ' "$tmp/t5.txt")" -eq 2 ] \
+   && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["bandwidth"] is None and len(d["results"]) == 2' "$tmp/o.json" 2>/dev/null
+then pass "bench --json-out: table and JSON file"
+else fail "bench --json-out: table and JSON file" "rc $rc $(head -c 300 "$tmp/e5.txt")"; fi
+"$SOV" bench -m "$S" -p 4096 --no-bw --json-out "$tmp/f.json" >/dev/null 2>&1
+[ ! -e "$tmp/f.json" ] && pass "bench --json-out: no file after a failed run" || fail "bench --json-out: no file after a failed run" "file left"
+check_err "json-out in a missing folder" 1 "cannot create .*/nope/x.json" -m "$S" --no-bw --json-out "$tmp/nope/x.json"

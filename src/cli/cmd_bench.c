@@ -14,6 +14,7 @@
 #include "../engine/model.h"
 #include "../engine/ttype.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
@@ -40,6 +41,7 @@ static void usage(FILE *f)
             "      --batch N           pp: submit the prompt in forward calls of at most N tokens\n"
             "                          (default 0: the whole prompt in one call)\n"
             "      --json              print one JSON object on stdout instead of the table\n"
+            "      --json-out FILE     also write that JSON object to FILE (the table still prints)\n"
             "      --no-bw             skip the memory bandwidth measurement (no roofline %%)\n"
             "      --bw-mib N          bandwidth buffer in MiB (default 1024; far above the LLC)\n"
             "pp<N>: N random prompt tokens from position 0. tg<N>: N single-token decode calls\n"
@@ -49,6 +51,7 @@ static void usage(FILE *f)
 
 typedef struct bench_opts {
     const char *models[MAX_LIST];
+    const char *json_out;
     int n_models;
     int32_t threads[MAX_LIST], pp[MAX_LIST], tg[MAX_LIST];
     int n_threads, n_pp, n_tg;
@@ -126,6 +129,8 @@ static int parse(int argc, char **argv, bench_opts *o)
             VAL(); rc = opt_int(a, v, 1, 1 << 20, &o->bw_mib);
         } else if (!strcmp(a, "--json")) {
             o->json = true;
+        } else if (!strcmp(a, "--json-out")) {
+            VAL(); o->json_out = v;
         } else if (!strcmp(a, "--no-bw")) {
             o->no_bw = true;
         } else {
@@ -371,8 +376,9 @@ int cmd_bench(int argc, char **argv)
     int8_t *want = NULL;
     test_result tr = {0};
     json_t *root = NULL, *jmodels = NULL, *jresults = NULL;
-    bool tty = isatty(2);
+    bool tty = isatty(2), want_json = o.json || o.json_out;
     static char footer[MAX_LIST][512]; /* per-model memory lines of the table output */
+    FILE *jf = NULL;                    /* --json-out, opened first so a bad path fails early */
 
     int32_t max_pp = 0, max_tg = 0;
     for (int i = 0; i < o.n_pp; i++)
@@ -381,6 +387,10 @@ int cmd_bench(int argc, char **argv)
         max_tg = o.tg[i] > max_tg ? o.tg[i] : max_tg;
     int32_t n_ctx = max_pp > (o.n_tg ? TG_PROMPT + max_tg : 0) ? max_pp : TG_PROMPT + max_tg;
 
+    if (o.json_out && !(jf = fopen(o.json_out, "w"))) {
+        rc = err_set(SOV_EIO, "cannot create %s: %s", o.json_out, strerror(errno));
+        goto fail;
+    }
     /* every model loads and fits before anything is timed */
     for (int i = 0; i < o.n_models; i++) {
         if ((rc = model_load(&m, o.models[i])))
@@ -426,7 +436,7 @@ int cmd_bench(int argc, char **argv)
     }
 
     /* header: the machine */
-    if (o.json) {
+    if (want_json) {
         root = json_object();
         jmodels = json_array();
         jresults = json_array();
@@ -481,7 +491,8 @@ int cmd_bench(int argc, char **argv)
         jset(root, "models", jmodels);
         json_incref(jresults);
         jset(root, "results", jresults);
-    } else {
+    }
+    if (!o.json) {
         if (mc.have_bw) {
             printf("memory read bandwidth (%.0f MiB buffer, best of %d passes per kernel): 1 thread %.1f GB/s (%s)",
                    (double)mc.bw_bytes / (1 << 20), BW_PASSES, mc.bw1.gbps, mc.bw1.kernel);
@@ -548,7 +559,7 @@ int cmd_bench(int argc, char **argv)
                     if (mc.have_bw)
                         roof = 100.0 * gbps / mc.bw[ti].gbps;
                 }
-                if (o.json) {
+                if (want_json) {
                     json_t *e = json_object(), *runs = json_array();
                     if (!e || !runs) {
                         json_decref(e);
@@ -574,7 +585,8 @@ int cmd_bench(int argc, char **argv)
                     jset(e, "gbps", jnum(gbps));
                     jset(e, "roofline_pct", jnum(roof));
                     jpush(jresults, e);
-                } else {
+                }
+                if (!o.json) {
                     char tps[48], c_gbps[16], c_roof[16], c_gf[16], c_pk[16];
                     snprintf(tps, sizeof tps, "%.2f ± %.2f", tr.mean, tr.sd);
                     cell_num(c_gbps, sizeof c_gbps, gbps, "%.2f");
@@ -592,7 +604,7 @@ int cmd_bench(int argc, char **argv)
         }
 
         uint64_t rss = peak_rss(), kvb = model_kv_bytes(&m->hp, n_ctx, 1);
-        if (o.json) {
+        if (want_json) {
             json_t *e = json_object();
             jset(e, "model", json_string(name));
             jset(e, "path", json_string(path));
@@ -608,7 +620,8 @@ int cmd_bench(int argc, char **argv)
             jset(e, "peak_rss_bytes", json_integer((json_int_t)rss));
             jset(e, "peak_rss_reset", json_boolean(rss_reset));
             jpush(jmodels, e);
-        } else {
+        }
+        if (!o.json) {
             char f_s[32], kv_s[32], rss_s[32], w_s[32];
             fmt_size(f_s, sizeof f_s, m->g->size);
             fmt_size(kv_s, sizeof kv_s, kvb);
@@ -632,14 +645,25 @@ int cmd_bench(int argc, char **argv)
         printf("\nmemory:\n");
         for (int k = 0; k < o.n_models; k++)
             printf("  %s\n", footer[k]);
-    } else {
+    }
+    if (want_json) {
         if (json_bad) {
             rc = err_set(SOV_ENOMEM, "out of memory building the JSON output");
             goto fail;
         }
-        if (json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) || fputc('\n', stdout) == EOF) {
+        size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10);
+        if (o.json && (json_dumpf(root, stdout, flags) || fputc('\n', stdout) == EOF)) {
             rc = err_set(SOV_EIO, "cannot write the JSON output");
             goto fail;
+        }
+        if (jf) {
+            bool ok = json_dumpf(root, jf, flags) == 0 && fputc('\n', jf) != EOF;
+            ok = fclose(jf) == 0 && ok;
+            jf = NULL;
+            if (!ok) {
+                rc = err_set(SOV_EIO, "cannot write %s", o.json_out);
+                goto fail;
+            }
         }
     }
     fflush(stdout);
@@ -648,7 +672,14 @@ int cmd_bench(int argc, char **argv)
 fail:
     (void)rc;
     fprintf(stderr, "sov bench: %s\n", err_msg());
+    if (jf) { /* no partial JSON file is left behind */
+        fclose(jf);
+        jf = NULL;
+        unlink(o.json_out);
+    }
 done:
+    if (jf)
+        fclose(jf);
     json_decref(jmodels);
     json_decref(jresults);
     json_decref(root);
