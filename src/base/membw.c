@@ -90,7 +90,9 @@ __attribute__((target("avx512f"))) static uint64_t sum_avx512(const uint64_t *p,
     }
     a0 = _mm512_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)),
                           _mm512_add_epi64(_mm512_add_epi64(a4, a5), _mm512_add_epi64(a6, a7)));
-    uint64_t s = (uint64_t)_mm512_reduce_add_epi64(a0);
+    uint64_t lane[8]; /* unsigned lane sum: _mm512_reduce_add_epi64 adds as signed (UB on wrap) */
+    _mm512_storeu_si512(lane, a0);
+    uint64_t s = lane[0] + lane[1] + lane[2] + lane[3] + lane[4] + lane[5] + lane[6] + lane[7];
     for (; i < n; i++)
         s += p[i];
     return s;
