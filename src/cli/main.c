@@ -15,6 +15,7 @@ static const subcmd cmds[] = {
     {"info", cmd_info, "describe a GGUF model: architecture, tensors, memory"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"convert", cmd_convert, "convert a Hugging Face llama checkpoint folder to GGUF"},
+    {"bench", cmd_bench, "prompt and generation speed, memory-bandwidth roofline"},
 };
 
 static void usage(FILE *f)
