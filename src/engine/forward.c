@@ -142,6 +142,43 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
         out[i] = x[i] * scale * w[i];
 }
 
+/* ---- row-parallel elementwise steps of a chunk ---- */
+typedef struct {
+    int op;              /* ROW_NORM, ROW_SWIGLU, ROW_ADD */
+    float *out;
+    const float *a, *b;  /* NORM: a = input rows, b = weights; SWIGLU: a = gate (out), b = up; ADD: out += a */
+    int64_t dim;
+    int32_t n;
+    float eps;
+} row_job;
+
+enum { ROW_NORM, ROW_SWIGLU, ROW_ADD };
+
+static void row_worker(void *arg, int ith, int nth)
+{
+    row_job *j = arg;
+    for (int32_t r = j->n * ith / nth; r < j->n * (ith + 1) / nth; r++) {
+        float *o = j->out + r * j->dim;
+        const float *a = j->a + r * j->dim;
+        if (j->op == ROW_NORM) {
+            rmsnorm(o, a, j->b, (int)j->dim, j->eps);
+        } else if (j->op == ROW_SWIGLU) {
+            const float *u = j->b + r * j->dim;
+            for (int64_t i = 0; i < j->dim; i++)
+                o[i] = a[i] / (1.0f + expf(-a[i])) * u[i]; // silu(gate) * up
+        } else {
+            for (int64_t i = 0; i < j->dim; i++)
+                o[i] += a[i];
+        }
+    }
+}
+
+static void rows(forward *f, int op, float *out, const float *a, const float *b, int64_t dim, int32_t n)
+{
+    row_job j = {op, out, a, b, dim, n, f->m->hp.rms_eps};
+    run(f, row_worker, &j, n > 1 ? dim * n * 8 : 0);
+}
+
 static void vec_dequant(forward *f, const gguf_tensor *t, float *dst)
 {
     f->ops->dequant[t->type](t->data, dst, gguf_tensor_nelements(t));
@@ -354,8 +391,7 @@ static void eval_chunk(forward *f, const forward_batch *b, int32_t i0, int32_t n
     for (int l = 0; l < hp->n_layer; l++) {
         const model_layer *L = &m->layers[l];
         vec_dequant(f, L->attn_norm, f->normw);
-        for (int32_t j = 0; j < n; j++)
-            rmsnorm(f->xb + j * E, f->x + j * E, f->normw, (int)E, hp->rms_eps);
+        rows(f, ROW_NORM, f->xb, f->x, f->normw, E, n);
         f->xq_src = NULL;
         matmul(f, L->wq, f->xb, E, n, f->q, Q);
         matmul(f, L->wk, f->xb, E, n, f->k, KV);
@@ -374,22 +410,16 @@ static void eval_chunk(forward *f, const forward_batch *b, int32_t i0, int32_t n
         att_job aj = {f, l, pos, seq, items, n_items};
         run(f, att_worker, &aj, att_work);
         matmul(f, L->wo, f->o, Q, n, f->xb, E);
-        for (int64_t i = 0; i < n * E; i++)
-            f->x[i] += f->xb[i];
+        rows(f, ROW_ADD, f->x, f->xb, NULL, E, n);
 
         vec_dequant(f, L->ffn_norm, f->normw);
-        for (int32_t j = 0; j < n; j++)
-            rmsnorm(f->xb + j * E, f->x + j * E, f->normw, (int)E, hp->rms_eps);
+        rows(f, ROW_NORM, f->xb, f->x, f->normw, E, n);
         f->xq_src = NULL;
         matmul(f, L->ffn_gate, f->xb, E, n, f->h1, F);
         matmul(f, L->ffn_up, f->xb, E, n, f->h2, F);
-        for (int64_t i = 0; i < n * F; i++) {
-            float g = f->h1[i];
-            f->h1[i] = g / (1.0f + expf(-g)) * f->h2[i]; // silu(gate) * up
-        }
+        rows(f, ROW_SWIGLU, f->h1, f->h1, f->h2, F, n);
         matmul(f, L->ffn_down, f->h1, F, n, f->xb, E);
-        for (int64_t i = 0; i < n * E; i++)
-            f->x[i] += f->xb[i];
+        rows(f, ROW_ADD, f->x, f->xb, NULL, E, n);
     }
 
     /* logits: the rows that want them, normed into xb, one product */
