@@ -105,18 +105,24 @@ static void quant_x_q8_k(const float *x, void *dst, int64_t k)
  * 32u .. 32u+32) as unsigned codes U and int16 scales S. */
 
 typedef struct {
-    float d, dmin;
-    __m256i sc;  /* 32-element sub-blocks: 8 int16 scales, repeated in both 128-bit lanes;
-                    16-element sub-blocks: int16 scales 0..7 (lo) / 8..15 (hi) in both lanes */
-    __m256i sc2; /* 16-element sub-blocks: scales 8..15 in both lanes */
-    __m256i B;   /* 16 int16 bsums factors */
+    __m256 F;   /* per-row float factor (times dx gives the step's F): with mins
+                   [d, d, -dmin, -dmin] in both 128-bit lanes, with offsets d (8) */
+    __m256i B;  /* 16 int16 bsums factors */
+    __m256i sc, sc2;
+    _Alignas(32) float D[16]; /* bit patterns (scale | scale << 16) of the sub-blocks,
+                                 read back by 32-bit broadcasts (pure loads) */
 } kq_st;
+
+AI __m256i bcast_d(const kq_st *st, int i) { return _mm256_castps_si256(_mm256_broadcast_ss(&st->D[i])); }
 
 /* S for unit u of a type with 32-element sub-blocks: scale u in all 16 lanes */
 AI __m256i scale32(const kq_st *st, int u) { return _mm256_shuffle_epi8(st->sc, _mm256_set1_epi16((short)(0x0100 * (2 * u + 1) + 2 * u))); }
 
+/* where scales16_setup stores sub-block s's pattern */
+AI int pos16(int s) { return (s & 3) + 8 * ((s >> 2) & 1) + 4 * (s >> 3); }
+
 /* S for unit u of a type with 16-element sub-blocks: scale 2u in the low
- * 8 lanes, 2u+1 in the high 8 */
+ * 8 lanes, 2u+1 in the high 8 (a blend: no shuffle) */
 AI __m256i scale16(const kq_st *st, int u)
 {
     int e0 = (2 * u) % 8, e1 = (2 * u + 1) % 8;
@@ -127,8 +133,7 @@ AI __m256i scale16(const kq_st *st, int u)
     return _mm256_shuffle_epi8(u < 4 ? st->sc : st->sc2, idx);
 }
 
-/* 16 signed scale bytes -> sc (scales 0..7 in both lanes), sc2 (8..15), and
- * all 16 as int16 */
+/* 16 signed scale bytes -> st->D (order pos16); returns them as int16 */
 AI __m256i scales16_setup(kq_st *st, __m128i s8)
 {
     __m256i s16 = _mm256_cvtepi8_epi16(s8);
@@ -136,6 +141,25 @@ AI __m256i scales16_setup(kq_st *st, __m128i s8)
     st->sc2 = _mm256_permute2x128_si256(s16, s16, 0x11);
     return s16;
 }
+
+/* 8 unsigned scale bytes -> st->D[0..8) */
+AI void scales8_setup(kq_st *st, uint64_t sc)
+{
+    __m128i s16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc));
+    st->sc = _mm256_broadcastsi128_si256(s16);
+}
+
+/* F = [d, d, -dmin, -dmin] x 2 from the f16 pair at p (d, then dmin) */
+AI __m256 f_min(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    __m128 dm = _mm_xor_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)v)), _mm_setr_ps(0.0f, -0.0f, 0.0f, 0.0f));
+    return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dm), _mm256_setr_epi32(0, 0, 1, 1, 0, 0, 1, 1));
+}
+
+/* F = d (8) from the f16 at p */
+AI __m256 f_off(const unsigned char *p) { return _mm256_set1_ps(ld_f16(p)); }
 
 /* The 8 6-bit (scale, min) pairs of q4_k / q5_k (layout: kern_ref.c
  * k4_scale_min) as 8 scale bytes and 8 min bytes. */
@@ -151,11 +175,10 @@ AI void k4_scales(const unsigned char *q, uint64_t *sc, uint64_t *mn)
 
 AI void k4_setup(const unsigned char *b, kq_st *st)
 {
-    st->d = ld_f16(b);
-    st->dmin = ld_f16(b + 2);
+    st->F = f_min(b);
     uint64_t sc, mn;
     k4_scales(b + 4, &sc, &mn);
-    st->sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+    scales8_setup(st, sc);
     /* min j applies to bsums 2j and 2j+1 */
     __m128i m2 = _mm_shuffle_epi8(_mm_cvtsi64_si128((long long)mn),
                                   _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
@@ -189,8 +212,7 @@ AI void q5k_unit(const unsigned char *b, const kq_st *st, int u, __m256i *U, __m
  * code - 32 via the bsums: B = 32 * scale */
 AI void q6k_setup(const unsigned char *b, kq_st *st)
 {
-    st->d = ld_f16(b + 208);
-    st->dmin = 0.0f;
+    st->F = f_off(b + 208);
     __m256i s16 = scales16_setup(st, _mm_loadu_si128((const __m128i *)(b + 192)));
     st->B = _mm256_slli_epi16(s16, 5);
 }
@@ -221,8 +243,7 @@ AI __m128i q3k_scales(const unsigned char *p)
 }
 AI void q3k_setup(const unsigned char *b, kq_st *st)
 {
-    st->d = ld_f16(b + 108);
-    st->dmin = 0.0f;
+    st->F = f_off(b + 108);
     __m256i s16 = scales16_setup(st, q3k_scales(b + 96));
     st->B = _mm256_slli_epi16(s16, 2);
 }
@@ -240,8 +261,7 @@ AI void q3k_unit(const unsigned char *b, const kq_st *st, int u, __m256i *U, __m
  * (qs[32h + l] >> 2k) & 3; sub-block s: scale sc[s] & 15, min sc[s] >> 4 */
 AI void q2k_setup(const unsigned char *b, kq_st *st)
 {
-    st->d = ld_f16(b + 80);
-    st->dmin = ld_f16(b + 82);
+    st->F = f_min(b + 80);
     __m128i s = _mm_loadu_si128((const __m128i *)b);
     scales16_setup(st, _mm_and_si128(s, _mm_set1_epi8(0x0f)));
     st->B = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), _mm_set1_epi8(0x0f)));
@@ -278,6 +298,7 @@ AI void q2k_unit(const unsigned char *b, const kq_st *st, int u, __m256i *U, __m
                 {                                                                                             \
                     __m256i p = _mm256_maddubs_epi16(U, ld256(xk + c * xb + XQS + 32 * u));                   \
                     isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(p, S));                            \
+                    __asm__("" : "+x"(isum[c]));                                                              \
                 }                                                                                             \
             }                                                                                                 \
             _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++)                                              \
@@ -286,13 +307,9 @@ AI void q2k_unit(const unsigned char *b, const kq_st *st, int u, __m256i *U, __m
                 float dx;                                                                                     \
                 memcpy(&dx, xc, 4);                                                                           \
                 __m256i corr = _mm256_madd_epi16(st.B, ld256(xc + XBS));                                     \
-                if (MIN) {                                                                                    \
-                    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_set1_ps(st.d * dx), acc[c]); \
-                    acc[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(corr), _mm256_set1_ps(st.dmin * dx), acc[c]); \
-                } else {                                                                                      \
-                    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(isum[c], corr)),             \
-                                             _mm256_set1_ps(st.d * dx), acc[c]);                              \
-                }                                                                                             \
+                __m256i v = MIN ? _mm256_hadd_epi32(isum[c], corr) : _mm256_sub_epi32(isum[c], corr);       \
+                const __m256 f = _mm256_mul_ps(st.F, _mm256_set1_ps(dx));                                    \
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), f, acc[c]);                                   \
             }                                                                                                 \
         }                                                                                                     \
         _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++) out[c * ldo] = hsum8(acc[c]);                   \

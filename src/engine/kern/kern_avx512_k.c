@@ -290,6 +290,7 @@ AI __m512i q2k_unit(const unsigned char *b, const kq_st *st, int g)
                     __m512i db = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ub, _mm512_loadu_si512(xq + 64)); \
                     __m512i pk = _mm512_packs_epi32(da, db);                                                 \
                     isum[c] = p ? _mm512_dpwssd_epi32(isum[c], pk, st.S23) : _mm512_madd_epi16(pk, st.S01); \
+                    __asm__("" : "+v"(isum[c]));                                                              \
                 }                                                                                             \
             }                                                                                                 \
             _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++)                                              \
