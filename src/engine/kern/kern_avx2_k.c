@@ -316,7 +316,7 @@ AI void q2k_unit(const unsigned char *b, const kq_st *st, int u, __m256i *U, __m
     }
 
 /* NC of the column tiles; rows are walked in chunks of about ROWCHUNK bytes */
-enum { NCT = 4, ROWCHUNK = 128 * 1024 };
+enum { NCT = 6, ROWCHUNK = 128 * 1024 };
 
 /* out[c * ldo + r] = W[r, :k] . X[c, :k]: column tiles of NCT (the last one
  * narrower) over row chunks that stay in L2. */
@@ -338,6 +338,8 @@ enum { NCT = 4, ROWCHUNK = 128 * 1024 };
                     const unsigned char *wr = w + (uint64_t)r * row_bytes;                                    \
                     float *o = out + c0 * ldo + r;                                                            \
                     switch (n) {                                                                              \
+                    case 6: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 6); break;                              \
+                    case 5: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 5); break;                              \
                     case 4: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 4); break;                              \
                     case 3: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 3); break;                              \
                     case 2: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 2); break;                              \
