@@ -9,13 +9,14 @@
  *   corr[8 x i32] = madd(B, bsums)                              (exact integers)
  * where B is per row: the sub-block mins (Q2_K Q4_K Q5_K, times dmin) or
  * offset * scale (Q3_K: codes stored +4, Q6_K: +32; subtracted from isum).
- *   with mins:    acc = fma(f(isum), d*dx, acc); acc = fnmadd(f(corr), dmin*dx, acc)
- *   with offsets: acc = fma(f(isum - corr), d*dx, acc)
- * and out = the horizontal sum of acc's 8 lanes in a fixed order.
+ *   with mins:    V = hadd(isum, corr) = [i01 i23 c01 c23 | i45 i67 c45 c67],
+ *                 F = [d d -dmin -dmin | d d -dmin -dmin] * dx
+ *   with offsets: V = isum - corr, F = d * dx
+ *   acc = fma(float(V), F, acc); out = fixed-order sum of acc's 8 lanes.
  * maddubs cannot saturate: |u * x + u' * x'| <= 2 * 63 * 128 < 2^15.
  *
  * Determinism. The integers are exact, so only the float steps matter: they
- * are written once (kq_tile) and every call shape (any nr, nc, tile edge)
+ * are written once (KQ_TILE) and every call shape (any nr, nc, tile edge)
  * runs that same sequence for each (r, c): one x row set of NC columns at a
  * time, NC a compile-time constant of each instantiation.
  *
@@ -108,21 +109,19 @@ typedef struct {
     __m256 F;   /* per-row float factor (times dx gives the step's F): with mins
                    [d, d, -dmin, -dmin] in both 128-bit lanes, with offsets d (8) */
     __m256i B;  /* 16 int16 bsums factors */
-    __m256i sc, sc2;
-    _Alignas(32) float D[16]; /* bit patterns (scale | scale << 16) of the sub-blocks,
-                                 read back by 32-bit broadcasts (pure loads) */
+    __m256i sc; /* 32-element sub-blocks: the 8 int16 scales in both 128-bit lanes;
+                   16-element sub-blocks: int16 scales 0..7 in both lanes */
+    __m256i sc2; /* 16-element sub-blocks: scales 8..15 in both lanes */
 } kq_st;
 
-AI __m256i bcast_d(const kq_st *st, int i) { return _mm256_castps_si256(_mm256_broadcast_ss(&st->D[i])); }
-
 /* S for unit u of a type with 32-element sub-blocks: scale u in all 16 lanes */
-AI __m256i scale32(const kq_st *st, int u) { return _mm256_shuffle_epi8(st->sc, _mm256_set1_epi16((short)(0x0100 * (2 * u + 1) + 2 * u))); }
-
-/* where scales16_setup stores sub-block s's pattern */
-AI int pos16(int s) { return (s & 3) + 8 * ((s >> 2) & 1) + 4 * (s >> 3); }
+AI __m256i scale32(const kq_st *st, int u)
+{
+    return _mm256_shuffle_epi8(st->sc, _mm256_set1_epi16((short)(0x0100 * (2 * u + 1) + 2 * u)));
+}
 
 /* S for unit u of a type with 16-element sub-blocks: scale 2u in the low
- * 8 lanes, 2u+1 in the high 8 (a blend: no shuffle) */
+ * 8 lanes, 2u+1 in the high 8 */
 AI __m256i scale16(const kq_st *st, int u)
 {
     int e0 = (2 * u) % 8, e1 = (2 * u + 1) % 8;
@@ -133,7 +132,7 @@ AI __m256i scale16(const kq_st *st, int u)
     return _mm256_shuffle_epi8(u < 4 ? st->sc : st->sc2, idx);
 }
 
-/* 16 signed scale bytes -> st->D (order pos16); returns them as int16 */
+/* 16 signed scale bytes -> st->sc, st->sc2; returns all 16 as int16 */
 AI __m256i scales16_setup(kq_st *st, __m128i s8)
 {
     __m256i s16 = _mm256_cvtepi8_epi16(s8);
@@ -142,7 +141,7 @@ AI __m256i scales16_setup(kq_st *st, __m128i s8)
     return s16;
 }
 
-/* 8 unsigned scale bytes -> st->D[0..8) */
+/* 8 unsigned scale bytes -> st->sc */
 AI void scales8_setup(kq_st *st, uint64_t sc)
 {
     __m128i s16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc));
@@ -221,7 +220,10 @@ AI void q6k_unit(const unsigned char *b, const kq_st *st, int u, __m256i *U, __m
     const int h = u / 4, k = u % 4;
     __m256i ql = ld256(b + 64 * h + 32 * (k & 1)), qh = ld256(b + 128 + 32 * h);
     __m256i lo = _mm256_and_si256(k >= 2 ? _mm256_srli_epi16(ql, 4) : ql, b8(0x0f));
-    __m256i hi = k == 0 ? _mm256_slli_epi16(qh, 4) : k == 1 ? _mm256_slli_epi16(qh, 2) : k == 2 ? qh : _mm256_srli_epi16(qh, 2);
+    __m256i hi = k == 0   ? _mm256_slli_epi16(qh, 4)
+                 : k == 1 ? _mm256_slli_epi16(qh, 2)
+                 : k == 2 ? qh
+                          : _mm256_srli_epi16(qh, 2);
     *U = _mm256_or_si256(lo, _mm256_and_si256(hi, b8(0x30)));
     *S = scale16(st, u);
 }
@@ -278,41 +280,41 @@ AI void q2k_unit(const unsigned char *b, const kq_st *st, int u, __m256i *U, __m
  * out[c * ldo] = W[0, :k] . X[c, :k] for c < NC: one weight row w (nb
  * super-blocks of BYTES) against NC x rows (xb bytes apart). MIN: the type
  * has mins (corr scaled by dmin) rather than offsets (corr subtracted). */
-#define KQ_TILE(NAME, BYTES, MIN)                                                                               \
-    AI void NAME##_tile(const unsigned char *w, const unsigned char *X, uint64_t xb, float *out, int64_t ldo,    \
-                        int64_t nb, const int NC)                                                             \
-    {                                                                                                         \
-        __m256 acc[8];                                                                                        \
-        _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();                   \
-        for (int64_t ib = 0; ib < nb; ib++) {                                                                 \
-            const unsigned char *b = w + ib * (BYTES), *xk = X + ib * XSZ;                                   \
-            kq_st st;                                                                                         \
-            NAME##_setup(b, &st);                                                                             \
-            __m256i isum[8];                                                                                  \
-            _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++) isum[c] = _mm256_setzero_si256();          \
-            _Pragma("GCC unroll 8") for (int u = 0; u < 8; u++)                                               \
-            {                                                                                                 \
-                __m256i U, S;                                                                                 \
-                NAME##_unit(b, &st, u, &U, &S);                                                               \
-                _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++)                                          \
-                {                                                                                             \
-                    __m256i p = _mm256_maddubs_epi16(U, ld256(xk + c * xb + XQS + 32 * u));                   \
-                    isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(p, S));                            \
-                    __asm__("" : "+x"(isum[c]));                                                              \
-                }                                                                                             \
-            }                                                                                                 \
-            _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++)                                              \
-            {                                                                                                 \
-                const unsigned char *xc = xk + c * xb;                                                        \
-                float dx;                                                                                     \
-                memcpy(&dx, xc, 4);                                                                           \
-                __m256i corr = _mm256_madd_epi16(st.B, ld256(xc + XBS));                                     \
-                __m256i v = MIN ? _mm256_hadd_epi32(isum[c], corr) : _mm256_sub_epi32(isum[c], corr);       \
-                const __m256 f = _mm256_mul_ps(st.F, _mm256_set1_ps(dx));                                    \
-                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), f, acc[c]);                                   \
-            }                                                                                                 \
-        }                                                                                                     \
-        _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++) out[c * ldo] = hsum8(acc[c]);                   \
+#define KQ_TILE(NAME, BYTES, MIN)                                                                                      \
+    AI void NAME##_tile(const unsigned char *w, const unsigned char *X, uint64_t xb, float *out, int64_t ldo,          \
+                        int64_t nb, const int NC)                                                                      \
+    {                                                                                                                  \
+        __m256 acc[8];                                                                                                 \
+        _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();                             \
+        for (int64_t ib = 0; ib < nb; ib++) {                                                                          \
+            const unsigned char *b = w + ib * (BYTES), *xk = X + ib * XSZ;                                             \
+            kq_st st;                                                                                                  \
+            NAME##_setup(b, &st);                                                                                      \
+            __m256i isum[8];                                                                                           \
+            _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++) isum[c] = _mm256_setzero_si256();                     \
+            _Pragma("GCC unroll 8") for (int u = 0; u < 8; u++)                                                        \
+            {                                                                                                          \
+                __m256i U, S;                                                                                          \
+                NAME##_unit(b, &st, u, &U, &S);                                                                        \
+                _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++)                                                   \
+                {                                                                                                      \
+                    __m256i p = _mm256_maddubs_epi16(U, ld256(xk + c * xb + XQS + 32 * u));                            \
+                    isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(p, S));                                      \
+                    __asm__("" : "+x"(isum[c])); /* keep the sums sequential: no spills */                             \
+                }                                                                                                      \
+            }                                                                                                          \
+            _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++)                                                       \
+            {                                                                                                          \
+                const unsigned char *xc = xk + c * xb;                                                                 \
+                float dx;                                                                                              \
+                memcpy(&dx, xc, 4);                                                                                    \
+                __m256i corr = _mm256_madd_epi16(st.B, ld256(xc + XBS));                                               \
+                __m256i v = MIN ? _mm256_hadd_epi32(isum[c], corr) : _mm256_sub_epi32(isum[c], corr);                  \
+                const __m256 f = _mm256_mul_ps(st.F, _mm256_set1_ps(dx));                                              \
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), f, acc[c]);                                            \
+            }                                                                                                          \
+        }                                                                                                              \
+        _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++) out[c * ldo] = hsum8(acc[c]);                             \
     }
 
 /* NC of the column tiles; rows are walked in chunks of about ROWCHUNK bytes */
@@ -320,34 +322,34 @@ enum { NCT = 6, ROWCHUNK = 128 * 1024 };
 
 /* out[c * ldo + r] = W[r, :k] . X[c, :k]: column tiles of NCT (the last one
  * narrower) over row chunks that stay in L2. */
-#define KQ_GEMM(NAME, BYTES)                                                                                   \
-    static void gemm_##NAME(const void *W, uint64_t row_bytes, const void *X, uint64_t x_bytes, float *out,    \
-                            int64_t ldo, int64_t k, int64_t nr, int64_t nc)                                    \
-    {                                                                                                         \
-        const unsigned char *w = W, *x = X;                                                                   \
-        const int64_t nb = k / QK_K;                                                                          \
-        int64_t rc = (int64_t)(ROWCHUNK / (row_bytes ? row_bytes : 1));                                       \
-        if (rc < 1)                                                                                           \
-            rc = 1;                                                                                           \
-        for (int64_t r0 = 0; r0 < nr; r0 += rc) {                                                             \
-            const int64_t r1 = nr - r0 < rc ? nr : r0 + rc;                                                   \
-            for (int64_t c0 = 0; c0 < nc; c0 += NCT) {                                                        \
-                const int64_t n = nc - c0 < NCT ? nc - c0 : NCT;                                              \
-                const unsigned char *xc = x + (uint64_t)c0 * x_bytes;                                         \
-                for (int64_t r = r0; r < r1; r++) {                                                           \
-                    const unsigned char *wr = w + (uint64_t)r * row_bytes;                                    \
-                    float *o = out + c0 * ldo + r;                                                            \
-                    switch (n) {                                                                              \
-                    case 6: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 6); break;                              \
-                    case 5: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 5); break;                              \
-                    case 4: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 4); break;                              \
-                    case 3: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 3); break;                              \
-                    case 2: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 2); break;                              \
-                    default: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 1); break;                             \
-                    }                                                                                         \
-                }                                                                                             \
-            }                                                                                                 \
-        }                                                                                                     \
+#define KQ_GEMM(NAME, BYTES)                                                                                           \
+    static void gemm_##NAME(const void *W, uint64_t row_bytes, const void *X, uint64_t x_bytes, float *out,            \
+                            int64_t ldo, int64_t k, int64_t nr, int64_t nc)                                            \
+    {                                                                                                                  \
+        const unsigned char *w = W, *x = X;                                                                            \
+        const int64_t nb = k / QK_K;                                                                                   \
+        int64_t rc = (int64_t)(ROWCHUNK / (row_bytes ? row_bytes : 1));                                                \
+        if (rc < 1)                                                                                                    \
+            rc = 1;                                                                                                    \
+        for (int64_t r0 = 0; r0 < nr; r0 += rc) {                                                                      \
+            const int64_t r1 = nr - r0 < rc ? nr : r0 + rc;                                                            \
+            for (int64_t c0 = 0; c0 < nc; c0 += NCT) {                                                                 \
+                const int64_t n = nc - c0 < NCT ? nc - c0 : NCT;                                                       \
+                const unsigned char *xc = x + (uint64_t)c0 * x_bytes;                                                  \
+                for (int64_t r = r0; r < r1; r++) {                                                                    \
+                    const unsigned char *wr = w + (uint64_t)r * row_bytes;                                             \
+                    float *o = out + c0 * ldo + r;                                                                     \
+                    switch (n) {                                                                                       \
+                    case 6: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 6); break;                                        \
+                    case 5: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 5); break;                                        \
+                    case 4: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 4); break;                                        \
+                    case 3: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 3); break;                                        \
+                    case 2: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 2); break;                                        \
+                    default: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 1); break;                                       \
+                    }                                                                                                  \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 KQ_TILE(q2k, 84, 1)

@@ -269,49 +269,49 @@ AI __m512i q2k_unit(const unsigned char *b, const kq_st *st, int g)
  * out[c * ldo] = W[0, :k] . X[c, :k] for c < NC: one weight row w (nb
  * super-blocks of BYTES) against NC x rows (xb bytes apart). MIN: the type
  * has mins (corr scaled by -dmin) rather than offsets (corr subtracted). */
-#define KQ_TILE(NAME, BYTES, MIN)                                                                               \
-    AI void NAME##_tile(const unsigned char *w, const unsigned char *X, uint64_t xb, float *out, int64_t ldo,    \
-                        int64_t nb, const int NC)                                                             \
-    {                                                                                                         \
-        __m512 acc[8];                                                                                        \
-        _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();                   \
-        for (int64_t ib = 0; ib < nb; ib++) {                                                                 \
-            const unsigned char *b = w + ib * (BYTES), *xk = X + ib * XSZ;                                   \
-            kq_st st;                                                                                         \
-            NAME##_setup(b, &st);                                                                             \
-            __m512i isum[8];                                                                                  \
-            _Pragma("GCC unroll 2") for (int p = 0; p < 2; p++)                                               \
-            {                                                                                                 \
-                const __m512i ua = NAME##_unit(b, &st, 2 * p), ub = NAME##_unit(b, &st, 2 * p + 1);          \
-                _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++)                                          \
-                {                                                                                             \
-                    const unsigned char *xq = xk + c * xb + XQS + 128 * p;                                    \
-                    __m512i da = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ua, _mm512_loadu_si512(xq));    \
-                    __m512i db = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ub, _mm512_loadu_si512(xq + 64)); \
-                    __m512i pk = _mm512_packs_epi32(da, db);                                                 \
-                    isum[c] = p ? _mm512_dpwssd_epi32(isum[c], pk, st.S23) : _mm512_madd_epi16(pk, st.S01); \
-                    __asm__("" : "+v"(isum[c]));                                                              \
-                }                                                                                             \
-            }                                                                                                 \
-            _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++)                                              \
-            {                                                                                                 \
-                const unsigned char *xc = xk + c * xb;                                                        \
-                __m256i corr = _mm256_madd_epi16(st.B, _mm256_loadu_si256((const __m256i *)(xc + XBS)));   \
-                __m512i v;                                                                                    \
-                if (MIN) {                                                                                    \
-                    __m256i f = _mm256_add_epi32(_mm512_castsi512_si256(isum[c]),                             \
-                                                 _mm512_extracti64x4_epi64(isum[c], 1));                      \
-                    v = _mm512_inserti64x4(_mm512_castsi256_si512(f), corr, 1);                               \
-                } else {                                                                                      \
-                    v = _mm512_sub_epi32(isum[c], _mm512_zextsi256_si512(corr));                              \
-                }                                                                                             \
-                float dx;                                                                                     \
-                memcpy(&dx, xc, 4);                                                                           \
-                const __m512 f = _mm512_mul_ps(st.F, _mm512_set1_ps(dx));               \
-                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), f, acc[c]);                                   \
-            }                                                                                                 \
-        }                                                                                                     \
-        _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++) out[c * ldo] = hsum16(acc[c]);                  \
+#define KQ_TILE(NAME, BYTES, MIN)                                                                                      \
+    AI void NAME##_tile(const unsigned char *w, const unsigned char *X, uint64_t xb, float *out, int64_t ldo,          \
+                        int64_t nb, const int NC)                                                                      \
+    {                                                                                                                  \
+        __m512 acc[8];                                                                                                 \
+        _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();                             \
+        for (int64_t ib = 0; ib < nb; ib++) {                                                                          \
+            const unsigned char *b = w + ib * (BYTES), *xk = X + ib * XSZ;                                             \
+            kq_st st;                                                                                                  \
+            NAME##_setup(b, &st);                                                                                      \
+            __m512i isum[8];                                                                                           \
+            _Pragma("GCC unroll 2") for (int p = 0; p < 2; p++)                                                        \
+            {                                                                                                          \
+                const __m512i ua = NAME##_unit(b, &st, 2 * p), ub = NAME##_unit(b, &st, 2 * p + 1);                    \
+                _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++)                                                   \
+                {                                                                                                      \
+                    const unsigned char *xq = xk + c * xb + XQS + 128 * p;                                             \
+                    __m512i da = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ua, _mm512_loadu_si512(xq));              \
+                    __m512i db = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ub, _mm512_loadu_si512(xq + 64));         \
+                    __m512i pk = _mm512_packs_epi32(da, db);                                                           \
+                    isum[c] = p ? _mm512_dpwssd_epi32(isum[c], pk, st.S23) : _mm512_madd_epi16(pk, st.S01);            \
+                    __asm__("" : "+v"(isum[c])); /* keep the sums sequential: no spills */                             \
+                }                                                                                                      \
+            }                                                                                                          \
+            _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++)                                                       \
+            {                                                                                                          \
+                const unsigned char *xc = xk + c * xb;                                                                 \
+                __m256i corr = _mm256_madd_epi16(st.B, _mm256_loadu_si256((const __m256i *)(xc + XBS)));               \
+                __m512i v;                                                                                             \
+                if (MIN) {                                                                                             \
+                    __m256i f = _mm256_add_epi32(_mm512_castsi512_si256(isum[c]),                                      \
+                                                 _mm512_extracti64x4_epi64(isum[c], 1));                               \
+                    v = _mm512_inserti64x4(_mm512_castsi256_si512(f), corr, 1);                                        \
+                } else {                                                                                               \
+                    v = _mm512_sub_epi32(isum[c], _mm512_zextsi256_si512(corr));                                       \
+                }                                                                                                      \
+                float dx;                                                                                              \
+                memcpy(&dx, xc, 4);                                                                                    \
+                const __m512 f = _mm512_mul_ps(st.F, _mm512_set1_ps(dx));                                              \
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), f, acc[c]);                                            \
+            }                                                                                                          \
+        }                                                                                                              \
+        _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++) out[c * ldo] = hsum16(acc[c]);                            \
     }
 
 /* NC of the column tiles; rows are walked in chunks of about ROWCHUNK bytes */
@@ -319,36 +319,36 @@ enum { NCT = 8, ROWCHUNK = 128 * 1024 };
 
 /* out[c * ldo + r] = W[r, :k] . X[c, :k]: column tiles of NCT (the last one
  * narrower) over row chunks that stay in L2. */
-#define KQ_GEMM(NAME)                                                                                          \
-    static void gemm_##NAME(const void *W, uint64_t row_bytes, const void *X, uint64_t x_bytes, float *out,    \
-                            int64_t ldo, int64_t k, int64_t nr, int64_t nc)                                    \
-    {                                                                                                         \
-        const unsigned char *w = W, *x = X;                                                                   \
-        const int64_t nb = k / QK_K;                                                                          \
-        int64_t rc = (int64_t)(ROWCHUNK / (row_bytes ? row_bytes : 1));                                       \
-        if (rc < 1)                                                                                           \
-            rc = 1;                                                                                           \
-        for (int64_t r0 = 0; r0 < nr; r0 += rc) {                                                             \
-            const int64_t r1 = nr - r0 < rc ? nr : r0 + rc;                                                   \
-            for (int64_t c0 = 0; c0 < nc; c0 += NCT) {                                                        \
-                const int64_t n = nc - c0 < NCT ? nc - c0 : NCT;                                              \
-                const unsigned char *xc = x + (uint64_t)c0 * x_bytes;                                         \
-                for (int64_t r = r0; r < r1; r++) {                                                           \
-                    const unsigned char *wr = w + (uint64_t)r * row_bytes;                                    \
-                    float *o = out + c0 * ldo + r;                                                            \
-                    switch (n) {                                                                              \
-                    case 8: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 8); break;                              \
-                    case 7: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 7); break;                              \
-                    case 6: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 6); break;                              \
-                    case 5: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 5); break;                              \
-                    case 4: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 4); break;                              \
-                    case 3: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 3); break;                              \
-                    case 2: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 2); break;                              \
-                    default: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 1); break;                             \
-                    }                                                                                         \
-                }                                                                                             \
-            }                                                                                                 \
-        }                                                                                                     \
+#define KQ_GEMM(NAME)                                                                                                  \
+    static void gemm_##NAME(const void *W, uint64_t row_bytes, const void *X, uint64_t x_bytes, float *out,            \
+                            int64_t ldo, int64_t k, int64_t nr, int64_t nc)                                            \
+    {                                                                                                                  \
+        const unsigned char *w = W, *x = X;                                                                            \
+        const int64_t nb = k / QK_K;                                                                                   \
+        int64_t rc = (int64_t)(ROWCHUNK / (row_bytes ? row_bytes : 1));                                                \
+        if (rc < 1)                                                                                                    \
+            rc = 1;                                                                                                    \
+        for (int64_t r0 = 0; r0 < nr; r0 += rc) {                                                                      \
+            const int64_t r1 = nr - r0 < rc ? nr : r0 + rc;                                                            \
+            for (int64_t c0 = 0; c0 < nc; c0 += NCT) {                                                                 \
+                const int64_t n = nc - c0 < NCT ? nc - c0 : NCT;                                                       \
+                const unsigned char *xc = x + (uint64_t)c0 * x_bytes;                                                  \
+                for (int64_t r = r0; r < r1; r++) {                                                                    \
+                    const unsigned char *wr = w + (uint64_t)r * row_bytes;                                             \
+                    float *o = out + c0 * ldo + r;                                                                     \
+                    switch (n) {                                                                                       \
+                    case 8: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 8); break;                                        \
+                    case 7: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 7); break;                                        \
+                    case 6: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 6); break;                                        \
+                    case 5: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 5); break;                                        \
+                    case 4: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 4); break;                                        \
+                    case 3: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 3); break;                                        \
+                    case 2: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 2); break;                                        \
+                    default: NAME##_tile(wr, xc, x_bytes, o, ldo, nb, 1); break;                                       \
+                    }                                                                                                  \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 KQ_TILE(q2k, 84, 1)
