@@ -5,7 +5,9 @@
  *      supported weight type, several k, nr, nc, and unaligned weight rows;
  *  (c) gemm is deterministic: each (r, c) value has the same bits whether it
  *      is computed in a big call, a sub-range call or a 1x1 call (so neither
- *      the thread split nor the batch size changes results).
+ *      the thread split nor the batch size changes results); and for every
+ *      nc from 1 to 17, so every column-tile width and edge of a tiled kernel
+ *      is compared with its 1x1 result.
  *
  * Tolerance of (b). Float weights: both sides sum k products in float in
  * different orders: |got - ref| <= 2 (k + 1) 2^-24 sum|w_i x_i| (+1e-6).
@@ -14,7 +16,22 @@
  * accumulated in float, a few roundings per block and k/32 accumulation
  * steps at most: |got - ref| <= 8 (k/32 + 8) 2^-24 sum|w_i x_i| (+1e-6),
  * where w_i, x_i are the dequantized values. A wrong block, nibble, scale or
- * offset moves the result by O(sum|w_i x_i| / k) or more and fails. */
+ * offset moves the result by O(sum|w_i x_i| / k) or more and fails.
+ *
+ * k-quants with mins (Q2_K Q4_K Q5_K: w = d sc q - dmin m). A kernel forms
+ * per super-block the exact integers I = sum_j sc_j sum_i q_i x_i and
+ * M = sum_j m_j bsum_j, then d dx float(I) - dmin dx float(M): a few roundings
+ * on each term (conversion, factor product, fma), i.e. an error of about
+ * 4 2^-24 (|d dx I| + |dmin dx M|) per block plus one accumulation rounding.
+ * |d dx I| + |dmin dx M| <= sum_i (|d sc q_i| + |dmin m|) |x_i|, which is
+ * sum|w_i x_i| unless w_i cancels (d sc q ~ dmin m). Cancellation costs the
+ * reference the same: it dequantizes w_i in float, with an error of
+ * 2^-24 (|d sc q_i| + |dmin m|) per element. The random blocks here have
+ * independent d, dmin and codes, so the terms do not cancel systematically
+ * and the bound holds with a wide margin (the worst ratio is printed; about
+ * 0.02 for the k-quants); inputs built to cancel would need the bound taken
+ * over sum (|d sc q_i| + |dmin m|) |x_i| instead. Offsets (Q3_K Q6_K) are
+ * integer and exact. */
 #include "t.h"
 
 #include "engine/kern/kern.h"
@@ -231,6 +248,40 @@ static void check_gemm(const kern_ops *ops, uint32_t type)
     t_check(ok_det, name, "%s", why);
 }
 
+/* (c) over every nc in 1..17 (tile widths and edges of tiled kernels): each
+ * value of an nr x nc call equals the 1x1 call's bits */
+static void check_tiles(const kern_ops *ops, uint32_t type)
+{
+    const ttype_traits *tr = ttype_get(type);
+    const int64_t k = 2 * (tr->blck < 32 ? 256 : tr->blck), nr = 3;
+    bool ok = true;
+    char why[160] = "";
+    for (int64_t nc = 1; nc <= 17 && ok; nc++) {
+        gcase g;
+        if (!gcase_make(&g, type, k, nr, nc)) {
+            gcase_free(&g);
+            t_check(false, "tile case setup", "out of memory");
+            return;
+        }
+        ops->gemm[type](g.W, g.row_bytes, g.X, g.x_bytes, g.got, nr, k, nr, nc);
+        for (int64_t c = 0; c < nc && ok; c++)
+            for (int64_t r = 0; r < nr && ok; r++) {
+                float v;
+                ops->gemm[type](g.W + (uint64_t)r * g.row_bytes, g.row_bytes, g.X + (uint64_t)c * g.x_bytes, g.x_bytes,
+                                &v, 1, k, 1, 1);
+                if (memcmp(&v, &g.got[c * nr + r], sizeof v) != 0) {
+                    ok = false;
+                    snprintf(why, sizeof why, "nc %lld: (r %lld, c %lld) differs from the 1x1 call", (long long)nc,
+                             (long long)r, (long long)c);
+                }
+            }
+        gcase_free(&g);
+    }
+    char name[128];
+    snprintf(name, sizeof name, "%s gemm %s deterministic for nc 1..17", ops->name, tr->name);
+    t_check(ok, name, "%s", why);
+}
+
 int main(void)
 {
     /* ref must cover every supported type */
@@ -251,8 +302,10 @@ int main(void)
         }
         check_quant_x(ops);
         for (uint32_t t = 0; t < SOV_TYPE_COUNT; t++)
-            if (ops->gemm[t] && ttype_get(t))
+            if (ops->gemm[t] && ttype_get(t)) {
                 check_gemm(ops, t);
+                check_tiles(ops, t);
+            }
     }
     printf("kern_best: %s\n", kern_best()->name);
     return t_done();
