@@ -15,6 +15,8 @@ static const subcmd cmds[] = {
     {"info", cmd_info, "describe a GGUF model: architecture, tensors, memory"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"convert", cmd_convert, "convert a Hugging Face llama checkpoint folder to GGUF"},
+    {"quantize", cmd_quantize, "rewrite a GGUF model with its weights in another type (q4_k_m, q8_0, ...)"},
+    {"synth", cmd_synth, "write a llama GGUF with seeded random weights in a real model's shape"},
 };
 
 static void usage(FILE *f)
