@@ -70,8 +70,9 @@ static const float D_K[] = {0.0f, -0.5f, -1.0f, -1.5f, 0.5f, 1.0f};
 
 /* Scale s for x[0..n) ~= s * q with integer codes q = clamp(round(x/s),
  * -nlo, nhi). Each candidate maps the element m of largest magnitude to
- * code -(nlo + d) or (nhi + d) for d in deltas[nd] (only the latter when
- * nlo == nhi: the two are mirror images), rounds the codes, and
+ * code -(nlo + d) or (nhi + d) for d in deltas[nd] (only the latter, with
+ * m = |m|, when nlo == nhi: the two are mirror images and s > 0 is the
+ * canonical choice), rounds the codes, and
  * refits s = sum(x q) / sum(q q) by least squares; the candidate with the
  * smallest squared error (largest sum(xq)^2 / sum(qq)) wins. Returns 0 for
  * an all-zero block. */
@@ -88,7 +89,9 @@ static float fit_sym(const float *x, int n, int nlo, int nhi, const float *delta
     if (!(amax > 0.0f))
         return 0.0f;
     const float lo = (float)-nlo, hi = (float)nhi;
-    float best_s = m / lo, best = -1.0f;
+    if (nlo == nhi) /* symmetric: keep the scale positive (canonical bytes) */
+        m = amax;
+    float best_s = m / hi, best = -1.0f;
     /* with a symmetric code range both sides give the same error */
     for (int side = nlo == nhi; side < 2; side++) {
         for (int k = 0; k < nd; k++) {
@@ -299,6 +302,21 @@ static float k4_codes(const float *x, float d, float dmin, const int *sc, const 
     return err;
 }
 
+/* Squared error of 32 elements coded as dl * c - ml, c = nearest in 0..nmax. */
+static float k4_sub_err(const float *x, float dl, float ml, int nmax)
+{
+    const float id = dl != 0.0f ? 1.0f / dl : 0.0f, fmax = (float)nmax;
+    float acc[8] = {0};
+    for (int i = 0; i < 32; i += 8) {
+        for (int k = 0; k < 8; k++) {
+            float c = rnd(clampf((x[i + k] + ml) * id, 0.0f, fmax));
+            float e = x[i + k] - (dl * c - ml);
+            acc[k] += e * e;
+        }
+    }
+    return sum8(acc);
+}
+
 /* Shared search of q4_k (nmax 15) and q5_k (nmax 31): per-sub-block (scale,
  * min) by fit_asym, 6-bit scales/mins against d = max scale / 63 and
  * dmin = max min / 63, then d/dmin refit by least squares over the
@@ -315,8 +333,23 @@ static void k4_search(const float *x, int nmax, float *d_out, float *dmin_out, i
     }
     float d = r16(smax / 63.0f), dmin = r16(mmax / 63.0f);
     for (int j = 0; j < 8; j++) {
-        sc[j] = d > 0.0f ? qcode(s[j] / d, 0, 63) : 0;
-        mn[j] = dmin > 0.0f ? qcode(m[j] / dmin, 0, 63) : 0;
+        /* the 6-bit scale and min: floor or ceil of each, whichever pair
+         * reconstructs the sub-block best */
+        int s0 = d > 0.0f ? qcode(floorf(clampf(s[j] / d, 0.0f, 63.0f)), 0, 63) : 0;
+        int m0 = dmin > 0.0f ? qcode(floorf(clampf(m[j] / dmin, 0.0f, 63.0f)), 0, 63) : 0;
+        float best = INFINITY;
+        sc[j] = s0;
+        mn[j] = m0;
+        for (int a = s0; a <= s0 + 1 && a <= 63; a++) {
+            for (int c = m0; c <= m0 + 1 && c <= 63; c++) {
+                float e = k4_sub_err(x + 32 * j, d * (float)a, dmin * (float)c, nmax);
+                if (e < best) {
+                    best = e;
+                    sc[j] = a;
+                    mn[j] = c;
+                }
+            }
+        }
     }
     float err = k4_codes(x, d, dmin, sc, mn, nmax, L);
     for (int it = 0; it < 2; it++) {
