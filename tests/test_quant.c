@@ -14,12 +14,15 @@
  *  - the mix rules (more-bits layers, per-tensor types, fallbacks);
  *  - quantize_gguf of the shared mini256-f16.gguf: per tensor, our error
  *    against the F16 original is within 2 % (+ a small absolute slack) of the
- *    error of llama.cpp's own file of the same type (mini256-<type>.gguf). */
+ *    error of llama.cpp's own file of the same type (mini256-<type>.gguf);
+ *    the mixes (and q8_0, q6_k) give every tensor llama.cpp's type;
+ *  - errors (unreadable tensor type, missing input) leave no output. */
 #include "t.h"
 
 #include "base/err.h"
 #include "base/pool.h"
 #include "engine/gguf.h"
+#include "engine/gguf_write.h"
 #include "engine/kern/fp16.h"
 #include "engine/kern/kern.h"
 #include "engine/quant.h"
@@ -513,6 +516,27 @@ static void check_vs_llamacpp(void)
             gguf_close(ref);
             continue;
         }
+        /* the mixes, and the types llama.cpp keeps pure (q8_0, q6_k), give the
+         * same type per tensor as llama.cpp (q4_0 etc.: llama.cpp uses q6_k for
+         * output.weight, sov keeps single types pure) */
+        bool skip_types = strcmp(names[k], "q8_0") && strcmp(names[k], "q6_k") && strcmp(names[k], "q4_k_m") &&
+                          strcmp(names[k], "q5_k_m");
+        char type_diff[160] = "";
+        for (uint64_t i = 0; !skip_types && i < ours->n_tensors; i++) {
+            const gguf_tensor *t = &ours->tensors[i];
+            char tn[96];
+            gguf_str_copy(t->name, tn, sizeof tn);
+            const gguf_tensor *r = gguf_find_tensor(ref, tn);
+            if ((!r || r->type != t->type) && !type_diff[0])
+                snprintf(type_diff, sizeof type_diff, "%s: ours %s, llama.cpp %s", tn, ttype_name(t->type),
+                         r ? ttype_name(r->type) : "missing");
+        }
+        if (!skip_types) {
+            snprintf(name, sizeof name, "quantize mini256-f16 to %s: every tensor has llama.cpp's type", names[k]);
+            t_check(!type_diff[0] && ours->n_tensors == ref->n_tensors, name, "%s", type_diff);
+            snprintf(name, sizeof name, "quantize mini256-f16 to %s: per tensor within 1.02x of llama.cpp's error",
+                     names[k]);
+        }
         int compared = 0, worse = 0;
         double worst_ours = 0, worst_ref = 0, worst_ratio = 0;
         for (uint64_t i = 0; i < ours->n_tensors; i++) {
@@ -542,6 +566,44 @@ static void check_vs_llamacpp(void)
     gguf_close(src);
 }
 
+/* Errors leave no output behind and do not touch an existing OUT. */
+static void check_quantize_errors(void)
+{
+    char in[64], out[64], tmp[80];
+    snprintf(in, sizeof in, "/tmp/sov-test-quant-in-%d.gguf", (int)getpid());
+    snprintf(out, sizeof out, "/tmp/sov-test-quant-out-%d.gguf", (int)getpid());
+    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    /* a file with a q8_1 tensor (a valid GGUF type sov cannot dequantize) */
+    gguf_writer *w = NULL;
+    static unsigned char blocks[2 * 40];
+    int64_t ne[2] = {32, 2};
+    bool built = gguf_writer_new(&w) == 0 && gguf_w_set_str(w, "general.architecture", "llama") == 0 &&
+                 gguf_w_add_tensor(w, "blk.0.attn_q.weight", SOV_Q8_1, 2, ne, blocks, sizeof blocks) == 0 &&
+                 gguf_w_write(w, in) == 0;
+    gguf_writer_free(w);
+    FILE *f = fopen(out, "wb");
+    if (f) {
+        fputs("previous", f);
+        fclose(f);
+    }
+    quantize_opts o = {.mix = quant_mix_find("q4_0"), .quiet = true};
+    int rc = built ? quantize_gguf(in, out, &o, NULL) : -100;
+    char keep[16] = "";
+    f = fopen(out, "rb");
+    if (f) {
+        if (!fgets(keep, sizeof keep, f))
+            keep[0] = 0;
+        fclose(f);
+    }
+    t_check(rc == SOV_EUNSUPPORTED && strstr(err_msg(), "q8_1") && !strcmp(keep, "previous") && access(tmp, F_OK) != 0,
+            "quantize: unreadable tensor type is an error, OUT untouched, no .tmp left", "rc %d (%s), OUT '%s'", rc,
+            err_msg(), keep);
+    rc = quantize_gguf("/nonexistent/x.gguf", out, &o, NULL);
+    t_check(rc == SOV_EIO || rc == SOV_ENOTFOUND, "quantize: missing input is an error", "rc %d (%s)", rc, err_msg());
+    remove(in);
+    remove(out);
+}
+
 int main(void)
 {
     ops = kern_ref_ops();
@@ -552,5 +614,6 @@ int main(void)
     check_rows();
     check_mixes();
     check_vs_llamacpp();
+    check_quantize_errors();
     return t_done();
 }
