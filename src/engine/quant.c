@@ -18,22 +18,16 @@
 /* round-to-nearest-even of v, exact for |v| < 2^22 (callers clamp first) */
 static inline float rnd(float v) { return (v + MAGIC) - MAGIC; }
 
+/* v clamped to [lo, hi]; NaN gives lo (so codes derived from it are in range) */
 static inline float clampf(float v, float lo, float hi)
 {
-    v = v < lo ? lo : v;
-    return v > hi ? hi : v;
+    v = v > lo ? v : lo;
+    return v < hi ? v : hi;
 }
 
-/* Integer code nearest to v, clamped to [lo, hi]. Bit-level conversion, so a
- * NaN or huge v gives some code in range rather than undefined behaviour. */
-static inline int qcode(float v, int lo, int hi)
-{
-    float f = clampf(v, (float)lo, (float)hi) + MAGIC;
-    int32_t i;
-    memcpy(&i, &f, 4);
-    i = (i & 0x007fffff) - 0x00400000;
-    return i < lo ? lo : i > hi ? hi : i;
-}
+/* Integer code nearest to v, clamped to [lo, hi] (|lo|, |hi| < 2^22). The
+ * clamp comes first, so a NaN or huge v still gives a code in range. */
+static inline int qcode(float v, int lo, int hi) { return (int)rnd(clampf(v, (float)lo, (float)hi)); }
 
 /* f16 bits of f, clamped to the finite f16 range */
 static inline uint16_t h16(float f) { return f32_to_fp16(clampf(f, -F16_MAX, F16_MAX)); }
@@ -63,9 +57,9 @@ static inline float sum8(const float *a)
  * a little). Chosen by measuring against a dense brute-force scan
  * (tests/test_quant.c checks the result stays within a few % of it). */
 static const float D_Q8[] = {0.0f, -0.25f, -0.5f, -0.75f, -1.0f, -1.5f, -2.0f, 0.25f, 0.5f};
-static const float D_Q4[] = {0.0f, -0.5f, -1.0f, -1.5f, -2.0f, 0.4f, 0.8f};
-static const float D_Q5[] = {0.0f, -0.5f, -1.0f, -1.5f, -2.0f, 0.4f, 0.8f};
-static const float D_K[] = {0.0f, -0.5f, -1.0f, -1.5f, 0.5f, 1.0f};
+static const float D_SYM[] = {0.0f, -0.5f, -1.0f, 0.5f};            /* q4_0, q5_0 (x2 sides) */
+static const float D_ASYM[] = {0.0f, -0.4f, -0.8f, -1.2f, 0.4f};     /* q4_1, q5_1 */
+static const float D_K[] = {0.0f, -0.5f, -1.0f, -1.5f, 0.5f, 1.0f}; /* k-quant sub-blocks */
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* Scale s for x[0..n) ~= s * q with integer codes q = clamp(round(x/s),
@@ -78,16 +72,20 @@ static const float D_K[] = {0.0f, -0.5f, -1.0f, -1.5f, 0.5f, 1.0f};
  * an all-zero block. */
 static float fit_sym(const float *x, int n, int nlo, int nhi, const float *deltas, int nd)
 {
-    float amax = 0.0f, m = 0.0f;
-    for (int i = 0; i < n; i++) {
-        float a = fabsf(x[i]);
-        if (a > amax) {
-            amax = a;
-            m = x[i];
-        }
-    }
+    float am[8] = {0};
+    for (int i = 0; i < n; i += 8)
+        for (int k = 0; k < 8; k++)
+            am[k] = fabsf(x[i + k]) > am[k] ? fabsf(x[i + k]) : am[k];
+    float amax = am[0], m = 0.0f;
+    for (int k = 1; k < 8; k++)
+        amax = am[k] > amax ? am[k] : amax;
     if (!(amax > 0.0f))
         return 0.0f;
+    for (int i = 0; i < n; i++) /* the first element of largest magnitude */
+        if (fabsf(x[i]) == amax) {
+            m = x[i];
+            break;
+        }
     const float lo = (float)-nlo, hi = (float)nhi;
     if (nlo == nhi) /* symmetric: keep the scale positive (canonical bytes) */
         m = amax;
@@ -204,7 +202,7 @@ static void fit_asym(const float *x, int n, int nmax, bool nonpos_b, const float
  * nibble of qs[j] (j < 16) or the high nibble of qs[j - 16]. */
 static void blk_q4_0(const float *x, uint8_t *b)
 {
-    float d = r16(fit_sym(x, 32, 8, 7, D_Q4, NELEM(D_Q4)));
+    float d = r16(fit_sym(x, 32, 8, 7, D_SYM, NELEM(D_SYM)));
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     put_h16(b, d);
     for (int j = 0; j < 16; j++) {
@@ -217,7 +215,7 @@ static void blk_q4_0(const float *x, uint8_t *b)
 static void blk_q4_1(const float *x, uint8_t *b)
 {
     float s, o;
-    fit_asym(x, 32, 15, false, D_Q4, NELEM(D_Q4), &s, &o);
+    fit_asym(x, 32, 15, false, D_ASYM, NELEM(D_ASYM), &s, &o);
     float d = r16(s), m = r16(o);
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     put_h16(b, d);
@@ -247,7 +245,7 @@ static void pack5(const int *c, uint8_t *qh, uint8_t *qs)
 /* q5_0 block (22 B): f16 d | u32 qh | qs[16]; y = d * (c - 16), c in 0..31. */
 static void blk_q5_0(const float *x, uint8_t *b)
 {
-    float d = r16(fit_sym(x, 32, 16, 15, D_Q5, NELEM(D_Q5)));
+    float d = r16(fit_sym(x, 32, 16, 15, D_SYM, NELEM(D_SYM)));
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     int c[32];
     for (int j = 0; j < 32; j++)
@@ -260,7 +258,7 @@ static void blk_q5_0(const float *x, uint8_t *b)
 static void blk_q5_1(const float *x, uint8_t *b)
 {
     float s, o;
-    fit_asym(x, 32, 31, false, D_Q5, NELEM(D_Q5), &s, &o);
+    fit_asym(x, 32, 31, false, D_ASYM, NELEM(D_ASYM), &s, &o);
     float d = r16(s), m = r16(o);
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     int c[32];
@@ -283,21 +281,41 @@ static void blk_q8_0(const float *x, uint8_t *b)
 
 /* ---- k-quants (256-element super-blocks) --------------------------------- */
 
+/* Per-sub-block sums of the codes c and of x for the least-squares refits. */
+typedef struct ksums {
+    float q[16], qq[16], xq[16]; /* sum c, sum c^2, sum x c per sub-block */
+} ksums;
+
 /* Codes of the q4_k / q5_k super-block x[256] for f16 d, dmin and 6-bit
  * sc[8], mn[8]: sub-block j (32 elements) has y = d*sc[j]*c - dmin*mn[j],
- * c in 0..nmax. Writes c to L[256] and returns the squared error. */
-static float k4_codes(const float *x, float d, float dmin, const int *sc, const int *mn, int nmax, uint8_t *L)
+ * c in 0..nmax. Writes c to L[256] and the sums to *ks; returns the squared
+ * error. */
+static float k4_codes(const float *x, float d, float dmin, const int *sc, const int *mn, int nmax, uint8_t *L,
+                      ksums *ks)
 {
+    const float fmax = (float)nmax;
     float err = 0.0f;
     for (int j = 0; j < 8; j++) {
         const float dl = d * (float)sc[j], ml = dmin * (float)mn[j];
         const float id = dl != 0.0f ? 1.0f / dl : 0.0f;
-        for (int i = 32 * j; i < 32 * j + 32; i++) {
-            int c = qcode((x[i] + ml) * id, 0, nmax);
-            L[i] = (uint8_t)c;
-            float e = x[i] - (dl * (float)c - ml);
-            err += e * e;
+        const float *xb = x + 32 * j;
+        uint8_t *lb = L + 32 * j;
+        float ae[8] = {0}, aq[8] = {0}, aqq[8] = {0}, axq[8] = {0};
+        for (int i = 0; i < 32; i += 8) {
+            for (int k = 0; k < 8; k++) {
+                const float xi = xb[i + k], c = rnd(clampf((xi + ml) * id, 0.0f, fmax));
+                const float e = xi - (dl * c - ml);
+                lb[i + k] = (uint8_t)(int)c;
+                ae[k] += e * e;
+                aq[k] += c;
+                aqq[k] += c * c;
+                axq[k] += xi * c;
+            }
         }
+        err += sum8(ae);
+        ks->q[j] = sum8(aq);
+        ks->qq[j] = sum8(aqq);
+        ks->xq[j] = sum8(axq);
     }
     return err;
 }
@@ -351,20 +369,27 @@ static void k4_search(const float *x, int nmax, float *d_out, float *dmin_out, i
             }
         }
     }
-    float err = k4_codes(x, d, dmin, sc, mn, nmax, L);
+    ksums ks, ks2;
+    float sx[8];
+    for (int j = 0; j < 8; j++) {
+        float a[8] = {0};
+        for (int i = 0; i < 32; i += 8)
+            for (int k = 0; k < 8; k++)
+                a[k] += x[32 * j + i + k];
+        sx[j] = sum8(a);
+    }
+    float err = k4_codes(x, d, dmin, sc, mn, nmax, L, &ks);
     for (int it = 0; it < 2; it++) {
-        /* x ~= d * a - dmin * c with a = sc*code, c = mn: normal equations */
+        /* x ~= d * a - dmin * c with a = sc[j]*code, c = mn[j]: normal
+         * equations from the per-sub-block sums */
         float saa = 0, sac = 0, scc = 0, sxa = 0, sxc = 0;
         for (int j = 0; j < 8; j++) {
-            float c = (float)mn[j];
-            for (int i = 32 * j; i < 32 * j + 32; i++) {
-                float a = (float)(sc[j] * L[i]);
-                saa += a * a;
-                sac += a * c;
-                scc += c * c;
-                sxa += x[i] * a;
-                sxc += x[i] * c;
-            }
+            const float s = (float)sc[j], c = (float)mn[j];
+            saa += s * s * ks.qq[j];
+            sac += s * c * ks.q[j];
+            scc += 32.0f * c * c;
+            sxa += s * ks.xq[j];
+            sxc += c * sx[j];
         }
         float det = saa * scc - sac * sac, nd, ndmin;
         if (det > 0.0f) {
@@ -379,12 +404,13 @@ static void k4_search(const float *x, int nmax, float *d_out, float *dmin_out, i
         nd = r16(nd);
         ndmin = r16(ndmin);
         uint8_t L2[QK_K];
-        float e2 = k4_codes(x, nd, ndmin, sc, mn, nmax, L2);
+        float e2 = k4_codes(x, nd, ndmin, sc, mn, nmax, L2, &ks2);
         if (!(e2 < err))
             break;
         err = e2;
         d = nd;
         dmin = ndmin;
+        ks = ks2;
         memcpy(L, L2, QK_K);
     }
     *d_out = d;
@@ -446,19 +472,29 @@ static void blk_q5_k(const float *x, uint8_t *b)
 }
 
 /* Codes of a q6_k super-block for f16 d and int8 scales sc[16]: sub-block
- * j (16 elements) has y = d*sc[j]*q, q in -32..31. L[i] = q + 32. Returns
- * the squared error. */
-static float k6_codes(const float *x, float d, const int *sc, uint8_t *L)
+ * j (16 elements) has y = d*sc[j]*q, q in -32..31. L[i] = q + 32, sums of
+ * q^2 and x q per sub-block to *ks. Returns the squared error. */
+static float k6_codes(const float *x, float d, const int *sc, uint8_t *L, ksums *ks)
 {
     float err = 0.0f;
     for (int j = 0; j < 16; j++) {
         const float dl = d * (float)sc[j], id = dl != 0.0f ? 1.0f / dl : 0.0f;
-        for (int i = 16 * j; i < 16 * j + 16; i++) {
-            int q = qcode(x[i] * id, -32, 31);
-            L[i] = (uint8_t)(q + 32);
-            float e = x[i] - dl * (float)q;
-            err += e * e;
+        const float *xb = x + 16 * j;
+        uint8_t *lb = L + 16 * j;
+        float ae[8] = {0}, aqq[8] = {0}, axq[8] = {0};
+        for (int i = 0; i < 16; i += 8) {
+            for (int k = 0; k < 8; k++) {
+                const float xi = xb[i + k], q = rnd(clampf(xi * id, -32.0f, 31.0f));
+                const float e = xi - dl * q;
+                lb[i + k] = (uint8_t)((int)q + 32);
+                ae[k] += e * e;
+                aqq[k] += q * q;
+                axq[k] += xi * q;
+            }
         }
+        err += sum8(ae);
+        ks->qq[j] = sum8(aqq);
+        ks->xq[j] = sum8(axq);
     }
     return err;
 }
@@ -480,22 +516,25 @@ static void blk_q6_k(const float *x, uint8_t *b)
     for (int j = 0; j < 16; j++)
         sc[j] = d > 0.0f ? qcode(s[j] / d, -127, 127) : 0;
     uint8_t L[QK_K], L2[QK_K];
-    float err = k6_codes(x, d, sc, L);
+    ksums ks, ks2;
+    float err = k6_codes(x, d, sc, L, &ks);
     for (int it = 0; it < 2; it++) {
+        /* x ~= d * sc[j] * q: d = sum(x a) / sum(a a), a = sc[j] q */
         float saa = 0.0f, sxa = 0.0f;
-        for (int i = 0; i < QK_K; i++) {
-            float a = (float)(sc[i / 16] * ((int)L[i] - 32));
-            saa += a * a;
-            sxa += x[i] * a;
+        for (int j = 0; j < 16; j++) {
+            const float s = (float)sc[j];
+            saa += s * s * ks.qq[j];
+            sxa += s * ks.xq[j];
         }
         if (!(saa > 0.0f))
             break;
         float nd = r16(sxa / saa);
-        float e2 = k6_codes(x, nd, sc, L2);
+        float e2 = k6_codes(x, nd, sc, L2, &ks2);
         if (!(e2 < err))
             break;
         err = e2;
         d = nd;
+        ks = ks2;
         memcpy(L, L2, QK_K);
     }
     uint8_t *ql = b, *qh = b + 128;
