@@ -107,6 +107,8 @@ int quantize_gguf(const char *in_path, const char *out_path, const quantize_opts
             goto fail;
         }
         const int64_t ne0 = t->ne[0], n_el = gguf_tensor_nelements(t);
+        /* gguf_open guarantees ne0 is a multiple of the type's block size,
+         * so each row is whole blocks and can be dequantized on its own */
         uint32_t want = quant_pick_type(mix, name, t->n_dims, n_layer);
         uint32_t out = quant_fit_type(want, ne0);
         if (out != want) {
