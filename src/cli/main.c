@@ -16,6 +16,8 @@ static const subcmd cmds[] = {
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"convert", cmd_convert, "convert a Hugging Face llama checkpoint folder to GGUF"},
     {"bench", cmd_bench, "prompt and generation speed, memory-bandwidth roofline"},
+    {"quantize", cmd_quantize, "rewrite a GGUF model with its weights in another type (q4_k_m, q8_0, ...)"},
+    {"synth", cmd_synth, "write a llama GGUF with seeded random weights in a real model's shape"},
 };
 
 static void usage(FILE *f)
