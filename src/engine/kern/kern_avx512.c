@@ -33,6 +33,15 @@
 #include <string.h>
 
 #define AI static inline __attribute__((always_inline))
+#ifndef PFN
+#define PFN ((gb + 63) / 64)
+#endif
+#ifndef NOPF
+#define NOPF 0
+#endif
+#ifndef PFH
+#define PFH _MM_HINT_T0
+#endif
 #define UNROLL _Pragma("GCC unroll 16")
 
 /* kernel kinds: the float ones step over elements, the quantized ones over groups */
@@ -163,6 +172,7 @@ AI xgrp x_group(int T, const unsigned char *p, bool full, int v)
     g.hi = _mm512_shuffle_i64x2(z01, z23, 0xdd); /* lanes 1, 3 */
     /* d of block b is dword 10b, sum dword 10b + 1 (bytes 0..160 as two windows) */
     __m512i w0 = ld_win(p, 0, full, v), w1 = ld_win(p, 64, full, v);
+    __asm__("" : "+v"(w0), "+v"(w1)); /* loaded once, used twice */
     const __m512i id = _mm512_set_epi32(30, 30, 30, 30, 20, 20, 20, 20, 10, 10, 10, 10, 0, 0, 0, 0);
     const __m512i is = _mm512_set_epi32(0, 0, 0, 31, 0, 0, 0, 21, 0, 0, 0, 11, 0, 0, 0, 1);
     g.d = _mm512_castsi512_ps(_mm512_permutex2var_epi32(w0, id, w1));
@@ -198,6 +208,8 @@ AI wgrp w_group(int T, const unsigned char *p, bool full, int v, __m512i ilo, __
     } else {
         const int gb = 4 * blk_bytes(T);
         __m512i a = ld_win(p, 0, full, v), b = ld_win(p, gb - 64, full, v);
+        /* keep the windows in registers (GCC would reload them for each permute) */
+        __asm__("" : "+v"(a), "+v"(b));
         __m512i q = _mm512_permutex2var_epi16(a, ilo, b);
         g.lo = _mm512_and_si512(q, m4);
         g.hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
@@ -247,6 +259,9 @@ AI void qtile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
         const unsigned char *wp = W + (uint64_t)g * (uint64_t)gb;
         UNROLL for (int r = 0; r < R; r++)
         {
+            if (C == 1 && !NOPF) /* the same place in the next row tile */
+                UNROLL for (int i = 0; i < PFN; i++)
+                    _mm_prefetch((const char *)(wp + (uint64_t)(r + R) * rb + 64 * i), PFH);
             wgrp w = w_group(T, wp + (uint64_t)r * rb, true, 0, ilo, ihi, imeta);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = q_step(T, acc[r][c], &w, &xs[c]);
         }
@@ -280,7 +295,10 @@ typedef void (*tile_fn)(const unsigned char *W, uint64_t rb, const unsigned char
 
 /* Tile shapes: nc == 1 (a column alone) uses up to RB1 rows; otherwise up to
  * RBM rows x CB columns. */
-enum { RB1 = 8, RBM = 4, CB = 4 };
+#ifndef XRB1
+#define XRB1 8
+#endif
+enum { RB1 = XRB1, RBM = 4, CB = 4 };
 
 #define TILE_FN(T, R, C)                                                                                     \
     static void t_##T##_##R##_##C(const unsigned char *W, uint64_t rb, const unsigned char *X, uint64_t xb, \
@@ -294,7 +312,7 @@ enum { RB1 = 8, RBM = 4, CB = 4 };
 #define ALL_TILES(M, T) ROWS8(M, T, 1) ROWS4(M, T, 2) ROWS4(M, T, 3) ROWS4(M, T, 4)
 #define KIND(T)                                                                                              \
     ALL_TILES(TILE_FN, T)                                                                                    \
-    static const tile_fn tiles_##T[RB1 + 1][CB + 1] = {ALL_TILES(TILE_ENT, T)};
+    static const tile_fn tiles_##T[9][CB + 1] = {ALL_TILES(TILE_ENT, T)};
 
 KIND(F32)
 KIND(F16)
@@ -308,7 +326,7 @@ KIND(Q80)
 /* Walks the output in tiles. With several column blocks, rows go in chunks
  * of ~256 KiB of weights so a chunk stays in L2 while every column block
  * passes over it. */
-static void drive(const tile_fn tiles[RB1 + 1][CB + 1], const void *W, uint64_t rb, const void *X, uint64_t xb,
+static void drive(const tile_fn tiles[9][CB + 1], const void *W, uint64_t rb, const void *X, uint64_t xb,
                   float *out, int64_t ldo, int64_t k, int64_t nr, int64_t nc)
 {
     const unsigned char *w = W, *x = X;
