@@ -139,11 +139,11 @@ AI __m256 ld_wf_tail(int T, const unsigned char *p, int64_t i, int n)
 AI void ftile(int T, int R, int C, const unsigned char *W, uint64_t rb, const unsigned char *X, uint64_t xb,
               float *out, int64_t ldo, int64_t k)
 {
-    __m256 acc[8][4];
+    __m256 acc[8][6];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= k; i += 8) {
-        __m256 xv[4];
+        __m256 xv[6];
         UNROLL for (int c = 0; c < C; c++) xv[c] = _mm256_loadu_ps((const float *)(X + (uint64_t)c * xb) + i);
         UNROLL for (int r = 0; r < R; r++)
         {
@@ -155,7 +155,7 @@ AI void ftile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
         const int n = (int)(k - i);
         const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
-        __m256 xv[4];
+        __m256 xv[6];
         UNROLL for (int c = 0; c < C; c++) xv[c] = _mm256_maskload_ps((const float *)(X + (uint64_t)c * xb) + i, m);
         UNROLL for (int r = 0; r < R; r++)
         {
@@ -287,10 +287,10 @@ AI void qtile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
 {
     const int gb = 2 * blk_bytes(T);
     const int64_t nblk = k / 32, ng = nblk / 2;
-    __m256 acc[8][4];
+    __m256 acc[8][6];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
     for (int64_t g = 0; g < ng; g++) {
-        xgrp xs[4];
+        xgrp xs[6];
         UNROLL for (int c = 0; c < C; c++) xs[c] = x_group(T, X + (uint64_t)c * xb + (uint64_t)g * 80, false);
         const unsigned char *wp = W + (uint64_t)g * (uint64_t)gb;
         UNROLL for (int r = 0; r < R; r++)
@@ -303,7 +303,7 @@ AI void qtile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
         }
     }
     if (nblk % 2) {
-        xgrp xs[4];
+        xgrp xs[6];
         UNROLL for (int c = 0; c < C; c++) xs[c] = x_group(T, X + (uint64_t)c * xb + (uint64_t)ng * 80, true);
         const unsigned char *wp = W + (uint64_t)ng * (uint64_t)gb;
         UNROLL for (int r = 0; r < R; r++)
@@ -329,15 +329,9 @@ AI void tile(int T, int R, int C, const unsigned char *W, uint64_t rb, const uns
 typedef void (*tile_fn)(const unsigned char *W, uint64_t rb, const unsigned char *X, uint64_t xb, float *out,
                         int64_t ldo, int64_t k);
 
-/* Tile shapes: a column alone uses up to RB1 rows; otherwise up to RBM rows
- * x CB columns. */
-#ifndef XRB1
-#define XRB1 4
-#define XRBM 4
-#define XCB 2
-#endif
-enum { RB1 = XRB1, RBM = XRBM, CB = XCB };
-
+/* Tile shapes per kind: a column alone uses up to N1 rows x 1; otherwise up
+ * to NM rows x NC columns. Float kinds keep R*C accumulators + C x vectors
+ * in the 16 ymm registers; the quantized kinds do better with 4 x 4 tiles. */
 #define TILE_FN(T, R, C)                                                                                     \
     static void t_##T##_##R##_##C(const unsigned char *W, uint64_t rb, const unsigned char *X, uint64_t xb, \
                                   float *out, int64_t ldo, int64_t k)                                       \
@@ -355,47 +349,62 @@ enum { RB1 = XRB1, RBM = XRBM, CB = XCB };
 #define ROWS_6(M, T, C) ROWS_5(M, T, C) M(T, 6, C)
 #define ROWS_7(M, T, C) ROWS_6(M, T, C) M(T, 7, C)
 #define ROWS_8(M, T, C) ROWS_7(M, T, C) M(T, 8, C)
-#define COLS_1(M, T)
-#define COLS_2(M, T) ROWS(M, T, 2, XRBM)
-#define COLS_3(M, T) COLS_2(M, T) ROWS(M, T, 3, XRBM)
-#define COLS_4(M, T) COLS_3(M, T) ROWS(M, T, 4, XRBM)
-#define COLS(M, T, N) COLS_I(M, T, N)
-#define COLS_I(M, T, N) COLS_##N(M, T)
-#define ALL_TILES_(M, T, N1, NC) ROWS(M, T, 1, N1) COLS(M, T, NC)
-#define ALL_TILES(M, T) ALL_TILES_(M, T, XRB1, XCB)
-#define KIND(T)                                                                                              \
-    ALL_TILES(TILE_FN, T)                                                                                    \
-    static const tile_fn tiles_##T[9][5] = {ALL_TILES(TILE_ENT, T)};
+#define COLS(M, T, NM, NC) COLS_I(M, T, NM, NC)
+#define COLS_I(M, T, NM, NC) COLS_##NC(M, T, NM)
+#define COLS_2(M, T, NM) ROWS(M, T, 2, NM)
+#define COLS_3(M, T, NM) COLS_2(M, T, NM) ROWS(M, T, 3, NM)
+#define COLS_4(M, T, NM) COLS_3(M, T, NM) ROWS(M, T, 4, NM)
+#define COLS_5(M, T, NM) COLS_4(M, T, NM) ROWS(M, T, 5, NM)
+#define COLS_6(M, T, NM) COLS_5(M, T, NM) ROWS(M, T, 6, NM)
+#define ALL_TILES(M, T, N1, NM, NC) ROWS(M, T, 1, N1) COLS(M, T, NM, NC)
+#define KIND(T, N1, NM, NC)                                                                                  \
+    ALL_TILES(TILE_FN, T, N1, NM, NC)                                                                        \
+    static const tiling tiles_##T = {N1, NM, NC, {ALL_TILES(TILE_ENT, T, N1, NM, NC)}};
 
-KIND(F32)
-KIND(F16)
-KIND(BF16)
-KIND(Q40)
-KIND(Q41)
-KIND(Q50)
-KIND(Q51)
-KIND(Q80)
+typedef struct {
+    int n1, nm, nc;
+    tile_fn fn[9][7]; /* [rows][cols] */
+} tiling;
+
+#ifndef FT1
+#define FT1 8
+#define FTM 4
+#define FTC 3
+#endif
+#ifndef QT1
+#define QT1 8
+#define QTM 4
+#define QTC 4
+#endif
+KIND(F32, FT1, FTM, FTC)
+KIND(F16, FT1, FTM, FTC)
+KIND(BF16, FT1, FTM, FTC)
+KIND(Q40, QT1, QTM, QTC)
+KIND(Q41, QT1, QTM, QTC)
+KIND(Q50, QT1, QTM, QTC)
+KIND(Q51, QT1, QTM, QTC)
+KIND(Q80, QT1, QTM, QTC)
 
 /* Walks the output in tiles. With several column blocks, rows go in chunks
  * of ~256 KiB of weights so a chunk stays in L2 while every column block
  * passes over it. */
-static void drive(const tile_fn tiles[9][5], const void *W, uint64_t rb, const void *X, uint64_t xb, float *out,
+static void drive(const tiling *t, const void *W, uint64_t rb, const void *X, uint64_t xb, float *out,
                   int64_t ldo, int64_t k, int64_t nr, int64_t nc)
 {
     const unsigned char *w = W, *x = X;
     int64_t chunk = nr;
-    if (nc > CB) {
+    if (nc > t->nc) {
         chunk = (int64_t)((256u << 10) / (rb ? rb : 1));
         chunk = chunk < 8 ? 8 : chunk - chunk % 8;
     }
     for (int64_t r0 = 0; r0 < nr; r0 += chunk) {
         int64_t r1 = nr - r0 < chunk ? nr : r0 + chunk;
         for (int64_t c = 0; c < nc;) {
-            int cw = nc - c >= CB ? CB : (int)(nc - c);
-            int rt = cw == 1 ? RB1 : RBM;
+            int cw = nc - c >= t->nc ? t->nc : (int)(nc - c);
+            int rt = cw == 1 ? t->n1 : t->nm;
             for (int64_t r = r0; r < r1; r += rt) {
                 int rh = r1 - r < rt ? (int)(r1 - r) : rt;
-                tiles[rh][cw](w + (uint64_t)r * rb, rb, x + (uint64_t)c * xb, xb, out + c * ldo + r, ldo, k);
+                t->fn[rh][cw](w + (uint64_t)r * rb, rb, x + (uint64_t)c * xb, xb, out + c * ldo + r, ldo, k);
             }
             c += cw;
         }
@@ -406,7 +415,7 @@ static void drive(const tile_fn tiles[9][5], const void *W, uint64_t rb, const v
     static void gemm_##NAME(const void *W, uint64_t rb, const void *X, uint64_t xb, float *out, int64_t ldo, \
                             int64_t k, int64_t nr, int64_t nc)                                              \
     {                                                                                                       \
-        drive(tiles_##T, W, rb, X, xb, out, ldo, k, nr, nc);                                                \
+        drive(&tiles_##T, W, rb, X, xb, out, ldo, k, nr, nc);                                                \
     }
 // out[c*ldo + r] = W[r,k] . X[c,k], W f32
 GEMM(f32, F32)

@@ -105,11 +105,11 @@ AI __m512 ld_wf(int T, const unsigned char *p, int64_t i, bool full, __mmask16 m
 AI void ftile(int T, int R, int C, const unsigned char *W, uint64_t rb, const unsigned char *X, uint64_t xb,
               float *out, int64_t ldo, int64_t k)
 {
-    __m512 acc[8][4];
+    __m512 acc[8][6];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= k; i += 16) {
-        __m512 xv[4];
+        __m512 xv[6];
         UNROLL for (int c = 0; c < C; c++) xv[c] = _mm512_loadu_ps((const float *)(X + (uint64_t)c * xb) + i);
         UNROLL for (int r = 0; r < R; r++)
         {
@@ -119,7 +119,7 @@ AI void ftile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
     }
     if (i < k) { /* the same step on a zero-padded tail: exact zeros added */
         __mmask16 m = (__mmask16)((1u << (k - i)) - 1);
-        __m512 xv[4];
+        __m512 xv[6];
         UNROLL for (int c = 0; c < C; c++) xv[c] = _mm512_maskz_loadu_ps(m, (const float *)(X + (uint64_t)c * xb) + i);
         UNROLL for (int r = 0; r < R; r++)
         {
@@ -251,10 +251,10 @@ AI void qtile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
     const __m512i ilo = idx_lo[q], ihi = idx_hi[q], imeta = idx_meta[q];
     const int64_t nblk = k / 32, ng = nblk / 4;
     const int nt = (int)(nblk % 4);
-    __m512 acc[8][4];
+    __m512 acc[8][6];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
     for (int64_t g = 0; g < ng; g++) {
-        xgrp xs[4];
+        xgrp xs[6];
         UNROLL for (int c = 0; c < C; c++) xs[c] = x_group(T, X + (uint64_t)c * xb + (uint64_t)g * 160, true, 0);
         const unsigned char *wp = W + (uint64_t)g * (uint64_t)gb;
         UNROLL for (int r = 0; r < R; r++)
@@ -267,7 +267,7 @@ AI void qtile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
         }
     }
     if (nt) {
-        xgrp xs[4];
+        xgrp xs[6];
         UNROLL for (int c = 0; c < C; c++) xs[c] = x_group(T, X + (uint64_t)c * xb + (uint64_t)ng * 160, false, nt * 40);
         const unsigned char *wp = W + (uint64_t)ng * (uint64_t)gb;
         UNROLL for (int r = 0; r < R; r++)
@@ -293,13 +293,8 @@ AI void tile(int T, int R, int C, const unsigned char *W, uint64_t rb, const uns
 typedef void (*tile_fn)(const unsigned char *W, uint64_t rb, const unsigned char *X, uint64_t xb, float *out,
                         int64_t ldo, int64_t k);
 
-/* Tile shapes: nc == 1 (a column alone) uses up to RB1 rows; otherwise up to
- * RBM rows x CB columns. */
-#ifndef XRB1
-#define XRB1 8
-#endif
-enum { RB1 = XRB1, RBM = 4, CB = 4 };
-
+/* Tile shapes per kind: a column alone uses up to N1 rows x 1; otherwise up
+ * to NM rows x NC columns. */
 #define TILE_FN(T, R, C)                                                                                     \
     static void t_##T##_##R##_##C(const unsigned char *W, uint64_t rb, const unsigned char *X, uint64_t xb, \
                                   float *out, int64_t ldo, int64_t k)                                       \
@@ -307,42 +302,72 @@ enum { RB1 = XRB1, RBM = 4, CB = 4 };
         tile(T, R, C, W, rb, X, xb, out, ldo, k);                                                            \
     }
 #define TILE_ENT(T, R, C) [R][C] = t_##T##_##R##_##C,
-#define ROWS8(M, T, C) M(T, 1, C) M(T, 2, C) M(T, 3, C) M(T, 4, C) M(T, 5, C) M(T, 6, C) M(T, 7, C) M(T, 8, C)
-#define ROWS4(M, T, C) M(T, 1, C) M(T, 2, C) M(T, 3, C) M(T, 4, C)
-#define ALL_TILES(M, T) ROWS8(M, T, 1) ROWS4(M, T, 2) ROWS4(M, T, 3) ROWS4(M, T, 4)
-#define KIND(T)                                                                                              \
-    ALL_TILES(TILE_FN, T)                                                                                    \
-    static const tile_fn tiles_##T[9][CB + 1] = {ALL_TILES(TILE_ENT, T)};
+#define ROWS(M, T, C, N) ROWS_I(M, T, C, N) /* expands N first */
+#define ROWS_I(M, T, C, N) ROWS_##N(M, T, C)
+#define ROWS_1(M, T, C) M(T, 1, C)
+#define ROWS_2(M, T, C) ROWS_1(M, T, C) M(T, 2, C)
+#define ROWS_3(M, T, C) ROWS_2(M, T, C) M(T, 3, C)
+#define ROWS_4(M, T, C) ROWS_3(M, T, C) M(T, 4, C)
+#define ROWS_5(M, T, C) ROWS_4(M, T, C) M(T, 5, C)
+#define ROWS_6(M, T, C) ROWS_5(M, T, C) M(T, 6, C)
+#define ROWS_7(M, T, C) ROWS_6(M, T, C) M(T, 7, C)
+#define ROWS_8(M, T, C) ROWS_7(M, T, C) M(T, 8, C)
+#define COLS(M, T, NM, NC) COLS_I(M, T, NM, NC)
+#define COLS_I(M, T, NM, NC) COLS_##NC(M, T, NM)
+#define COLS_2(M, T, NM) ROWS(M, T, 2, NM)
+#define COLS_3(M, T, NM) COLS_2(M, T, NM) ROWS(M, T, 3, NM)
+#define COLS_4(M, T, NM) COLS_3(M, T, NM) ROWS(M, T, 4, NM)
+#define COLS_5(M, T, NM) COLS_4(M, T, NM) ROWS(M, T, 5, NM)
+#define COLS_6(M, T, NM) COLS_5(M, T, NM) ROWS(M, T, 6, NM)
+#define ALL_TILES(M, T, N1, NM, NC) ROWS(M, T, 1, N1) COLS(M, T, NM, NC)
+#define KIND(T, N1, NM, NC)                                                                                  \
+    ALL_TILES(TILE_FN, T, N1, NM, NC)                                                                        \
+    static const tiling tiles_##T = {N1, NM, NC, {ALL_TILES(TILE_ENT, T, N1, NM, NC)}};
 
-KIND(F32)
-KIND(F16)
-KIND(BF16)
-KIND(Q40)
-KIND(Q41)
-KIND(Q50)
-KIND(Q51)
-KIND(Q80)
+typedef struct {
+    int n1, nm, nc;
+    tile_fn fn[9][7]; /* [rows][cols] */
+} tiling;
+
+#ifndef FT1
+#define FT1 8
+#define FTM 6
+#define FTC 4
+#endif
+#ifndef QT1
+#define QT1 8
+#define QTM 6
+#define QTC 4
+#endif
+KIND(F32, FT1, FTM, FTC)
+KIND(F16, FT1, FTM, FTC)
+KIND(BF16, FT1, FTM, FTC)
+KIND(Q40, QT1, QTM, QTC)
+KIND(Q41, QT1, QTM, QTC)
+KIND(Q50, QT1, QTM, QTC)
+KIND(Q51, QT1, QTM, QTC)
+KIND(Q80, QT1, QTM, QTC)
 
 /* Walks the output in tiles. With several column blocks, rows go in chunks
  * of ~256 KiB of weights so a chunk stays in L2 while every column block
  * passes over it. */
-static void drive(const tile_fn tiles[9][CB + 1], const void *W, uint64_t rb, const void *X, uint64_t xb,
-                  float *out, int64_t ldo, int64_t k, int64_t nr, int64_t nc)
+static void drive(const tiling *t, const void *W, uint64_t rb, const void *X, uint64_t xb, float *out,
+                  int64_t ldo, int64_t k, int64_t nr, int64_t nc)
 {
     const unsigned char *w = W, *x = X;
     int64_t chunk = nr;
-    if (nc > CB) {
+    if (nc > t->nc) {
         chunk = (int64_t)((256u << 10) / (rb ? rb : 1));
-        chunk = chunk < RB1 ? RB1 : chunk - chunk % RB1;
+        chunk = chunk < 8 ? 8 : chunk - chunk % 8;
     }
     for (int64_t r0 = 0; r0 < nr; r0 += chunk) {
         int64_t r1 = nr - r0 < chunk ? nr : r0 + chunk;
         for (int64_t c = 0; c < nc;) {
-            int cw = nc - c >= CB ? CB : (int)(nc - c);
-            int rt = cw == 1 ? RB1 : RBM;
+            int cw = nc - c >= t->nc ? t->nc : (int)(nc - c);
+            int rt = cw == 1 ? t->n1 : t->nm;
             for (int64_t r = r0; r < r1; r += rt) {
                 int rh = r1 - r < rt ? (int)(r1 - r) : rt;
-                tiles[rh][cw](w + (uint64_t)r * rb, rb, x + (uint64_t)c * xb, xb, out + c * ldo + r, ldo, k);
+                t->fn[rh][cw](w + (uint64_t)r * rb, rb, x + (uint64_t)c * xb, xb, out + c * ldo + r, ldo, k);
             }
             c += cw;
         }
@@ -353,7 +378,7 @@ static void drive(const tile_fn tiles[9][CB + 1], const void *W, uint64_t rb, co
     static void gemm_##NAME(const void *W, uint64_t rb, const void *X, uint64_t xb, float *out, int64_t ldo, \
                             int64_t k, int64_t nr, int64_t nc)                                              \
     {                                                                                                       \
-        drive(tiles_##T, W, rb, X, xb, out, ldo, k, nr, nc);                                                \
+        drive(&tiles_##T, W, rb, X, xb, out, ldo, k, nr, nc);                                                \
     }
 // out[c*ldo + r] = W[r,k] . X[c,k], W f32
 GEMM(f32, F32)
