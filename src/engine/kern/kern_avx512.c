@@ -33,15 +33,6 @@
 #include <string.h>
 
 #define AI static inline __attribute__((always_inline))
-#ifndef PFN
-#define PFN ((gb + 63) / 64)
-#endif
-#ifndef NOPF
-#define NOPF 0
-#endif
-#ifndef PFH
-#define PFH _MM_HINT_T0
-#endif
 #define UNROLL _Pragma("GCC unroll 16")
 
 /* kernel kinds: the float ones step over elements, the quantized ones over groups */
@@ -62,6 +53,20 @@ AI float hsum(__m512 v)
     b = _mm_add_ps(b, _mm_movehl_ps(b, b));
     b = _mm_add_ss(b, _mm_movehdup_ps(b));
     return _mm_cvtss_f32(b);
+}
+
+/* Software prefetch for one-column tiles (matrix-vector products streaming
+ * weights from memory): each row is fetched PF_DIST bytes ahead of its
+ * reads; near the end of the rows the prefetches run on into the rows of the
+ * next tile. Returns where row 0's prefetches go when the tile reads offset
+ * `off` of its R rows (rows rb bytes apart; the next tile starts R rows on).
+ * Prefetches never fault, so running past the matrix is harmless. */
+enum { PF_DIST = 1536 };
+
+AI const unsigned char *pf_base(const unsigned char *W, uint64_t rb, int R, uint64_t off)
+{
+    uint64_t po = off + PF_DIST;
+    return po < rb ? W + po : W + (uint64_t)R * rb + (po - rb);
 }
 
 /* ---- x quantizer ---- */
@@ -111,8 +116,12 @@ AI void ftile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
     for (; i + 16 <= k; i += 16) {
         __m512 xv[6];
         UNROLL for (int c = 0; c < C; c++) xv[c] = _mm512_loadu_ps((const float *)(X + (uint64_t)c * xb) + i);
+        const unsigned char *pf = pf_base(W, rb, R, (uint64_t)i * (T == F32 ? 4 : 2));
         UNROLL for (int r = 0; r < R; r++)
         {
+            /* F16 / BF16: one line per two steps; F32 streams well without */
+            if (C == 1 && T != F32 && (i & 16) == 0)
+                _mm_prefetch((const char *)(pf + (uint64_t)r * rb), _MM_HINT_T0);
             __m512 w = ld_wf(T, W + (uint64_t)r * rb, i, true, 0xffff);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_fmadd_ps(w, xv[c], acc[r][c]);
         }
@@ -257,11 +266,12 @@ AI void qtile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
         xgrp xs[6];
         UNROLL for (int c = 0; c < C; c++) xs[c] = x_group(T, X + (uint64_t)c * xb + (uint64_t)g * 160, true, 0);
         const unsigned char *wp = W + (uint64_t)g * (uint64_t)gb;
+        const unsigned char *pf = pf_base(W, rb, R, (uint64_t)g * (uint64_t)gb);
         UNROLL for (int r = 0; r < R; r++)
         {
-            if (C == 1 && !NOPF) /* the same place in the next row tile */
-                UNROLL for (int i = 0; i < PFN; i++)
-                    _mm_prefetch((const char *)(wp + (uint64_t)(r + R) * rb + 64 * i), PFH);
+            if (C == 1)
+                UNROLL for (int i = 0; i < (gb + 63) / 64; i++)
+                    _mm_prefetch((const char *)(pf + (uint64_t)r * rb + 64 * i), _MM_HINT_T0);
             wgrp w = w_group(T, wp + (uint64_t)r * rb, true, 0, ilo, ihi, imeta);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = q_step(T, acc[r][c], &w, &xs[c]);
         }
