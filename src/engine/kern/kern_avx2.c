@@ -414,7 +414,7 @@ static void drive(const tiling *t, const void *W, uint64_t rb, const void *X, ui
     int64_t chunk = nr;
     if (nc > t->nc) {
         chunk = (int64_t)((256u << 10) / (rb ? rb : 1));
-        chunk = chunk < 8 ? 8 : chunk - chunk % 8;
+        chunk = chunk < t->nm ? t->nm : chunk - chunk % t->nm; /* whole tiles */
     }
     for (int64_t r0 = 0; r0 < nr; r0 += chunk) {
         int64_t r1 = nr - r0 < chunk ? nr : r0 + chunk;
