@@ -20,9 +20,11 @@
  *   acc += m_w[b] * (d_x[b] * sum_x[b])                  Q4_1 / Q5_1 only
  * w bytes are unsigned (4/5-bit codes as stored; Q8_0 is shifted by +128);
  * off holds -8/-16/-128 * sum_x[b] in lane 4b for the types whose codes carry
- * an offset (Q4_0 Q5_0 Q8_0). A group's 4 weight blocks are picked out of two
- * 64-byte windows by one vpermt2w (every field of these layouts sits at an
- * even byte offset). A last partial group (k/32 not a multiple of 4) uses the
+ * an offset (Q4_0 Q5_0 Q8_0). The codes of a 4/5-bit group and the f16
+ * scales of every group are picked out of two 64-byte windows by vpermt2w
+ * (every field of these layouts sits at an even byte offset); Q8_0 codes
+ * come from one 32-byte load per block. One-column tiles prefetch their rows
+ * ahead (see pf_base). A last partial group (k/32 not a multiple of 4) uses the
  * same code with masked loads: missing blocks read as zeros and add exact
  * zeros. */
 #include "kern.h"
@@ -141,10 +143,10 @@ AI void ftile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
 
 /* ---- quantized weights ---- */
 
-/* vpermt2w word indices, per quantized kind (Q40..Q80): lo (and hi) code
- * bytes and the "meta" words: 0-15 d of block w/4; 16-19 low qh words, 20-23
+/* vpermt2w word indices, per quantized kind (Q40..Q80): the code bytes of
+ * the 4/5-bit kinds and the "meta" words: 0-15 d of block w/4; 16-19 low qh words, 20-23
  * high qh words; 24-27 m of blocks 0-3. Built by kern_avx512_fill. */
-static __m512i idx_lo[5], idx_hi[5], idx_meta[5];
+static __m512i idx_lo[5], idx_meta[5];
 
 /* bytes [o, o+64) of p, of which only those below v exist (zeros past v) */
 AI __m512i ld_win(const unsigned char *p, int o, bool full, int v)
@@ -201,18 +203,20 @@ typedef struct {
     __m512 d, m;
 } wgrp;
 
-AI wgrp w_group(int T, const unsigned char *p, bool full, int v, __m512i ilo, __m512i ihi, __m512i imeta)
+AI wgrp w_group(int T, const unsigned char *p, bool full, int v, __m512i ilo, __m512i imeta)
 {
     wgrp g;
     __m512i meta;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     if (T == Q80) {
         /* lo codes and d from bytes [0, 128), hi codes from [8, 136) */
-        __m512i a = ld_win(p, 0, full, v), b = ld_win(p, 64, full, v);
-        __m512i c = ld_win(p, 8, full, v), e = ld_win(p, 72, full, v);
+        /* codes: 32 bytes per block at 34b + 2, halves to lo / hi lanes */
+        __m512i z01 = _mm512_inserti64x4(_mm512_castsi256_si512(ld_win256(p, 2, full, v)), ld_win256(p, 36, full, v), 1);
+        __m512i z23 = _mm512_inserti64x4(_mm512_castsi256_si512(ld_win256(p, 70, full, v)), ld_win256(p, 104, full, v), 1);
         const __m512i x80 = _mm512_set1_epi8((char)0x80);
-        g.lo = _mm512_xor_si512(_mm512_permutex2var_epi16(a, ilo, b), x80);
-        g.hi = _mm512_xor_si512(_mm512_permutex2var_epi16(c, ihi, e), x80);
+        g.lo = _mm512_xor_si512(_mm512_shuffle_i64x2(z01, z23, 0x88), x80);
+        g.hi = _mm512_xor_si512(_mm512_shuffle_i64x2(z01, z23, 0xdd), x80);
+        __m512i a = ld_win(p, 0, full, v), b = ld_win(p, 64, full, v);
         meta = _mm512_permutex2var_epi16(a, imeta, b);
     } else {
         const int gb = 4 * blk_bytes(T);
@@ -257,7 +261,7 @@ AI void qtile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
               float *out, int64_t ldo, int64_t k)
 {
     const int q = T - Q40, gb = 4 * blk_bytes(T);
-    const __m512i ilo = idx_lo[q], ihi = idx_hi[q], imeta = idx_meta[q];
+    const __m512i ilo = idx_lo[q], imeta = idx_meta[q];
     const int64_t nblk = k / 32, ng = nblk / 4;
     const int nt = (int)(nblk % 4);
     __m512 acc[8][6];
@@ -272,7 +276,7 @@ AI void qtile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
             if (C == 1)
                 UNROLL for (int i = 0; i < (gb + 63) / 64; i++)
                     _mm_prefetch((const char *)(pf + (uint64_t)r * rb + 64 * i), _MM_HINT_T0);
-            wgrp w = w_group(T, wp + (uint64_t)r * rb, true, 0, ilo, ihi, imeta);
+            wgrp w = w_group(T, wp + (uint64_t)r * rb, true, 0, ilo, imeta);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = q_step(T, acc[r][c], &w, &xs[c]);
         }
     }
@@ -282,7 +286,7 @@ AI void qtile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
         const unsigned char *wp = W + (uint64_t)ng * (uint64_t)gb;
         UNROLL for (int r = 0; r < R; r++)
         {
-            wgrp w = w_group(T, wp + (uint64_t)r * rb, false, nt * blk_bytes(T), ilo, ihi, imeta);
+            wgrp w = w_group(T, wp + (uint64_t)r * rb, false, nt * blk_bytes(T), ilo, imeta);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = q_step(T, acc[r][c], &w, &xs[c]);
         }
     }
@@ -421,21 +425,20 @@ static int widx(int o, int oa, int ob)
 }
 
 /* Builds the tables for one kind; false if a field falls outside the windows
- * (a layout error: the kind is then left to the AVX2 entries). */
+ * (a layout error: the kind is then left to the AVX2 entries). Q8_0 only
+ * uses the meta table (its codes come from plain 32-byte loads). */
 static bool build_idx(int T)
 {
     const int q = T - Q40, bs = blk_bytes(T);
-    /* byte offsets inside a block: codes, d, m, qh */
-    const int qoff = T == Q40 ? 2 : T == Q41 ? 4 : T == Q50 ? 6 : T == Q51 ? 8 : 2;
+    /* byte offsets inside a block: codes, qh (d at 0, m at 2) */
+    const int qoff = T == Q40 ? 2 : T == Q41 ? 4 : T == Q50 ? 6 : 8;
     const int qhoff = T == Q50 ? 2 : 4;
     const int oa = 0, ob = T == Q80 ? 64 : 4 * bs - 64;
-    const int oc = 8, oe = 72; /* Q8_0 hi windows */
-    int16_t lo[32], hi[32], meta[32];
+    int16_t lo[32], meta[32];
     bool ok = true;
     for (int w = 0; w < 32; w++) {
         int b = w / 8, j = w % 8;
-        lo[w] = (int16_t)widx(bs * b + qoff + 2 * j, oa, ob);
-        hi[w] = T == Q80 ? (int16_t)widx(bs * b + 18 + 2 * j, oc, oe) : 0;
+        lo[w] = T == Q80 ? 0 : (int16_t)widx(bs * b + qoff + 2 * j, oa, ob);
         int o = -2; /* -2: unused word */
         if (w < 16)
             o = bs * (w / 4);
@@ -444,10 +447,9 @@ static bool build_idx(int T)
         else if (w >= 24 && w < 28 && has_min(T))
             o = bs * (w - 24) + 2;
         meta[w] = o == -2 ? 0 : (int16_t)widx(o, oa, ob);
-        ok = ok && lo[w] >= 0 && hi[w] >= 0 && meta[w] >= 0;
+        ok = ok && lo[w] >= 0 && meta[w] >= 0;
     }
     memcpy(&idx_lo[q], lo, 64);
-    memcpy(&idx_hi[q], hi, 64);
     memcpy(&idx_meta[q], meta, 64);
     return ok;
 }
