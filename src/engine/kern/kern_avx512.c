@@ -38,7 +38,7 @@
 #define UNROLL _Pragma("GCC unroll 16")
 
 /* kernel kinds: the float ones step over elements, the quantized ones over groups */
-enum { F32, F16, BF16, Q40, Q41, Q50, Q51, Q80, NKIND };
+enum { F32, F16, BF16, Q40, Q41, Q50, Q51, Q80 };
 
 AI int blk_bytes(int T) { return T == Q40 ? 18 : T == Q41 ? 20 : T == Q50 ? 22 : T == Q51 ? 24 : 34; }
 AI bool has_off(int T) { return T == Q40 || T == Q50 || T == Q80; }
