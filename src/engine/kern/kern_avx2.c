@@ -162,8 +162,9 @@ AI void ftile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
         const unsigned char *pf = pf_base(W, rb, R, (uint64_t)i * (T == F32 ? 4 : 2));
         UNROLL for (int r = 0; r < R; r++)
         {
-            /* F16 / BF16: one line per four steps; F32 streams well without */
-            if (C == 1 && T != F32 && (i & 31) == 0)
+            /* F16 / BF16: every 32 bytes (measured faster than every line);
+             * F32 streams as well without */
+            if (C == 1 && T != F32 && (i & 8) == 0)
                 _mm_prefetch((const char *)(pf + (uint64_t)r * rb), _MM_HINT_T0);
             __m256 w = ld_wf(T, W + (uint64_t)r * rb, i);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(w, xv[c], acc[r][c]);
@@ -314,7 +315,7 @@ AI void qtile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
         const unsigned char *pf = pf_base(W, rb, R, (uint64_t)g * (uint64_t)gb);
         UNROLL for (int r = 0; r < R; r++)
         {
-            if (C == 1 && (gb >= 64 || (g & 1) == 0)) /* ~one prefetch per line */
+            if (C == 1)
                 UNROLL for (int i = 0; i < (gb + 63) / 64; i++)
                     _mm_prefetch((const char *)(pf + (uint64_t)r * rb + 64 * i), _MM_HINT_T0);
             wgrp w = w_group(T, wp + (uint64_t)r * rb, false);
