@@ -13,7 +13,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps build test check bench demo clean tests-bin
+.PHONY: all deps build test check bench bench-kern demo clean tests-bin
 all: build
 
 deps:
@@ -58,6 +58,16 @@ check: deps
 
 bench: deps build
 	@bash scripts/bench.sh $(BUILD)
+
+# Kernel micro-benchmark (bench/kern_bench.c): GB/s and GFLOP/s of every gemm
+# kernel of every table the CPU has. Never part of make test / make bench.
+# Pass options through KB_ARGS, e.g. make bench-kern KB_ARGS="-t avx512 -T q4_0".
+$(BUILD)/kern_bench: bench/kern_bench.c $(wildcard tests/*.h) $(BUILD)/libsov.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Isrc -Itests -o $@ $< $(BUILD)/libsov.a $(LDLIBS_ALL)
+
+bench-kern: $(BUILD)/kern_bench
+	@$(BUILD)/kern_bench $(KB_ARGS)
 
 demo: deps build
 	@bash scripts/demo.sh $(BUILD)

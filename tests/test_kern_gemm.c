@@ -183,15 +183,20 @@ static void check_gemm(const kern_ops *ops, uint32_t type)
     const ttype_traits *tr = ttype_get(type);
     bool is_float = kern_xfmt(type) == KX_F32;
     int64_t B = tr->blck < 32 ? 32 : tr->blck;
-    const int64_t ks[] = {B, 7 * B, B == 32 ? 2048 : 2048, B == 32 ? 5632 : 5632};
-    const int64_t shapes[][2] = {{1, 1}, {5, 3}, {37, 9}, {64, 16}};
+    /* k: one block; 5, 6, 7 blocks (a SIMD kernel working on groups of 2 or
+     * 4 blocks meets every partial last group); long rows. Float types also
+     * get k that is no multiple of the vector width (37, 1001). */
+    const int64_t ks[] = {B, 5 * B, 6 * B, 7 * B, 2048, 5632, is_float ? 37 : 0, is_float ? 1001 : 0};
+    /* shapes: tiles of every height and width with partial edges; nc up to 20 */
+    const int64_t shapes[][2] = {{1, 1}, {5, 3}, {37, 9}, {64, 16}, {13, 20}};
+    const size_t nks = sizeof ks / sizeof ks[0], nshapes = sizeof shapes / sizeof shapes[0];
     bool ok_val = true, ok_det = true;
     char why[256] = "";
     double worst = 0; /* |diff| / tol */
-    for (size_t ki = 0; ki < 4; ki++) {
-        for (size_t si = 0; si < 4; si++) {
+    for (size_t ki = 0; ki < nks; ki++) {
+        for (size_t si = 0; si < nshapes; si++) {
             int64_t k = ks[ki], nr = shapes[si][0], nc = shapes[si][1];
-            if (k * nr > 2048 * 64 && ki > 1 && si == 3)
+            if (k == 0 || (k * nr > 2048 * 64 && k >= 2048 && si == 3))
                 continue; /* keep the biggest shapes for the shorter rows */
             gcase g;
             if (!gcase_make(&g, type, k, nr, nc)) {

@@ -47,11 +47,18 @@ while IFS= read -r src; do
     objs+=("$obj")
     if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find src -name '*.h' -newer "$obj" -print -quit)" ]; then
         mkdir -p "$(dirname "$obj")"
-        "$CLANG" $CFLAGS $SAN -fsanitize=fuzzer-no-link -c "$src" -o "$obj"
+        # the SIMD kernel files get their instruction sets, as in the Makefile
+        case "$src" in
+        */kern_avx2.c | */kern_avx2_k.c) arch="-mavx2 -mfma -mf16c" ;;
+        */kern_avx512.c | */kern_avx512_k.c)
+            arch="-mavx2 -mfma -mf16c -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx512vnni" ;;
+        *) arch="" ;;
+        esac
+        "$CLANG" $CFLAGS $SAN $arch -fsanitize=fuzzer-no-link -c "$src" -o "$obj"
     fi
 done < <(find src -name '*.c' ! -path 'src/cli/*' | sort)
 "$CLANG" $CFLAGS $SAN -fsanitize=fuzzer -Isrc -o "$BUILD/fuzz_gguf" tests/fuzz/fuzz_gguf.c "${objs[@]}" \
-    -lpcre2-8 -ljansson -lm
+    -lpcre2-8 -ljansson -lunistring -lm
 
 if [ "${1:-}" = "--replay" ]; then
     shift
