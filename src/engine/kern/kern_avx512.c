@@ -23,8 +23,8 @@
  * an offset (Q4_0 Q5_0 Q8_0). The codes of a 4/5-bit group and the f16
  * scales of every group are picked out of two 64-byte windows by vpermt2w
  * (every field of these layouts sits at an even byte offset); Q8_0 codes
- * come from one 32-byte load per block. One-column tiles prefetch their rows
- * ahead (see pf_base). A last partial group (k/32 not a multiple of 4) uses the
+ * come from one 32-byte load per block. Tiles prefetch their rows ahead
+ * (see pf_base). A last partial group (k/32 not a multiple of 4) uses the
  * same code with masked loads: missing blocks read as zeros and add exact
  * zeros. */
 #include "kern.h"
@@ -57,12 +57,13 @@ AI float hsum(__m512 v)
     return _mm_cvtss_f32(b);
 }
 
-/* Software prefetch for one-column tiles (matrix-vector products streaming
- * weights from memory): each row is fetched PF_DIST bytes ahead of its
- * reads; near the end of the rows the prefetches run on into the rows of the
- * next tile. Returns where row 0's prefetches go when the tile reads offset
- * `off` of its R rows (rows rb bytes apart; the next tile starts R rows on).
- * Prefetches never fault, so running past the matrix is harmless. */
+/* Software prefetch (the hardware prefetchers alone leave a matrix-vector
+ * product streaming weights from memory well below the memory bandwidth):
+ * each row of a tile is fetched PF_DIST bytes ahead of its reads; near the
+ * end of the rows the prefetches run on into the rows of the next tile.
+ * Returns where row 0's prefetches go when the tile reads offset `off` of its
+ * R rows (rows rb bytes apart; the next tile starts R rows on). Prefetches
+ * never fault, so running past the matrix is harmless. */
 enum { PF_DIST = 1536 };
 
 AI const unsigned char *pf_base(const unsigned char *W, uint64_t rb, int R, uint64_t off)
@@ -123,7 +124,7 @@ AI void ftile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
         {
             /* F16 / BF16 (measured: every step beats every line); F32
              * streams as well without */
-            if (C == 1 && T != F32)
+            if (T != F32)
                 _mm_prefetch((const char *)(pf + (uint64_t)r * rb), _MM_HINT_T0);
             __m512 w = ld_wf(T, W + (uint64_t)r * rb, i, true, 0xffff);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_fmadd_ps(w, xv[c], acc[r][c]);
@@ -274,9 +275,8 @@ AI void qtile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
         const unsigned char *pf = pf_base(W, rb, R, (uint64_t)g * (uint64_t)gb);
         UNROLL for (int r = 0; r < R; r++)
         {
-            if (C == 1)
-                UNROLL for (int i = 0; i < (gb + 63) / 64; i++)
-                    _mm_prefetch((const char *)(pf + (uint64_t)r * rb + 64 * i), _MM_HINT_T0);
+            UNROLL for (int i = 0; i < (gb + 63) / 64; i++)
+                _mm_prefetch((const char *)(pf + (uint64_t)r * rb + 64 * i), _MM_HINT_T0);
             wgrp w = w_group(T, wp + (uint64_t)r * rb, true, 0, ilo, imeta);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = q_step(T, acc[r][c], &w, &xs[c]);
         }
