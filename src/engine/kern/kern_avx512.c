@@ -66,10 +66,11 @@ AI float hsum(__m512 v)
  * never fault, so running past the matrix is harmless. */
 enum { PF_DIST = 1536 };
 
-AI const unsigned char *pf_base(const unsigned char *W, uint64_t rb, int R, uint64_t off)
+AI uintptr_t pf_base(const unsigned char *W, uint64_t rb, int R, uint64_t off)
 {
+    /* an integer address: it may lie past the matrix */
     uint64_t po = off + PF_DIST;
-    return po < rb ? W + po : W + (uint64_t)R * rb + (po - rb);
+    return (uintptr_t)W + (po < rb ? po : (uint64_t)R * rb + (po - rb));
 }
 
 /* ---- x quantizer ---- */
@@ -119,13 +120,13 @@ AI void ftile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
     for (; i + 16 <= k; i += 16) {
         __m512 xv[6];
         UNROLL for (int c = 0; c < C; c++) xv[c] = _mm512_loadu_ps((const float *)(X + (uint64_t)c * xb) + i);
-        const unsigned char *pf = pf_base(W, rb, R, (uint64_t)i * (T == F32 ? 4 : 2));
+        uintptr_t pf = pf_base(W, rb, R, (uint64_t)i * (T == F32 ? 4 : 2));
         UNROLL for (int r = 0; r < R; r++)
         {
             /* F16 / BF16 (measured: every step beats every line); F32
              * streams as well without */
             if (T != F32)
-                _mm_prefetch((const char *)(pf + (uint64_t)r * rb), _MM_HINT_T0);
+                _mm_prefetch((const char *)(pf + r * rb), _MM_HINT_T0);
             __m512 w = ld_wf(T, W + (uint64_t)r * rb, i, true, 0xffff);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_fmadd_ps(w, xv[c], acc[r][c]);
         }
@@ -272,11 +273,11 @@ AI void qtile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
         xgrp xs[6];
         UNROLL for (int c = 0; c < C; c++) xs[c] = x_group(T, X + (uint64_t)c * xb + (uint64_t)g * 160, true, 0);
         const unsigned char *wp = W + (uint64_t)g * (uint64_t)gb;
-        const unsigned char *pf = pf_base(W, rb, R, (uint64_t)g * (uint64_t)gb);
+        uintptr_t pf = pf_base(W, rb, R, (uint64_t)g * (uint64_t)gb);
         UNROLL for (int r = 0; r < R; r++)
         {
             UNROLL for (int i = 0; i < (gb + 63) / 64; i++)
-                _mm_prefetch((const char *)(pf + (uint64_t)r * rb + 64 * i), _MM_HINT_T0);
+                _mm_prefetch((const char *)(pf + r * rb + 64 * i), _MM_HINT_T0);
             wgrp w = w_group(T, wp + (uint64_t)r * rb, true, 0, ilo, imeta);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = q_step(T, acc[r][c], &w, &xs[c]);
         }
