@@ -74,18 +74,20 @@ AI float hsum(__m256 v)
     return _mm_cvtss_f32(b);
 }
 
-/* Software prefetch for one-column tiles (matrix-vector products streaming
- * weights from memory): each row is fetched PF_DIST bytes ahead of its
- * reads; near the end of the rows the prefetches run on into the rows of the
- * next tile. Returns where row 0's prefetches go when the tile reads offset
- * `off` of its R rows (rows rb bytes apart; the next tile starts R rows on).
- * Prefetches never fault, so running past the matrix is harmless. */
+/* Software prefetch (the hardware prefetchers alone leave a matrix-vector
+ * product streaming weights from memory well below the memory bandwidth):
+ * each row of a tile is fetched PF_DIST bytes ahead of its reads; near the
+ * end of the rows the prefetches run on into the rows of the next tile.
+ * Returns where row 0's prefetches go when the tile reads offset `off` of its
+ * R rows (rows rb bytes apart; the next tile starts R rows on). Prefetches
+ * never fault, so running past the matrix is harmless. */
 enum { PF_DIST = 1536 };
 
-AI const unsigned char *pf_base(const unsigned char *W, uint64_t rb, int R, uint64_t off)
+AI uintptr_t pf_base(const unsigned char *W, uint64_t rb, int R, uint64_t off)
 {
+    /* an integer address: it may lie past the matrix */
     uint64_t po = off + PF_DIST;
-    return po < rb ? W + po : W + (uint64_t)R * rb + (po - rb);
+    return (uintptr_t)W + (po < rb ? po : (uint64_t)R * rb + (po - rb));
 }
 
 /* ---- x quantizer ---- */
@@ -159,13 +161,13 @@ AI void ftile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
     for (; i + 8 <= k; i += 8) {
         __m256 xv[6];
         UNROLL for (int c = 0; c < C; c++) xv[c] = _mm256_loadu_ps((const float *)(X + (uint64_t)c * xb) + i);
-        const unsigned char *pf = pf_base(W, rb, R, (uint64_t)i * (T == F32 ? 4 : 2));
+        uintptr_t pf = pf_base(W, rb, R, (uint64_t)i * (T == F32 ? 4 : 2));
         UNROLL for (int r = 0; r < R; r++)
         {
             /* F16 / BF16: every 32 bytes (measured faster than every line);
              * F32 streams as well without */
-            if (C == 1 && T != F32 && (i & 8) == 0)
-                _mm_prefetch((const char *)(pf + (uint64_t)r * rb), _MM_HINT_T0);
+            if (T != F32 && (i & 8) == 0)
+                _mm_prefetch((const char *)(pf + r * rb), _MM_HINT_T0);
             __m256 w = ld_wf(T, W + (uint64_t)r * rb, i);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(w, xv[c], acc[r][c]);
         }
@@ -312,12 +314,11 @@ AI void qtile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
         xgrp xs[6];
         UNROLL for (int c = 0; c < C; c++) xs[c] = x_group(T, X + (uint64_t)c * xb + (uint64_t)g * 80, false);
         const unsigned char *wp = W + (uint64_t)g * (uint64_t)gb;
-        const unsigned char *pf = pf_base(W, rb, R, (uint64_t)g * (uint64_t)gb);
+        uintptr_t pf = pf_base(W, rb, R, (uint64_t)g * (uint64_t)gb);
         UNROLL for (int r = 0; r < R; r++)
         {
-            if (C == 1)
-                UNROLL for (int i = 0; i < (gb + 63) / 64; i++)
-                    _mm_prefetch((const char *)(pf + (uint64_t)r * rb + 64 * i), _MM_HINT_T0);
+            UNROLL for (int i = 0; i < (gb + 63) / 64; i++)
+                _mm_prefetch((const char *)(pf + r * rb + 64 * i), _MM_HINT_T0);
             wgrp w = w_group(T, wp + (uint64_t)r * rb, false);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = q_step(T, acc[r][c], &w, &xs[c]);
         }

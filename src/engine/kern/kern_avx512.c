@@ -23,8 +23,8 @@
  * an offset (Q4_0 Q5_0 Q8_0). The codes of a 4/5-bit group and the f16
  * scales of every group are picked out of two 64-byte windows by vpermt2w
  * (every field of these layouts sits at an even byte offset); Q8_0 codes
- * come from one 32-byte load per block. One-column tiles prefetch their rows
- * ahead (see pf_base). A last partial group (k/32 not a multiple of 4) uses the
+ * come from one 32-byte load per block. Tiles prefetch their rows ahead
+ * (see pf_base). A last partial group (k/32 not a multiple of 4) uses the
  * same code with masked loads: missing blocks read as zeros and add exact
  * zeros. */
 #include "kern.h"
@@ -57,18 +57,20 @@ AI float hsum(__m512 v)
     return _mm_cvtss_f32(b);
 }
 
-/* Software prefetch for one-column tiles (matrix-vector products streaming
- * weights from memory): each row is fetched PF_DIST bytes ahead of its
- * reads; near the end of the rows the prefetches run on into the rows of the
- * next tile. Returns where row 0's prefetches go when the tile reads offset
- * `off` of its R rows (rows rb bytes apart; the next tile starts R rows on).
- * Prefetches never fault, so running past the matrix is harmless. */
+/* Software prefetch (the hardware prefetchers alone leave a matrix-vector
+ * product streaming weights from memory well below the memory bandwidth):
+ * each row of a tile is fetched PF_DIST bytes ahead of its reads; near the
+ * end of the rows the prefetches run on into the rows of the next tile.
+ * Returns where row 0's prefetches go when the tile reads offset `off` of its
+ * R rows (rows rb bytes apart; the next tile starts R rows on). Prefetches
+ * never fault, so running past the matrix is harmless. */
 enum { PF_DIST = 1536 };
 
-AI const unsigned char *pf_base(const unsigned char *W, uint64_t rb, int R, uint64_t off)
+AI uintptr_t pf_base(const unsigned char *W, uint64_t rb, int R, uint64_t off)
 {
+    /* an integer address: it may lie past the matrix */
     uint64_t po = off + PF_DIST;
-    return po < rb ? W + po : W + (uint64_t)R * rb + (po - rb);
+    return (uintptr_t)W + (po < rb ? po : (uint64_t)R * rb + (po - rb));
 }
 
 /* ---- x quantizer ---- */
@@ -118,13 +120,13 @@ AI void ftile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
     for (; i + 16 <= k; i += 16) {
         __m512 xv[6];
         UNROLL for (int c = 0; c < C; c++) xv[c] = _mm512_loadu_ps((const float *)(X + (uint64_t)c * xb) + i);
-        const unsigned char *pf = pf_base(W, rb, R, (uint64_t)i * (T == F32 ? 4 : 2));
+        uintptr_t pf = pf_base(W, rb, R, (uint64_t)i * (T == F32 ? 4 : 2));
         UNROLL for (int r = 0; r < R; r++)
         {
-            /* F16 / BF16 (measured: every step beats every line); F32
-             * streams as well without */
-            if (C == 1 && T != F32)
-                _mm_prefetch((const char *)(pf + (uint64_t)r * rb), _MM_HINT_T0);
+            /* F16 / BF16: one column every step (measured faster than every
+             * line), several columns every line; F32 streams as well without */
+            if (T != F32 && (C == 1 || (i & 16) == 0))
+                _mm_prefetch((const char *)(pf + r * rb), _MM_HINT_T0);
             __m512 w = ld_wf(T, W + (uint64_t)r * rb, i, true, 0xffff);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_fmadd_ps(w, xv[c], acc[r][c]);
         }
@@ -271,12 +273,11 @@ AI void qtile(int T, int R, int C, const unsigned char *W, uint64_t rb, const un
         xgrp xs[6];
         UNROLL for (int c = 0; c < C; c++) xs[c] = x_group(T, X + (uint64_t)c * xb + (uint64_t)g * 160, true, 0);
         const unsigned char *wp = W + (uint64_t)g * (uint64_t)gb;
-        const unsigned char *pf = pf_base(W, rb, R, (uint64_t)g * (uint64_t)gb);
+        uintptr_t pf = pf_base(W, rb, R, (uint64_t)g * (uint64_t)gb);
         UNROLL for (int r = 0; r < R; r++)
         {
-            if (C == 1)
-                UNROLL for (int i = 0; i < (gb + 63) / 64; i++)
-                    _mm_prefetch((const char *)(pf + (uint64_t)r * rb + 64 * i), _MM_HINT_T0);
+            UNROLL for (int i = 0; i < (gb + 63) / 64; i++)
+                _mm_prefetch((const char *)(pf + r * rb + 64 * i), _MM_HINT_T0);
             wgrp w = w_group(T, wp + (uint64_t)r * rb, true, 0, ilo, imeta);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = q_step(T, acc[r][c], &w, &xs[c]);
         }
