@@ -306,45 +306,8 @@ AI void tile(int T, int R, int C, const unsigned char *W, uint64_t rb, const uns
 
 /* ---- tile instances and the driver ---- */
 
-typedef void (*tile_fn)(const unsigned char *W, uint64_t rb, const unsigned char *X, uint64_t xb, float *out,
-                        int64_t ldo, int64_t k);
-
 /* Tile shapes per kind: a column alone uses up to N1 rows x 1; otherwise up
  * to NM rows x NC columns. */
-#define TILE_FN(T, R, C)                                                                                     \
-    static void t_##T##_##R##_##C(const unsigned char *W, uint64_t rb, const unsigned char *X, uint64_t xb, \
-                                  float *out, int64_t ldo, int64_t k)                                       \
-    {                                                                                                        \
-        tile(T, R, C, W, rb, X, xb, out, ldo, k);                                                            \
-    }
-#define TILE_ENT(T, R, C) [R][C] = t_##T##_##R##_##C,
-#define ROWS(M, T, C, N) ROWS_I(M, T, C, N) /* expands N first */
-#define ROWS_I(M, T, C, N) ROWS_##N(M, T, C)
-#define ROWS_1(M, T, C) M(T, 1, C)
-#define ROWS_2(M, T, C) ROWS_1(M, T, C) M(T, 2, C)
-#define ROWS_3(M, T, C) ROWS_2(M, T, C) M(T, 3, C)
-#define ROWS_4(M, T, C) ROWS_3(M, T, C) M(T, 4, C)
-#define ROWS_5(M, T, C) ROWS_4(M, T, C) M(T, 5, C)
-#define ROWS_6(M, T, C) ROWS_5(M, T, C) M(T, 6, C)
-#define ROWS_7(M, T, C) ROWS_6(M, T, C) M(T, 7, C)
-#define ROWS_8(M, T, C) ROWS_7(M, T, C) M(T, 8, C)
-#define COLS(M, T, NM, NC) COLS_I(M, T, NM, NC)
-#define COLS_I(M, T, NM, NC) COLS_##NC(M, T, NM)
-#define COLS_2(M, T, NM) ROWS(M, T, 2, NM)
-#define COLS_3(M, T, NM) COLS_2(M, T, NM) ROWS(M, T, 3, NM)
-#define COLS_4(M, T, NM) COLS_3(M, T, NM) ROWS(M, T, 4, NM)
-#define COLS_5(M, T, NM) COLS_4(M, T, NM) ROWS(M, T, 5, NM)
-#define COLS_6(M, T, NM) COLS_5(M, T, NM) ROWS(M, T, 6, NM)
-#define ALL_TILES(M, T, N1, NM, NC) ROWS(M, T, 1, N1) COLS(M, T, NM, NC)
-#define KIND(T, N1, NM, NC)                                                                                  \
-    ALL_TILES(TILE_FN, T, N1, NM, NC)                                                                        \
-    static const tiling tiles_##T = {N1, NM, NC, {ALL_TILES(TILE_ENT, T, N1, NM, NC)}};
-
-typedef struct {
-    int n1, nm, nc;
-    tile_fn fn[9][7]; /* [rows][cols] */
-} tiling;
-
 #ifndef FT1
 #define FT1 8
 #define FTM 6
@@ -355,63 +318,7 @@ typedef struct {
 #define QTM 6
 #define QTC 4
 #endif
-KIND(F32, FT1, FTM, FTC)
-KIND(F16, FT1, FTM, FTC)
-KIND(BF16, FT1, FTM, FTC)
-KIND(Q40, QT1, QTM, QTC)
-KIND(Q41, QT1, QTM, QTC)
-KIND(Q50, QT1, QTM, QTC)
-KIND(Q51, QT1, QTM, QTC)
-KIND(Q80, QT1, QTM, QTC)
-
-/* Walks the output in tiles. With several column blocks, rows go in chunks
- * of ~256 KiB of weights so a chunk stays in L2 while every column block
- * passes over it. */
-static void drive(const tiling *t, const void *W, uint64_t rb, const void *X, uint64_t xb, float *out,
-                  int64_t ldo, int64_t k, int64_t nr, int64_t nc)
-{
-    const unsigned char *w = W, *x = X;
-    int64_t chunk = nr;
-    if (nc > t->nc) {
-        chunk = (int64_t)((256u << 10) / (rb ? rb : 1));
-        chunk = chunk < t->nm ? t->nm : chunk - chunk % t->nm; /* whole tiles */
-    }
-    for (int64_t r0 = 0; r0 < nr; r0 += chunk) {
-        int64_t r1 = nr - r0 < chunk ? nr : r0 + chunk;
-        for (int64_t c = 0; c < nc;) {
-            int cw = nc - c >= t->nc ? t->nc : (int)(nc - c);
-            int rt = cw == 1 ? t->n1 : t->nm;
-            for (int64_t r = r0; r < r1; r += rt) {
-                int rh = r1 - r < rt ? (int)(r1 - r) : rt;
-                t->fn[rh][cw](w + (uint64_t)r * rb, rb, x + (uint64_t)c * xb, xb, out + c * ldo + r, ldo, k);
-            }
-            c += cw;
-        }
-    }
-}
-
-#define GEMM(NAME, T)                                                                                       \
-    static void gemm_##NAME(const void *W, uint64_t rb, const void *X, uint64_t xb, float *out, int64_t ldo, \
-                            int64_t k, int64_t nr, int64_t nc)                                              \
-    {                                                                                                       \
-        drive(&tiles_##T, W, rb, X, xb, out, ldo, k, nr, nc);                                                \
-    }
-// out[c*ldo + r] = W[r,k] . X[c,k], W f32
-GEMM(f32, F32)
-// out[c*ldo + r] = W[r,k] . X[c,k], W f16
-GEMM(f16, F16)
-// out[c*ldo + r] = W[r,k] . X[c,k], W bf16
-GEMM(bf16, BF16)
-// out[c*ldo + r] = W[r,k] . X[c,k], W q4_0, X q8_32
-GEMM(q4_0, Q40)
-// out[c*ldo + r] = W[r,k] . X[c,k], W q4_1, X q8_32
-GEMM(q4_1, Q41)
-// out[c*ldo + r] = W[r,k] . X[c,k], W q5_0, X q8_32
-GEMM(q5_0, Q50)
-// out[c*ldo + r] = W[r,k] . X[c,k], W q5_1, X q8_32
-GEMM(q5_1, Q51)
-// out[c*ldo + r] = W[r,k] . X[c,k], W q8_0, X q8_32
-GEMM(q8_0, Q80)
+#include "kern_tiles.h"
 
 /* ---- index tables ---- */
 
