@@ -8,6 +8,7 @@
  *   kern_bench -t avx512 -T q4_0     only that table / type (lists: a,b,c)
  *   kern_bench -k 4096 -r 8192 -n 1  one explicit case: k, rows, nc
  *   kern_bench -m 64                 weights of about M MiB (rows derived)
+ *   kern_bench -H 0                  4 KiB pages (default: huge pages)
  *
  * Standard cases: "dram" nc=1 with ~64 MiB of weights (beyond the caches:
  * the decode case, bound by memory bandwidth), "l2 nc=1" with ~256 KiB of
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 static double now(void)
@@ -135,6 +137,26 @@ typedef struct {
     int64_t rows, nc;
 } bcase;
 
+/* Large buffers: anonymous memory with transparent huge pages unless -H 0,
+ * as sov loads weights (4 KiB pages cost TLB misses that are not the
+ * kernel's). */
+static bool use_huge = true;
+
+static void *big_alloc(uint64_t n)
+{
+    void *p = mmap(NULL, (size_t)n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    madvise(p, (size_t)n, use_huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+    return p;
+}
+
+static void big_free(void *p, uint64_t n)
+{
+    if (p)
+        munmap(p, (size_t)n);
+}
+
 /* Runs one case; returns 0 or -1 (allocation). */
 static int bench_case(const kern_ops *ops, uint32_t type, int64_t k, const bcase *bc, double min_s)
 {
@@ -150,12 +172,13 @@ static int bench_case(const kern_ops *ops, uint32_t type, int64_t k, const bcase
         nr = 1;
     uint32_t fmt = kern_xfmt(type);
     uint64_t xb = kern_x_row_bytes(fmt, k);
-    unsigned char *W = aligned_alloc(64, (rb * (uint64_t)nr + 63) & ~(uint64_t)63);
+    uint64_t wn = (rb * (uint64_t)nr + 63) & ~(uint64_t)63;
+    unsigned char *W = big_alloc(wn);
     unsigned char *X = aligned_alloc(64, xb * (uint64_t)bc->nc);
     float *xf = malloc(sizeof(float) * (size_t)k);
     float *out = malloc(sizeof(float) * (size_t)(nr * bc->nc));
     if (!W || !X || !xf || !out) {
-        free(W), free(X), free(xf), free(out);
+        big_free(W, wn), free(X), free(xf), free(out);
         fprintf(stderr, "kern_bench: out of memory\n");
         return -1;
     }
@@ -173,14 +196,14 @@ static int bench_case(const kern_ops *ops, uint32_t type, int64_t k, const bcase
            ops->name, tr->name, bc->label, (long long)k, (long long)nr, (long long)bc->nc, t * 1e3,
            bytes / t * 1e-9, flops / t * 1e-9, (double)k * (double)nr / t * 1e-9);
     fflush(stdout);
-    free(W), free(X), free(xf), free(out);
+    big_free(W, wn), free(X), free(xf), free(out);
     return 0;
 }
 
 static void usage(void)
 {
     fprintf(stderr, "usage: kern_bench [-t ref,avx2,avx512] [-T type,...] [-k K] [-r ROWS | -m MIB] [-n NC]\n"
-                    "                  [-s SECONDS_PER_CASE]\n");
+                    "                  [-s SECONDS_PER_CASE] [-H 0|1 huge pages, default 1]\n");
 }
 
 int main(int argc, char **argv)
@@ -208,6 +231,8 @@ int main(int argc, char **argv)
             mib = atof(v);
         else if (!strcmp(a, "-s"))
             min_s = atof(v);
+        else if (!strcmp(a, "-H"))
+            use_huge = atoi(v) != 0;
         else {
             usage();
             return 2;
@@ -231,11 +256,11 @@ int main(int argc, char **argv)
     /* memory yardstick */
     {
         uint64_t n = 64ull << 20;
-        unsigned char *p = aligned_alloc(64, n);
+        unsigned char *p = big_alloc(n);
         if (p) {
             memset(p, 1, n);
             printf("memread 64 MiB: %.2f GB/s\n", memread_gbs(p, n));
-            free(p);
+            big_free(p, n);
         }
     }
     static const char *const names[] = {"ref", "avx2", "avx512"};

@@ -22,6 +22,12 @@ if [ $rc -eq 0 ] && cmp -s "$tmp/out.txt" "$tmp/exp.txt"; then pass "run stories
 else fail "run stories260K greedy from BOS: exact text" "rc $rc; $(diff <(cat "$tmp/exp.txt"; echo) <(cat "$tmp/out.txt"; echo) | head -5 | tr '\n' '|')"; fi
 grep -q "tok/s" "$tmp/err.txt" && pass "run prints speed on stderr" || fail "run prints speed on stderr" "$(head -c 200 "$tmp/err.txt")"
 
+# 1b. --mmap (the weights mapped instead of read into memory): the same text
+"$SOV" run -m "$M/stories260K.gguf" --temp 0 -n 200 --ignore-eos --mmap >"$tmp/out_mm.txt" 2>"$tmp/err.txt"
+rc=$?
+if [ $rc -eq 0 ] && cmp -s "$tmp/out_mm.txt" "$tmp/exp.txt"; then pass "run --mmap stories260K: exact text"
+else fail "run --mmap stories260K: exact text" "rc $rc; $(head -c 200 "$tmp/err.txt")"; fi
+
 # 2. with a prompt: stdout is only the continuation; prompt + output = expected text
 "$SOV" run -m "$M/stories260K.gguf" -p "Once upon a time" --temp 0 -n 200 --ignore-eos >"$tmp/out.txt" 2>"$tmp/err.txt"
 rc=$?

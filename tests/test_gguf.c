@@ -1,12 +1,17 @@
 /* GGUF reader: every shared file parses; known metadata and tensor facts hold;
- * hand-made malformed images give the documented errors. */
+ * hand-made malformed images give the documented errors; reading a file into
+ * huge-page memory gives the same image as mapping it. */
 #include "t.h"
 
 #include "base/err.h"
+#include "base/file.h"
 #include "engine/gguf.h"
 #include "engine/ttype.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static void open_all_shared(void)
 {
@@ -140,9 +145,67 @@ static void malformed(void)
     t_check(rc == SOV_EFORMAT && strstr(err_msg(), "magic"), "bad magic rejected", "%s", err_msg());
 }
 
+/* file_map_read: same bytes as file_map_open, 2 MiB-aligned, errors named */
+static void read_mode(void)
+{
+    const char *files[] = {"models/stories260K.gguf", "models/llama-2-tiny-random.gguf"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        file_map a, b;
+        char name[160];
+        snprintf(name, sizeof name, "file_map_read %s equals the mapping", files[i]);
+        if (!file_map_open(&a, t_shared(files[i])) == 0) {
+            t_check(false, name, "map: %s", err_msg());
+            continue;
+        }
+        int rc = file_map_read(&b, t_shared(files[i]));
+        if (rc != 0)
+            t_check(false, name, "read: %s", err_msg());
+        else {
+            t_check(b.size == a.size && !memcmp(a.data, b.data, a.size), name, "images differ (%zu vs %zu bytes)",
+                    a.size, b.size);
+            snprintf(name, sizeof name, "file_map_read %s is 2 MiB-aligned", files[i]);
+            t_check(((uintptr_t)b.data & ((2u << 20) - 1)) == 0 && b.region_size >= b.size &&
+                        b.region_size % (2u << 20) == 0,
+                    name, "data %p region %zu", (const void *)b.data, b.region_size);
+            file_unmap(&b);
+            t_check(!b.data && !b.region && !b.size, "file_unmap clears a read image", "not cleared");
+        }
+        file_unmap(&a);
+    }
+    file_map m;
+    t_check(file_map_read(&m, "/nonexistent/sov.gguf") == SOV_EIO && strstr(err_msg(), "/nonexistent/sov.gguf"),
+            "file_map_read: missing file named", "%s", err_msg());
+    t_check(file_map_read(&m, "/") == SOV_EIO, "file_map_read: a directory is rejected", "%s", err_msg());
+    /* an empty file: no image, no error */
+    char tmp[] = "/tmp/sov_empty_XXXXXX";
+    int fd = mkstemp(tmp);
+    if (t_check(fd >= 0, "empty temp file", "mkstemp failed")) {
+        close(fd);
+        t_check(file_map_read(&m, tmp) == 0 && !m.data && !m.size, "file_map_read: empty file", "%s", err_msg());
+        file_unmap(&m);
+        unlink(tmp);
+    }
+    /* through gguf_load: the same tensors, data inside the read image */
+    gguf *g1 = NULL, *g2 = NULL;
+    if (t_check(gguf_load(&g1, t_shared("models/stories260K.gguf"), true) == 0 &&
+                    gguf_load(&g2, t_shared("models/stories260K.gguf"), false) == 0,
+                "gguf_load both modes", "%s", err_msg())) {
+        bool same = g1->n_tensors == g2->n_tensors;
+        for (uint64_t t = 0; same && t < g1->n_tensors; t++)
+            same = g1->tensors[t].nbytes == g2->tensors[t].nbytes &&
+                   !memcmp(g1->tensors[t].data, g2->tensors[t].data, g1->tensors[t].nbytes) &&
+                   (const uint8_t *)g2->tensors[t].data >= g2->base &&
+                   (const uint8_t *)g2->tensors[t].data + g2->tensors[t].nbytes <= g2->base + g2->size;
+        t_check(same, "gguf_load read mode: same tensors as mmap mode", "differ");
+    }
+    gguf_close(g1);
+    gguf_close(g2);
+}
+
 int main(void)
 {
     open_all_shared();
+    read_mode();
     stories_facts();
     malformed();
     return t_done();

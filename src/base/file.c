@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int file_map_open(file_map *m, const char *path)
+/* Opens path as a regular file; *size gets its length. Returns the fd or a
+ * negative error code (message set). */
+static int open_regular(const char *path, size_t *size)
 {
-    m->data = NULL;
-    m->size = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return err_set(SOV_EIO, "cannot open '%s': %s", path, strerror(errno));
@@ -28,26 +29,93 @@ int file_map_open(file_map *m, const char *path)
         close(fd);
         return err_set(SOV_EIO, "'%s' is not a regular file", path);
     }
-    if (st.st_size > 0) {
-        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    *size = (size_t)st.st_size;
+    return fd;
+}
+
+int file_map_open(file_map *m, const char *path)
+{
+    memset(m, 0, sizeof *m);
+    size_t size;
+    int fd = open_regular(path, &size);
+    if (fd < 0)
+        return fd;
+    if (size > 0) {
+        void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
             int e = errno;
             close(fd);
             return err_set(SOV_EIO, "cannot mmap '%s': %s", path, strerror(e));
         }
         m->data = p;
-        m->size = (size_t)st.st_size;
+        m->size = size;
     }
     close(fd);
     return 0;
 }
 
+#define HUGE_ALIGN ((size_t)2 << 20)
+#define READ_CHUNK ((size_t)64 << 20)
+
+int file_map_read(file_map *m, const char *path)
+{
+    memset(m, 0, sizeof *m);
+    size_t size;
+    int fd = open_regular(path, &size), rc = 0;
+    if (fd < 0)
+        return fd;
+    if (size == 0)
+        goto done;
+    /* reserve 2 MiB more than needed and keep a 2 MiB-aligned window, so
+     * every whole 2 MiB of the image can be one huge page */
+    size_t len = (size + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+    if (len < size || len + HUGE_ALIGN < len) {
+        rc = err_set(SOV_ENOMEM, "'%s' is too large to read into memory", path);
+        goto done;
+    }
+    unsigned char *r = mmap(NULL, len + HUGE_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED) {
+        rc = err_set(SOV_ENOMEM, "cannot allocate %zu MiB to read '%s': %s", len >> 20, path, strerror(errno));
+        goto done;
+    }
+    unsigned char *a = (unsigned char *)(((uintptr_t)r + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
+    if (a > r)
+        munmap(r, (size_t)(a - r));
+    if (a + len < r + len + HUGE_ALIGN)
+        munmap(a + len, (size_t)(r + len + HUGE_ALIGN - (a + len)));
+#ifdef MADV_HUGEPAGE
+    madvise(a, len, MADV_HUGEPAGE); /* a hint: without THP this is plain memory */
+#endif
+    for (size_t got = 0; got < size;) {
+        size_t want = size - got < READ_CHUNK ? size - got : READ_CHUNK;
+        ssize_t n = pread(fd, a + got, want, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? err_set(SOV_EIO, "cannot read '%s': %s", path, strerror(errno))
+                       : err_set(SOV_EIO, "cannot read '%s': file shrank to %zu bytes while being read", path, got);
+            munmap(a, len);
+            goto done;
+        }
+        got += (size_t)n;
+    }
+    mprotect(a, len, PROT_READ); /* the image is read-only, as a mapping would be */
+    m->data = a;
+    m->size = size;
+    m->region = a;
+    m->region_size = len;
+done:
+    close(fd);
+    return rc;
+}
+
 void file_unmap(file_map *m)
 {
-    if (m->data)
+    if (m->region)
+        munmap(m->region, m->region_size);
+    else if (m->data)
         munmap((void *)m->data, m->size);
-    m->data = NULL;
-    m->size = 0;
+    memset(m, 0, sizeof *m);
 }
 
 int file_read_all(const char *path, char **out, size_t *len)

@@ -1,4 +1,5 @@
-/* file: read-only memory maps and whole-file reads. */
+/* file: read-only file images in memory (mapped, or read into huge-page
+ * memory) and whole-file reads. */
 #ifndef SOV_FILE_H
 #define SOV_FILE_H
 
@@ -7,13 +8,24 @@
 typedef struct file_map {
     const unsigned char *data; /* NULL for an empty file */
     size_t size;
+    void *region;       /* file_map_read: the anonymous mapping holding data */
+    size_t region_size; /* its length (0 for file_map_open) */
 } file_map;
 
-/* Maps `path` read-only into *m. Returns 0 or SOV_EIO (message names the
- * path and the system error). Release with file_unmap(). */
+/* Maps `path` read-only into *m (shared with the page cache, 4 KiB pages).
+ * Returns 0 or SOV_EIO (message names the path and the system error).
+ * Release with file_unmap(). */
 int file_map_open(file_map *m, const char *path);
 
-/* Unmaps; safe on a zeroed or already-closed map. */
+/* Reads the whole of `path` into private anonymous memory, 2 MiB-aligned and
+ * advised for transparent huge pages, then made read-only: a one-time copy
+ * that streams faster than a 4 KiB-page file mapping afterwards (fewer TLB
+ * misses). Same result shape as file_map_open. Errors: SOV_EIO (open, read,
+ * or the file shrank while being read), SOV_ENOMEM. Release with
+ * file_unmap(). */
+int file_map_read(file_map *m, const char *path);
+
+/* Releases either kind; safe on a zeroed or already-closed map. */
 void file_unmap(file_map *m);
 
 /* Reads the whole file into a malloc'd, NUL-terminated buffer (*out, owned by

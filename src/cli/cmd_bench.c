@@ -39,6 +39,8 @@ static void usage(FILE *f)
             "  -n, --n-gen LIST        generated tokens for the tg tests (default 128; 0 = no tg test)\n"
             "  -r, --repetitions N     timed runs per test after one warm-up run (default 3)\n"
             "  -b, --batch N           prompt tokens the forward pass evaluates together (default 512)\n"
+            "      --no-mmap           read the weights into huge-page memory (default, as sov run)\n"
+            "      --mmap              map the file instead\n"
             "      --json              print one JSON object on stdout instead of the table\n"
             "      --json-out FILE     also write that JSON object to FILE (the table still prints)\n"
             "      --no-bw             skip the memory bandwidth measurement (no roofline %%)\n"
@@ -55,7 +57,7 @@ typedef struct bench_opts {
     int32_t threads[MAX_LIST], pp[MAX_LIST], tg[MAX_LIST];
     int n_threads, n_pp, n_tg;
     long long reps, batch, bw_mib;
-    bool json, no_bw;
+    bool json, no_bw, use_mmap;
 } bench_opts;
 
 /* Parses "a,b,c" of integers in lo..hi into out (cap entries). A list that
@@ -133,6 +135,10 @@ static int parse(int argc, char **argv, bench_opts *o)
             VAL(); o->json_out = v;
         } else if (!strcmp(a, "--no-bw")) {
             o->no_bw = true;
+        } else if (!strcmp(a, "--mmap")) {
+            o->use_mmap = true;
+        } else if (!strcmp(a, "--no-mmap")) {
+            o->use_mmap = false;
         } else {
             fprintf(stderr, "sov bench: unknown option '%s' (see sov bench --help)\n", a);
             return 2;
@@ -516,7 +522,7 @@ int cmd_bench(int argc, char **argv)
     for (int mi = 0; mi < o.n_models; mi++) {
         const char *path = o.models[mi], *name = base_name(path);
         bool rss_reset = reset_peak_rss();
-        if ((rc = model_load(&m, path)))
+        if ((rc = model_load_mode(&m, path, o.use_mmap)))
             goto fail;
         model_cost cost;
         if ((rc = model_cost_get(m, &cost)))
@@ -616,6 +622,7 @@ int cmd_bench(int argc, char **argv)
             jset(e, "kv_bytes", json_integer((json_int_t)kvb));
             jset(e, "peak_rss_bytes", json_integer((json_int_t)rss));
             jset(e, "peak_rss_reset", json_boolean(rss_reset));
+            jset(e, "mmap", json_boolean(o.use_mmap));
             jpush(jmodels, e);
         }
         if (!o.json) {
@@ -626,9 +633,10 @@ int cmd_bench(int argc, char **argv)
             fmt_size(w_s, sizeof w_s, cost.weight_bytes_token);
             /* printed after the table, which stays contiguous */
             snprintf(footer[mi], sizeof footer[mi],
-                     "%s: peak RSS %s%s; file %s (mmap) + KV cache %s (%d positions) + scratch; "
+                     "%s: peak RSS %s%s; file %s (%s) + KV cache %s (%d positions) + scratch; "
                      "weights read per token %s, KV %.1f KiB per position",
-                     name, rss_s, rss_reset ? "" : " (process peak: reset failed)", f_s, kv_s, n_ctx, w_s,
+                     name, rss_s, rss_reset ? "" : " (process peak: reset failed)", f_s,
+                     o.use_mmap ? "mmap" : "read into memory", kv_s, n_ctx, w_s,
                      (double)cost.kv_bytes_pos / 1024);
         }
         model_free(m);

@@ -28,6 +28,8 @@ static void usage(FILE *f)
             "  -c, --ctx N            context size in tokens (default: min(training context, 4096))\n"
             "  -t, --threads N        threads (default: number of CPUs)\n"
             "  -b, --batch N          prompt tokens evaluated together (default 512)\n"
+            "      --no-mmap          read the weights into huge-page memory (default; faster decode)\n"
+            "      --mmap             map the file instead (shares the page cache, starts faster)\n"
             "      --temp T           temperature, 0 = greedy (default 0.8)\n"
             "      --top-k K          top-k (default 40, 0 = off)\n"
             "      --top-p P          top-p (default 0.95, 1 = off)\n"
@@ -46,7 +48,7 @@ typedef struct run_opts {
     const char *model, *prompt, *prompt_file;
     long long n_predict, n_ctx, threads, n_batch;
     sample_params sp;
-    bool seed_set, ignore_eos, print_ids, parse_special;
+    bool seed_set, ignore_eos, print_ids, parse_special, use_mmap;
 } run_opts;
 
 static int parse(int argc, char **argv, run_opts *o)
@@ -94,6 +96,10 @@ static int parse(int argc, char **argv, run_opts *o)
             VAL(); rc = opt_int(a, v, 0, INT32_MAX, &iv); o->sp.repeat_last_n = (int32_t)iv;
         } else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) {
             VAL(); rc = opt_int(a, v, 0, INT64_MAX, &iv); o->sp.seed = (uint64_t)iv; o->seed_set = true;
+        } else if (!strcmp(a, "--mmap")) {
+            o->use_mmap = true;
+        } else if (!strcmp(a, "--no-mmap")) {
+            o->use_mmap = false;
         } else if (!strcmp(a, "--ignore-eos")) {
             o->ignore_eos = true;
         } else if (!strcmp(a, "--no-special")) {
@@ -159,7 +165,7 @@ int cmd_run(int argc, char **argv)
     size_t n_ptoks = 0;
 
     double t0 = opt_now();
-    if ((rc = model_load(&m, o.model)))
+    if ((rc = model_load_mode(&m, o.model, o.use_mmap)))
         goto fail;
     if (!m->vocab) {
         rc = err_set(SOV_EFORMAT, "%s has no tokenizer metadata", o.model);

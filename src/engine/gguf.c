@@ -378,11 +378,13 @@ int gguf_open_mem(gguf **out, const void *data, size_t size)
     return 0;
 }
 
-int gguf_open(gguf **out, const char *path)
+int gguf_open(gguf **out, const char *path) { return gguf_load(out, path, true); }
+
+int gguf_load(gguf **out, const char *path, bool use_mmap)
 {
     *out = NULL;
     file_map m;
-    int rc = file_map_open(&m, path);
+    int rc = use_mmap ? file_map_open(&m, path) : file_map_read(&m, path);
     if (rc)
         return rc;
     gguf *g = NULL;

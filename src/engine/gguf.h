@@ -91,6 +91,11 @@ typedef struct gguf {
  * the caller (gguf_close). Errors: SOV_EIO, SOV_EFORMAT, SOV_ENOMEM. */
 int gguf_open(gguf **out, const char *path);
 
+/* gguf_open with a choice of how the file gets into memory: use_mmap maps it
+ * (file_map_open), otherwise it is read into huge-page memory
+ * (file_map_read: faster to stream, costs a copy at open). */
+int gguf_load(gguf **out, const char *path, bool use_mmap);
+
 /* Parses an in-memory image (not copied; it must outlive *out). */
 int gguf_open_mem(gguf **out, const void *data, size_t size);
 

@@ -220,10 +220,12 @@ fail:
     return rc;
 }
 
-int model_load(model **out, const char *path)
+int model_load(model **out, const char *path) { return model_load_mode(out, path, true); }
+
+int model_load_mode(model **out, const char *path, bool use_mmap)
 {
     gguf *g = NULL;
-    int rc = gguf_open(&g, path);
+    int rc = gguf_load(&g, path, use_mmap);
     if (rc)
         return rc;
     rc = model_from_gguf(out, g, true);

@@ -49,6 +49,10 @@ typedef struct model {
  * *out owned by caller (model_free). Errors as gguf_open and model_from_gguf. */
 int model_load(model **out, const char *path);
 
+/* model_load with the weights either mapped (use_mmap) or read into
+ * huge-page memory (see gguf_load); model_load maps. */
+int model_load_mode(model **out, const char *path, bool use_mmap);
+
 /* Builds a model over an open gguf. If take_ownership, the model closes g in
  * model_free (also on failure). Errors: SOV_EUNSUPPORTED (architecture,
  * tensor type), SOV_EFORMAT (missing tensor/metadata, wrong shape), SOV_ENOMEM. */
