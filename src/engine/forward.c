@@ -6,6 +6,7 @@
 #include "kv.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,49 +86,145 @@ static void quant_rows(forward *f, uint32_t type, const float *src, int64_t stri
     f->xq_k = k;
 }
 
-/* ---- threaded matrix products ---- */
+/* ---- threaded matrix products ----
+ * One job computes up to MM_PARTS products that share their input (q, k, v;
+ * gate, up). Their rows are cut into chunks of about MM_CHUNK_BYTES of
+ * weights (whole 16-row tiles) which the threads take in turn from an atomic
+ * counter, so a thread that got slower memory or started late does less:
+ * the split is dynamic, the result is not (each output value is computed by
+ * one gemm call with the same instruction sequence whoever runs it). */
+#define MM_PARTS 3
+#ifndef MM_CHUNK_BYTES
+#define MM_CHUNK_BYTES (1u << 20)
+#endif
+#define MM_CB 64 /* activation rows per cache block */
+
+typedef struct {
+    const gguf_tensor *W;
+    float *out;
+    int64_t ldo;
+    int64_t chunk, n_chunk; /* rows per chunk, chunks */
+} mm_part;
+
 typedef struct {
     const kern_ops *ops;
-    const gguf_tensor *W;
     const unsigned char *X;
     uint64_t x_row;
-    float *out;
-    int64_t ldo, nc;
+    int64_t nc;
+    int n_part;
+    bool swiglu; /* parts gate, up: a chunk of both, then gate = silu(gate) * up on its rows */
+    mm_part part[MM_PARTS];
+    _Alignas(64) atomic_llong next; /* next chunk to take, over the parts in order (own cache line) */
+    char pad[64 - sizeof(atomic_llong)];
 } mm_job;
 
-#define MM_RB 64 /* weight rows per cache block */
-#define MM_CB 64 /* activation rows per cache block */
+// out[c*ldo + r] = W[r,k] . X[c,k] for r in [r0, r1), c < nc
+static void mm_rows(const mm_job *j, const mm_part *pt, int64_t r0, int64_t r1)
+{
+    const gguf_tensor *W = pt->W;
+    int64_t k = W->ne[0];
+    uint64_t row_bytes = W->nbytes / (uint64_t)W->ne[1];
+    kern_gemm_fn gemm = j->ops->gemm[W->type];
+    const unsigned char *w = (const unsigned char *)W->data + (uint64_t)r0 * row_bytes;
+    for (int64_t c0 = 0; c0 < j->nc; c0 += MM_CB) {
+        int64_t nc = j->nc - c0 < MM_CB ? j->nc - c0 : MM_CB;
+        gemm(w, row_bytes, j->X + (uint64_t)c0 * j->x_row, j->x_row, pt->out + c0 * pt->ldo + r0, pt->ldo, k,
+             r1 - r0, nc);
+    }
+}
 
 static void mm_worker(void *arg, int ith, int nth)
 {
+    (void)ith, (void)nth;
     mm_job *j = arg;
-    int64_t rows = j->W->ne[1], k = j->W->ne[0];
-    /* split on multiples of 16 rows so SIMD tiles stay whole */
-    int64_t units = (rows + 15) / 16;
-    int64_t r0 = units * ith / nth * 16, r1 = units * (ith + 1) / nth * 16;
-    if (r1 > rows)
-        r1 = rows;
-    uint64_t row_bytes = j->W->nbytes / (uint64_t)rows;
-    kern_gemm_fn gemm = j->ops->gemm[j->W->type];
-    const unsigned char *w = j->W->data;
-    int64_t rb = j->nc == 1 ? r1 - r0 : MM_RB;
-    for (int64_t c0 = 0; c0 < j->nc; c0 += MM_CB) {
-        int64_t nc = j->nc - c0 < MM_CB ? j->nc - c0 : MM_CB;
-        for (int64_t ra = r0; ra < r1; ra += rb) {
-            int64_t nr = r1 - ra < rb ? r1 - ra : rb;
-            gemm(w + (uint64_t)ra * row_bytes, row_bytes, j->X + (uint64_t)c0 * j->x_row, j->x_row,
-                 j->out + c0 * j->ldo + ra, j->ldo, k, nr, nc);
+    int np = j->swiglu ? 1 : j->n_part;
+    for (;;) {
+        int64_t i = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        int p = 0;
+        while (p < np && i >= j->part[p].n_chunk)
+            i -= j->part[p++].n_chunk;
+        if (p == np)
+            return;
+        const mm_part *pt = &j->part[p];
+        int64_t rows = pt->W->ne[1], r0 = i * pt->chunk, r1 = r0 + pt->chunk < rows ? r0 + pt->chunk : rows;
+        mm_rows(j, pt, r0, r1);
+        if (j->swiglu) {
+            const mm_part *up = &j->part[1];
+            mm_rows(j, up, r0, r1);
+            for (int64_t c = 0; c < j->nc; c++) {
+                float *g = pt->out + c * pt->ldo;
+                const float *u = up->out + c * up->ldo;
+                for (int64_t r = r0; r < r1; r++)
+                    g[r] = g[r] / (1.0f + expf(-g[r])) * u[r]; // silu(gate) * up
+            }
         }
     }
+}
+
+/* out_p[c][r] = W_p[r,k] . src[c][k] for the np products (np <= MM_PARTS;
+ * all W_p have the same k, and kern x format), c < n rows of src (stride
+ * floats apart); with swiglu (np == 2, same shapes) out_0 becomes
+ * silu(out_0) * out_1. */
+static void matmul_n(forward *f, int np, const gguf_tensor *const *W, float *const *out, const int64_t *ldo,
+                     bool swiglu, const float *src, int64_t stride, int32_t n)
+{
+    quant_rows(f, W[0]->type, src, stride, W[0]->ne[0], n);
+    mm_job j = {.ops = f->ops, .X = f->xq, .x_row = f->xq_row, .nc = n, .n_part = np, .swiglu = swiglu};
+    int64_t work = 0;
+    for (int p = 0; p < np; p++) {
+        int64_t rows = W[p]->ne[1];
+        uint64_t row_bytes = W[p]->nbytes / (uint64_t)rows;
+        int64_t chunk = (int64_t)(MM_CHUNK_BYTES / (row_bytes ? row_bytes : 1)) / 16 * 16;
+        chunk = chunk < 16 ? 16 : chunk;
+        j.part[p] = (mm_part){W[p], out[p], ldo[p], chunk, (rows + chunk - 1) / chunk};
+        work += W[p]->ne[0] * rows * n;
+    }
+    atomic_init(&j.next, 0);
+    run(f, mm_worker, &j, work);
 }
 
 // out[c][r] = W[r,k] . X[c,k] for c < n rows of src (stride floats apart), out rows ldo apart
 static void matmul(forward *f, const gguf_tensor *W, const float *src, int64_t stride, int32_t n, float *out,
                    int64_t ldo)
 {
-    quant_rows(f, W->type, src, stride, W->ne[0], n);
-    mm_job j = {f->ops, W, f->xq, f->xq_row, out, ldo, n};
-    run(f, mm_worker, &j, W->ne[0] * W->ne[1] * n);
+    matmul_n(f, 1, &W, &out, &ldo, false, src, stride, n);
+}
+
+static void rows(forward *f, int op, float *out, const float *a, const float *b, int64_t dim, int32_t n);
+enum { ROW_NORM, ROW_SWIGLU, ROW_ADD };
+
+/* q, k, v projections of xb: one job when the three weights share an x format */
+static void matmul_qkv(forward *f, const model_layer *L, int32_t n)
+{
+    const model_hparams *hp = &f->m->hp;
+    const int64_t E = hp->n_embd, Q = hp->n_head * hp->head_dim, KV = hp->n_head_kv * hp->head_dim;
+    const gguf_tensor *W[3] = {L->wq, L->wk, L->wv};
+    float *out[3] = {f->q, f->k, f->v};
+    const int64_t ldo[3] = {Q, KV, KV};
+    uint32_t fmt = kern_xfmt(L->wq->type);
+    if (kern_xfmt(L->wk->type) == fmt && kern_xfmt(L->wv->type) == fmt) {
+        matmul_n(f, 3, W, out, ldo, false, f->xb, E, n);
+        return;
+    }
+    for (int p = 0; p < 3; p++)
+        matmul(f, W[p], f->xb, E, n, out[p], ldo[p]);
+}
+
+/* h1 = silu(gate(xb)) * up(xb), one job when gate and up share an x format */
+static void matmul_ffn_up(forward *f, const model_layer *L, int32_t n)
+{
+    const model_hparams *hp = &f->m->hp;
+    const int64_t E = hp->n_embd, F = hp->n_ff;
+    const gguf_tensor *W[2] = {L->ffn_gate, L->ffn_up};
+    float *out[2] = {f->h1, f->h2};
+    const int64_t ldo[2] = {F, F};
+    if (kern_xfmt(W[0]->type) == kern_xfmt(W[1]->type)) {
+        matmul_n(f, 2, W, out, ldo, true, f->xb, E, n);
+        return;
+    }
+    matmul(f, W[0], f->xb, E, n, f->h1, F);
+    matmul(f, W[1], f->xb, E, n, f->h2, F);
+    rows(f, ROW_SWIGLU, f->h1, f->h1, f->h2, F, n);
 }
 
 /* ---- small ops ---- */
@@ -152,7 +249,6 @@ typedef struct {
     float eps;
 } row_job;
 
-enum { ROW_NORM, ROW_SWIGLU, ROW_ADD };
 
 static void row_worker(void *arg, int ith, int nth)
 {
@@ -393,9 +489,7 @@ static void eval_chunk(forward *f, const forward_batch *b, int32_t i0, int32_t n
         vec_dequant(f, L->attn_norm, f->normw);
         rows(f, ROW_NORM, f->xb, f->x, f->normw, E, n);
         f->xq_src = NULL;
-        matmul(f, L->wq, f->xb, E, n, f->q, Q);
-        matmul(f, L->wk, f->xb, E, n, f->k, KV);
-        matmul(f, L->wv, f->xb, E, n, f->v, KV);
+        matmul_qkv(f, L, n);
         add_bias(f, L->bq, f->q, Q, (int)Q, n);
         add_bias(f, L->bk, f->k, KV, (int)KV, n);
         add_bias(f, L->bv, f->v, KV, (int)KV, n);
@@ -415,9 +509,7 @@ static void eval_chunk(forward *f, const forward_batch *b, int32_t i0, int32_t n
         vec_dequant(f, L->ffn_norm, f->normw);
         rows(f, ROW_NORM, f->xb, f->x, f->normw, E, n);
         f->xq_src = NULL;
-        matmul(f, L->ffn_gate, f->xb, E, n, f->h1, F);
-        matmul(f, L->ffn_up, f->xb, E, n, f->h2, F);
-        rows(f, ROW_SWIGLU, f->h1, f->h1, f->h2, F, n);
+        matmul_ffn_up(f, L, n);
         matmul(f, L->ffn_down, f->h1, F, n, f->xb, E);
         rows(f, ROW_ADD, f->x, f->xb, NULL, E, n);
     }
