@@ -7,7 +7,12 @@
  *      is computed in a big call, a sub-range call or a 1x1 call (so neither
  *      the thread split nor the batch size changes results); and for every
  *      nc from 1 to 17, so every column-tile width and edge of a tiled kernel
- *      is compared with its 1x1 result.
+ *      is compared with its 1x1 result;
+ *  (d) the x8 layout: kern_x8_pack puts every block where kern.h says, and
+ *      gemm_x8 over packed weights gives the same bits as gemm over the
+ *      plain ones, for whole and partial units, every tile edge, row and
+ *      column sub-ranges and the multi-column row chunks; bad arguments are
+ *      refused.
  *
  * Tolerance of (b). Float weights: both sides sum k products in float in
  * different orders: |got - ref| <= 2 (k + 1) 2^-24 sum|w_i x_i| (+1e-6).
@@ -34,6 +39,7 @@
  * integer and exact. */
 #include "t.h"
 
+#include "base/err.h"
 #include "engine/kern/kern.h"
 #include "kern_rand.h"
 
@@ -287,6 +293,95 @@ static void check_tiles(const kern_ops *ops, uint32_t type)
     t_check(ok, name, "%s", why);
 }
 
+/* (d) for one type on one table */
+static void check_x8(const kern_ops *ops, uint32_t type)
+{
+    const ttype_traits *tr = ttype_get(type);
+    const uint64_t B = (uint64_t)tr->size;
+    /* k: 1..7 blocks (every tail), a tail after whole units, long rows */
+    const int64_t ks[] = {32, 64, 96, 128, 160, 192, 224, 416, 2048};
+    const int64_t shapes[][2] = {{8, 1}, {16, 3}, {24, 9}, {64, 17}, {248, 9}};
+    bool ok_lay = true, ok_val = true;
+    char why[256] = "";
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            int64_t k = ks[ki], nr = shapes[si][0], nc = shapes[si][1];
+            if (nr == 248 && k != 2048)
+                continue; /* the row chunks of multi-column calls need big rows */
+            gcase g;
+            unsigned char *P = NULL;
+            if (!gcase_make(&g, type, k, nr, nc) || !(P = malloc(g.row_bytes * (uint64_t)nr))) {
+                gcase_free(&g);
+                t_check(false, "x8 case setup", "out of memory");
+                return;
+            }
+            const uint64_t rb = g.row_bytes;
+            memcpy(P, g.W, rb * (uint64_t)nr);
+            if (kern_x8_pack(type, P, rb, nr, k) != 0) {
+                ok_lay = false;
+                snprintf(why, sizeof why, "k %lld nr %lld: pack failed: %s", (long long)k, (long long)nr, err_msg());
+            }
+            /* every block where kern.h puts it */
+            const uint64_t nb = (uint64_t)k / 32, U = 4 * B, nu = nb / 4, nt = nb % 4;
+            for (int64_t r = 0; r < nr && ok_lay; r++)
+                for (uint64_t b = 0; b < nb && ok_lay; b++) {
+                    uint64_t u = b / 4, rr = (uint64_t)r % 8;
+                    uint64_t at = (uint64_t)(r - (int64_t)rr) * rb +
+                                  (u < nu ? u * 8 * U + rr * U : nu * 8 * U + rr * nt * B) + (b % 4) * B;
+                    if (memcmp(P + at, g.W + (uint64_t)r * rb + b * B, B) != 0) {
+                        ok_lay = false;
+                        snprintf(why, sizeof why, "k %lld: row %lld block %llu misplaced", (long long)k, (long long)r,
+                                 (unsigned long long)b);
+                    }
+                }
+            /* plain gemm, then x8 whole, by row groups, by column ranges */
+            ops->gemm[type](g.W, rb, g.X, g.x_bytes, g.ref, nr, k, nr, nc);
+            ops->gemm_x8[type](P, rb, g.X, g.x_bytes, g.got, nr, k, nr, nc);
+            if (ok_val && memcmp(g.ref, g.got, sizeof(float) * (size_t)(nr * nc)) != 0) {
+                ok_val = false;
+                snprintf(why, sizeof why, "k %lld %lldx%lld: x8 differs from plain", (long long)k, (long long)nr,
+                         (long long)nc);
+            }
+            for (int64_t r0 = 0; r0 < nr && ok_val; r0 += 8)
+                for (int64_t c = 0; c < nc && ok_val; c++) {
+                    int64_t sr = nr - r0 < 16 ? nr - r0 : 16, sc = nc - c < 2 ? nc - c : 2;
+                    ops->gemm_x8[type](P + (uint64_t)r0 * rb, rb, g.X + (uint64_t)c * g.x_bytes, g.x_bytes, g.one, sr,
+                                       k, sr, sc);
+                    for (int64_t cc = 0; cc < sc && ok_val; cc++)
+                        if (memcmp(g.one + cc * sr, g.ref + (c + cc) * nr + r0, sizeof(float) * (size_t)sr) != 0) {
+                            ok_val = false;
+                            snprintf(why, sizeof why, "k %lld: x8 rows %lld.. cols %lld.. differ from plain",
+                                     (long long)k, (long long)r0, (long long)c);
+                        }
+                }
+            free(P);
+            gcase_free(&g);
+        }
+    char name[128];
+    snprintf(name, sizeof name, "%s x8 pack %s puts every block in place", ops->name, tr->name);
+    t_check(ok_lay, name, "%s", why);
+    snprintf(name, sizeof name, "%s gemm_x8 %s identical to plain gemm", ops->name, tr->name);
+    t_check(ok_val, name, "%s", why);
+}
+
+/* kern_x8_pack refuses what it cannot pack, leaving the bytes alone */
+static void check_x8_errors(void)
+{
+    unsigned char w[8 * 18 * 8], c[sizeof w]; /* 8 rows of 8 Q4_0 blocks (2 units) */
+    for (size_t i = 0; i < sizeof w; i++)
+        w[i] = (unsigned char)(i * 7);
+    memcpy(c, w, sizeof w);
+    t_check(kern_x8_pack(SOV_Q4_0, w, 36, 12, 64) == SOV_EINVAL, "x8 pack: 12 rows refused", "%s", err_msg());
+    t_check(kern_x8_pack(SOV_Q4_0, w, 40, 8, 64) == SOV_EINVAL, "x8 pack: wrong row bytes refused", "%s", err_msg());
+    t_check(kern_x8_pack(SOV_Q4_0, w, 36, 8, 48) == SOV_EINVAL, "x8 pack: k not a multiple of 32 refused", "%s",
+            err_msg());
+    t_check(kern_x8_pack(SOV_F16, w, 64, 8, 32) == SOV_EINVAL, "x8 pack: f16 refused", "%s", err_msg());
+    t_check(kern_x8_pack(SOV_Q4_K, w, 144, 8, 256) == SOV_EINVAL, "x8 pack: q4_k refused", "%s", err_msg());
+    t_check(memcmp(w, c, sizeof w) == 0, "x8 pack: refused calls leave the weights alone", "changed");
+    t_check(kern_x8_pack(SOV_Q4_0, w, 144, 8, 256) == 0 && memcmp(w, c, sizeof w) != 0,
+            "x8 pack: 8 rows of 2 units packed", "%s", err_msg());
+}
+
 int main(void)
 {
     /* ref must cover every supported type */
@@ -310,8 +405,19 @@ int main(void)
             if (ops->gemm[t] && ttype_get(t)) {
                 check_gemm(ops, t);
                 check_tiles(ops, t);
+                if (ops->gemm_x8[t])
+                    check_x8(ops, t);
             }
     }
+    check_x8_errors();
+    const kern_ops *best = kern_best();
+    if (strcmp(best->name, "ref") != 0)
+        for (uint32_t t = 0; t < SOV_TYPE_COUNT; t++)
+            if (kern_x8_type(t)) {
+                char name[64];
+                snprintf(name, sizeof name, "%s has gemm_x8 for %s", best->name, ttype_name(t));
+                t_check(best->gemm_x8[t] != NULL, name, "missing");
+            }
     printf("kern_best: %s\n", kern_best()->name);
     return t_done();
 }

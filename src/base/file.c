@@ -109,6 +109,15 @@ done:
     return rc;
 }
 
+int file_map_protect(file_map *m, bool writable)
+{
+    if (!m->region)
+        return err_set(SOV_EINVAL, "only an image read into memory can change its protection");
+    if (mprotect(m->region, m->region_size, writable ? PROT_READ | PROT_WRITE : PROT_READ) != 0)
+        return err_set(SOV_EIO, "cannot change the protection of a file image: %s", strerror(errno));
+    return 0;
+}
+
 void file_unmap(file_map *m)
 {
     if (m->region)

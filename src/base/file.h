@@ -3,6 +3,7 @@
 #ifndef SOV_FILE_H
 #define SOV_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct file_map {
@@ -24,6 +25,12 @@ int file_map_open(file_map *m, const char *path);
  * or the file shrank while being read), SOV_ENOMEM. Release with
  * file_unmap(). */
 int file_map_read(file_map *m, const char *path);
+
+/* Makes a file_map_read image writable (writable) or read-only again, so its
+ * owner can rewrite it in place (the model loader repacks weights). Errors:
+ * SOV_EINVAL for a file mapping or an empty map (they stay read-only),
+ * SOV_EIO if the system refuses. */
+int file_map_protect(file_map *m, bool writable);
 
 /* Releases either kind; safe on a zeroed or already-closed map. */
 void file_unmap(file_map *m);

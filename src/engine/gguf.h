@@ -71,6 +71,8 @@ typedef struct gguf_tensor {
     uint64_t offset;           /* relative to the data section */
     uint64_t nbytes;
     const void *data;          /* points into the mapping */
+    bool x8;                   /* data rewritten to the kern x8 row layout (set
+                                  by model_load_mode, never by the parser) */
 } gguf_tensor;
 
 typedef struct gguf {

@@ -222,6 +222,40 @@ fail:
 
 int model_load(model **out, const char *path) { return model_load_mode(out, path, true); }
 
+/* Rewrites t in the x8 layout if the best kernel table has a gemm_x8 for its
+ * type and its rows come in whole groups of 8; else leaves it. */
+static int pack_one(const gguf_tensor *t, const kern_ops *ops)
+{
+    gguf_tensor *w = (gguf_tensor *)t; /* the model owns its gguf: not const underneath */
+    if (!t || t->x8 || !kern_x8_type(t->type) || !ops->gemm_x8[t->type] || t->ne[1] % 8 != 0)
+        return 0;
+    int rc = kern_x8_pack(t->type, (void *)t->data, t->nbytes / (uint64_t)t->ne[1], t->ne[1], t->ne[0]);
+    if (rc)
+        return err_set(rc, "tensor '%.*s': %s", (int)t->name.len, t->name.ptr, err_msg());
+    w->x8 = true;
+    return 0;
+}
+
+/* The matrices that only meet activations in gemm go to the x8 layout (the
+ * token embedding stays: rows of it are looked up one at a time). */
+static int pack_x8(model *m)
+{
+    const kern_ops *ops = kern_best();
+    int rc = file_map_protect(&m->g->map, true);
+    if (rc)
+        return rc;
+    for (int32_t l = 0; l < m->hp.n_layer && !rc; l++) {
+        const model_layer *L = &m->layers[l];
+        const gguf_tensor *mats[] = {L->wq, L->wk, L->wv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0] && !rc; i++)
+            rc = pack_one(mats[i], ops);
+    }
+    if (!rc && m->output != m->tok_embd)
+        rc = pack_one(m->output, ops);
+    int rc2 = file_map_protect(&m->g->map, false);
+    return rc ? rc : rc2;
+}
+
 int model_load_mode(model **out, const char *path, bool use_mmap)
 {
     gguf *g = NULL;
@@ -231,6 +265,11 @@ int model_load_mode(model **out, const char *path, bool use_mmap)
     rc = model_from_gguf(out, g, true);
     if (rc)
         return err_set(rc, "%s: %s", path, err_msg());
+    if (!use_mmap && (rc = pack_x8(*out)) != 0) {
+        model_free(*out);
+        *out = NULL;
+        return err_set(rc, "%s: %s", path, err_msg());
+    }
     return 0;
 }
 

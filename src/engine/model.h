@@ -50,7 +50,11 @@ typedef struct model {
 int model_load(model **out, const char *path);
 
 /* model_load with the weights either mapped (use_mmap) or read into
- * huge-page memory (see gguf_load); model_load maps. */
+ * huge-page memory (see gguf_load); model_load maps. Read into memory, the
+ * matrices of 32-element block types are then rewritten in place to the x8
+ * layout (kern.h) when the best kernel table has gemm_x8 for them (their
+ * gguf_tensor.x8 says so): same results, faster to stream. Further errors:
+ * those of kern_x8_pack and file_map_protect. */
 int model_load_mode(model **out, const char *path, bool use_mmap);
 
 /* Builds a model over an open gguf. If take_ownership, the model closes g in

@@ -1,6 +1,8 @@
 /* kern: x formats and table selection by CPUID. */
 #include "kern.h"
 
+#include "../../base/err.h"
+
 #include <cpuid.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -26,6 +28,40 @@ uint32_t kern_xfmt(uint32_t type)
     default:
         return KX_F32;
     }
+}
+
+bool kern_x8_type(uint32_t type)
+{
+    return type == SOV_Q4_0 || type == SOV_Q4_1 || type == SOV_Q5_0 || type == SOV_Q5_1 || type == SOV_Q8_0;
+}
+
+int kern_x8_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_t k)
+{
+    if (!kern_x8_type(type))
+        return err_set(SOV_EINVAL, "x8 layout: type %s has none", ttype_name(type));
+    const uint64_t bs = (uint64_t)ttype_get(type)->size;
+    if (nr < 0 || nr % 8 || k <= 0 || k % 32 || row_bytes != (uint64_t)(k / 32) * bs)
+        return err_set(SOV_EINVAL, "x8 layout: %lld rows of %lld elements (%llu bytes) cannot be packed",
+                       (long long)nr, (long long)k, (unsigned long long)row_bytes);
+    if (nr == 0)
+        return 0;
+    const uint64_t nb = (uint64_t)k / 32, U = 4 * bs, nu = nb / 4, tail = (nb % 4) * bs;
+    unsigned char *tmp = malloc(8 * row_bytes);
+    if (!tmp)
+        return err_set(SOV_ENOMEM, "x8 layout: no memory for %llu bytes", (unsigned long long)(8 * row_bytes));
+    for (int64_t g = 0; g < nr / 8; g++) {
+        unsigned char *grp = (unsigned char *)W + (uint64_t)g * 8 * row_bytes;
+        memcpy(tmp, grp, 8 * row_bytes);
+        for (uint64_t r = 0; r < 8; r++) {
+            const unsigned char *row = tmp + r * row_bytes;
+            for (uint64_t u = 0; u < nu; u++)
+                memcpy(grp + u * 8 * U + r * U, row + u * U, U);
+            if (tail)
+                memcpy(grp + nu * 8 * U + r * tail, row + nu * U, tail);
+        }
+    }
+    free(tmp);
+    return 0;
 }
 
 uint64_t kern_x_row_bytes(uint32_t fmt, int64_t k)

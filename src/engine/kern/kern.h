@@ -6,6 +6,7 @@
 #ifndef SOV_KERN_H
 #define SOV_KERN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../ttype.h"
@@ -58,13 +59,38 @@ typedef void (*kern_quant_x_fn)(const float *x, void *dst, int64_t k);
 typedef void (*kern_gemm_fn)(const void *W, uint64_t row_bytes, const void *X, uint64_t x_bytes, float *out,
                              int64_t ldo, int64_t k, int64_t nr, int64_t nc);
 
+/* ---- The x8 weight layout (32-element block types: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0)
+ * A row of k elements is nb = k/32 blocks of B bytes; a UNIT is 4 blocks
+ * (U = 4B bytes), a row has nu = nb/4 whole units and a tail of nt = nb%4
+ * blocks. Rows go in groups of 8 that keep their 8 * row_bytes of memory;
+ * inside a group the rows' units are interleaved:
+ *   unit u < nu of row r   at  u * 8U + r * U
+ *   the tail of row r      at  nu * 8U + r * nt * B
+ * so a matrix-vector product reads each group front to back in one stream
+ * instead of 8 (the hardware prefetchers follow one stream; they lose 8
+ * short ones). Blocks themselves are unchanged. gemm_x8 computes exactly
+ * the values gemm computes on the plain layout, bit for bit. */
+
 typedef struct kern_ops {
     const char *name;
     kern_dequant_fn dequant[SOV_TYPE_COUNT]; /* NULL where the type is unsupported */
     kern_dot_fn dot[SOV_TYPE_COUNT];         /* float x; the semantic reference */
     kern_quant_x_fn quant_x[KX_COUNT];
     kern_gemm_fn gemm[SOV_TYPE_COUNT];
+    /* gemm over weights in the x8 layout: W starts an 8-row group and nr is
+     * a multiple of 8; NULL where the table has none (use gemm on plain
+     * weights then) */
+    kern_gemm_fn gemm_x8[SOV_TYPE_COUNT];
 } kern_ops;
+
+/* True if `type` has an x8 layout (the 32-element block types). */
+bool kern_x8_type(uint32_t type);
+
+/* Rewrites W (nr rows of k elements of `type`, row_bytes apart, contiguous)
+ * from the plain layout to the x8 layout, in place. nr must be a multiple
+ * of 8 and k of 32. Errors: SOV_EINVAL (type without an x8 layout, nr or k
+ * not a multiple, row_bytes not the type's row size), SOV_ENOMEM. */
+int kern_x8_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_t k);
 
 /* The x format that weights of `type` take (a fixed table, the same for every
  * ops table). */

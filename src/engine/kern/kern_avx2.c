@@ -302,34 +302,69 @@ AI __m256 q_step(int T, __m256 acc, const wgrp *w, const xgrp *x)
     return acc;
 }
 
-// out[c*ldo + r] = W[r, :k] . X[c, :k]   (r < R, c < C; kx_q8_32 x rows)
-AI void qtile(int T, int R, int C, const unsigned char *W, uint64_t rb, const unsigned char *X, uint64_t xb,
-              float *out, int64_t ldo, int64_t k)
+/* Where a tile's rows find their groups (2 blocks: 2g, 2g+1) in either
+ * layout: group g of tile row r lies in unit u = g/2 at
+ *   u < nu:  w0 + r * rs + u * us + (g & 1) * gb
+ *   tail:    wt + r * rst + (g & 1) * gb
+ * plain: w0 = W, rs = rb, us = U, wt = W + nu * U, rst = rb (= W + r*rb + g*gb);
+ * x8 (see kern.h; W the 8-row group, r8 the tile's first row in it):
+ *        w0 = W + r8 * U, rs = U, us = 8U, wt = W + nu * 8U + r8 * tail, rst = tail. */
+typedef struct {
+    const unsigned char *w0, *wt;
+    uint64_t rs, us, rst;
+} wlay;
+
+AI wlay lay_of(int T, bool x8, const unsigned char *W, int r8, uint64_t rb, int64_t k)
+{
+    const uint64_t U = 4 * (uint64_t)blk_bytes(T), nu = (uint64_t)(k / 128),
+                   tail = (uint64_t)(k / 32 % 4) * (uint64_t)blk_bytes(T);
+    if (x8)
+        return (wlay){W + (uint64_t)r8 * U, W + nu * 8 * U + (uint64_t)r8 * tail, U, 8 * U, tail};
+    return (wlay){W, W + nu * U, rb, U, rb};
+}
+
+/* x8 prefetch: the 8 rows of a group read one stream; each group step (half
+ * a unit, 4 blocks of the 8 rows) fetches its bytes PF_X8 ahead */
+enum { PF_X8 = 2048 };
+
+// out[c*ldo + r] = W[r, :k] . X[c, :k]   (r < R, c < C; kx_q8_32 x rows; W in layout `x8`)
+AI void qtile(int T, bool x8, int R, int C, const unsigned char *W, int r8, uint64_t rb, const unsigned char *X,
+              uint64_t xb, float *out, int64_t ldo, int64_t k)
 {
     const int gb = 2 * blk_bytes(T);
-    const int64_t nblk = k / 32, ng = nblk / 2;
+    const int64_t nblk = k / 32, ng = nblk / 2, nu = k / 128;
+    const wlay L = lay_of(T, x8, W, r8, rb, k);
     __m256 acc[8][6];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
     for (int64_t g = 0; g < ng; g++) {
         xgrp xs[6];
         UNROLL for (int c = 0; c < C; c++) xs[c] = x_group(T, X + (uint64_t)c * xb + (uint64_t)g * 80, false);
-        const unsigned char *wp = W + (uint64_t)g * (uint64_t)gb;
+        const int64_t u = g / 2;
+        const uint64_t half = (uint64_t)(g & 1) * (uint64_t)gb;
+        const unsigned char *wp = u < nu ? L.w0 + (uint64_t)u * L.us + half : L.wt + half;
+        const uint64_t rs = u < nu ? L.rs : L.rst;
+        if (x8) {
+            const unsigned char *pf = W + (uint64_t)u * L.us + (uint64_t)(g & 1) * (L.us / 2) + PF_X8;
+            UNROLL for (int i = 0; i < (8 * gb + 63) / 64; i++)
+                _mm_prefetch((const char *)(pf + 64 * i), _MM_HINT_T0);
+        }
         uintptr_t pf = pf_base(W, rb, R, (uint64_t)g * (uint64_t)gb);
         UNROLL for (int r = 0; r < R; r++)
         {
-            UNROLL for (int i = 0; i < (gb + 63) / 64; i++)
-                _mm_prefetch((const char *)(pf + r * rb + 64 * i), _MM_HINT_T0);
-            wgrp w = w_group(T, wp + (uint64_t)r * rb, false);
+            if (!x8)
+                UNROLL for (int i = 0; i < (gb + 63) / 64; i++)
+                    _mm_prefetch((const char *)(pf + r * rb + 64 * i), _MM_HINT_T0);
+            wgrp w = w_group(T, wp + (uint64_t)r * rs, false);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = q_step(T, acc[r][c], &w, &xs[c]);
         }
     }
-    if (nblk % 2) {
+    if (nblk % 2) { /* one block left: in the tail unit (nblk % 4 is odd) */
         xgrp xs[6];
         UNROLL for (int c = 0; c < C; c++) xs[c] = x_group(T, X + (uint64_t)c * xb + (uint64_t)ng * 80, true);
-        const unsigned char *wp = W + (uint64_t)ng * (uint64_t)gb;
+        const unsigned char *wp = L.wt + (uint64_t)(ng & 1) * (uint64_t)gb;
         UNROLL for (int r = 0; r < R; r++)
         {
-            wgrp w = w_group(T, wp + (uint64_t)r * rb, true);
+            wgrp w = w_group(T, wp + (uint64_t)r * L.rst, true);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = q_step(T, acc[r][c], &w, &xs[c]);
         }
     }
@@ -342,7 +377,14 @@ AI void tile(int T, int R, int C, const unsigned char *W, uint64_t rb, const uns
     if (T <= BF16)
         ftile(T, R, C, W, rb, X, xb, out, ldo, k);
     else
-        qtile(T, R, C, W, rb, X, xb, out, ldo, k);
+        qtile(T, false, R, C, W, 0, rb, X, xb, out, ldo, k);
+}
+
+/* one tile over x8 weights: G the 8-row group, r8 the tile's first row in it */
+AI void tile_x8(int T, int R, int C, const unsigned char *G, int r8, uint64_t rb, const unsigned char *X,
+                uint64_t xb, float *out, int64_t ldo, int64_t k)
+{
+    qtile(T, true, R, C, G, r8, rb, X, xb, out, ldo, k);
 }
 
 /* ---- tile instances and the driver ---- */
@@ -373,4 +415,9 @@ void kern_avx2_fill(kern_ops *o)
     o->gemm[SOV_Q5_0] = gemm_q5_0;
     o->gemm[SOV_Q5_1] = gemm_q5_1;
     o->gemm[SOV_Q8_0] = gemm_q8_0;
+    o->gemm_x8[SOV_Q4_0] = gemm_x8_q4_0;
+    o->gemm_x8[SOV_Q4_1] = gemm_x8_q4_1;
+    o->gemm_x8[SOV_Q5_0] = gemm_x8_q5_0;
+    o->gemm_x8[SOV_Q5_1] = gemm_x8_q5_1;
+    o->gemm_x8[SOV_Q8_0] = gemm_x8_q8_0;
 }

@@ -259,36 +259,52 @@ AI __m512 q_step(int T, __m512 acc, const wgrp *w, const xgrp *x)
     return acc;
 }
 
+/* x8 prefetch: the 8 rows of a group read one stream; each unit step (8
+ * units, one per row) fetches its bytes PF_X8 ahead */
+enum { PF_X8 = 2048 };
+
 // out[c*ldo + r] = W[r, :k] . X[c, :k]   (r < R, c < C; kx_q8_32 x rows)
-AI void qtile(int T, int R, int C, const unsigned char *W, uint64_t rb, const unsigned char *X, uint64_t xb,
-              float *out, int64_t ldo, int64_t k)
+// Layouts: plain (x8 false): row r's group g (= unit g, 4 blocks) at W + r*rb + g*gb.
+// x8 (kern.h; W the 8-row group, r8 the tile's first row in it): unit g of
+// tile row r at W + g*8gb + (r8 + r)*gb, the tail at W + ng*8gb + (r8 + r)*tail.
+AI void qtile(int T, bool x8, int R, int C, const unsigned char *W, int r8, uint64_t rb, const unsigned char *X,
+              uint64_t xb, float *out, int64_t ldo, int64_t k)
 {
     const int q = T - Q40, gb = 4 * blk_bytes(T);
     const __m512i ilo = idx_lo[q], imeta = idx_meta[q];
     const int64_t nblk = k / 32, ng = nblk / 4;
     const int nt = (int)(nblk % 4);
+    const uint64_t tail = (uint64_t)nt * (uint64_t)blk_bytes(T);
+    const unsigned char *w0 = x8 ? W + (uint64_t)r8 * (uint64_t)gb : W;
+    const unsigned char *wt = x8 ? W + (uint64_t)ng * 8 * (uint64_t)gb + (uint64_t)r8 * tail : W + (uint64_t)ng * (uint64_t)gb;
+    const uint64_t rs = x8 ? (uint64_t)gb : rb, us = x8 ? 8 * (uint64_t)gb : (uint64_t)gb, rst = x8 ? tail : rb;
     __m512 acc[8][6];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
     for (int64_t g = 0; g < ng; g++) {
         xgrp xs[6];
         UNROLL for (int c = 0; c < C; c++) xs[c] = x_group(T, X + (uint64_t)c * xb + (uint64_t)g * 160, true, 0);
-        const unsigned char *wp = W + (uint64_t)g * (uint64_t)gb;
+        const unsigned char *wp = w0 + (uint64_t)g * us;
+        if (x8) {
+            const unsigned char *pf = W + (uint64_t)g * us + PF_X8;
+            UNROLL for (int i = 0; i < (8 * gb + 63) / 64; i++)
+                _mm_prefetch((const char *)(pf + 64 * i), _MM_HINT_T0);
+        }
         uintptr_t pf = pf_base(W, rb, R, (uint64_t)g * (uint64_t)gb);
         UNROLL for (int r = 0; r < R; r++)
         {
-            UNROLL for (int i = 0; i < (gb + 63) / 64; i++)
-                _mm_prefetch((const char *)(pf + r * rb + 64 * i), _MM_HINT_T0);
-            wgrp w = w_group(T, wp + (uint64_t)r * rb, true, 0, ilo, imeta);
+            if (!x8)
+                UNROLL for (int i = 0; i < (gb + 63) / 64; i++)
+                    _mm_prefetch((const char *)(pf + r * rb + 64 * i), _MM_HINT_T0);
+            wgrp w = w_group(T, wp + (uint64_t)r * rs, true, 0, ilo, imeta);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = q_step(T, acc[r][c], &w, &xs[c]);
         }
     }
     if (nt) {
         xgrp xs[6];
         UNROLL for (int c = 0; c < C; c++) xs[c] = x_group(T, X + (uint64_t)c * xb + (uint64_t)ng * 160, false, nt * 40);
-        const unsigned char *wp = W + (uint64_t)ng * (uint64_t)gb;
         UNROLL for (int r = 0; r < R; r++)
         {
-            wgrp w = w_group(T, wp + (uint64_t)r * rb, false, nt * blk_bytes(T), ilo, imeta);
+            wgrp w = w_group(T, wt + (uint64_t)r * rst, false, nt * blk_bytes(T), ilo, imeta);
             UNROLL for (int c = 0; c < C; c++) acc[r][c] = q_step(T, acc[r][c], &w, &xs[c]);
         }
     }
@@ -301,7 +317,14 @@ AI void tile(int T, int R, int C, const unsigned char *W, uint64_t rb, const uns
     if (T <= BF16)
         ftile(T, R, C, W, rb, X, xb, out, ldo, k);
     else
-        qtile(T, R, C, W, rb, X, xb, out, ldo, k);
+        qtile(T, false, R, C, W, 0, rb, X, xb, out, ldo, k);
+}
+
+/* one tile over x8 weights: G the 8-row group, r8 the tile's first row in it */
+AI void tile_x8(int T, int R, int C, const unsigned char *G, int r8, uint64_t rb, const unsigned char *X,
+                uint64_t xb, float *out, int64_t ldo, int64_t k)
+{
+    qtile(T, true, R, C, G, r8, rb, X, xb, out, ldo, k);
 }
 
 /* ---- tile instances and the driver ---- */
@@ -372,10 +395,13 @@ void kern_avx512_fill(kern_ops *o)
     static const struct {
         int kind;
         uint32_t type;
-        kern_gemm_fn fn;
-    } q[] = {{Q40, SOV_Q4_0, gemm_q4_0}, {Q41, SOV_Q4_1, gemm_q4_1}, {Q50, SOV_Q5_0, gemm_q5_0},
-             {Q51, SOV_Q5_1, gemm_q5_1}, {Q80, SOV_Q8_0, gemm_q8_0}};
+        kern_gemm_fn fn, fn_x8;
+    } q[] = {{Q40, SOV_Q4_0, gemm_q4_0, gemm_x8_q4_0}, {Q41, SOV_Q4_1, gemm_q4_1, gemm_x8_q4_1},
+             {Q50, SOV_Q5_0, gemm_q5_0, gemm_x8_q5_0}, {Q51, SOV_Q5_1, gemm_q5_1, gemm_x8_q5_1},
+             {Q80, SOV_Q8_0, gemm_q8_0, gemm_x8_q8_0}};
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
-        if (build_idx(q[i].kind))
+        if (build_idx(q[i].kind)) {
             o->gemm[q[i].type] = q[i].fn;
+            o->gemm_x8[q[i].type] = q[i].fn_x8;
+        }
 }

@@ -1,10 +1,14 @@
 /* kern_tiles: the tile instances and the tile driver shared by kern_avx2.c
  * and kern_avx512.c (included once by each, after they define):
  *   tile(T, R, C, W, rb, X, xb, out, ldo, k)  one R x C tile of kind T
+ *   tile_x8(T, R, C, G, r8, rb, X, xb, out, ldo, k)
+ *                              the same over x8 weights (quantized kinds):
+ *                              G the 8-row group, r8 the first row in it
  *   FT1 FTM FTC / QT1 QTM QTC  tile shapes of the float / quantized kinds:
  *                              a column alone uses up to *T1 rows x 1,
  *                              otherwise up to *TM rows x *TC columns.
- * It defines gemm_f32 .. gemm_q8_0 (static) over those tiles. Every output
+ * It defines gemm_f32 .. gemm_q8_0 and gemm_x8_q4_0 .. gemm_x8_q8_0 (static)
+ * over those tiles. Every output
  * value is computed by one tile with the same instruction sequence in every
  * shape, so the results do not depend on nr, nc or where (r, c) sits. */
 #if !defined(FT1) || !defined(FTM) || !defined(FTC) || !defined(QT1) || !defined(QTM) || !defined(QTC)
@@ -48,6 +52,24 @@ typedef struct {
     tile_fn fn[9][7]; /* [rows][cols] */
 } tiling;
 
+typedef void (*tile_x8_fn)(const unsigned char *G, int r8, uint64_t rb, const unsigned char *X, uint64_t xb,
+                           float *out, int64_t ldo, int64_t k);
+#define TILE_X8_FN(T, R, C)                                                                                  \
+    static void x_##T##_##R##_##C(const unsigned char *G, int r8, uint64_t rb, const unsigned char *X,       \
+                                  uint64_t xb, float *out, int64_t ldo, int64_t k)                          \
+    {                                                                                                        \
+        tile_x8(T, R, C, G, r8, rb, X, xb, out, ldo, k);                                                     \
+    }
+#define TILE_X8_ENT(T, R, C) [R][C] = x_##T##_##R##_##C,
+#define KIND_X8(T, N1, NM, NC)                                                                               \
+    ALL_TILES(TILE_X8_FN, T, N1, NM, NC)                                                                     \
+    static const tiling_x8 tiles_x8_##T = {N1, NM, NC, {ALL_TILES(TILE_X8_ENT, T, N1, NM, NC)}};
+
+typedef struct {
+    int n1, nm, nc;
+    tile_x8_fn fn[9][7]; /* [rows][cols] */
+} tiling_x8;
+
 KIND(F32, FT1, FTM, FTC)
 KIND(F16, FT1, FTM, FTC)
 KIND(BF16, FT1, FTM, FTC)
@@ -56,6 +78,11 @@ KIND(Q41, QT1, QTM, QTC)
 KIND(Q50, QT1, QTM, QTC)
 KIND(Q51, QT1, QTM, QTC)
 KIND(Q80, QT1, QTM, QTC)
+KIND_X8(Q40, QT1, QTM, QTC)
+KIND_X8(Q41, QT1, QTM, QTC)
+KIND_X8(Q50, QT1, QTM, QTC)
+KIND_X8(Q51, QT1, QTM, QTC)
+KIND_X8(Q80, QT1, QTM, QTC)
 
 /* Walks the output in tiles. With several column blocks, rows go in chunks
  * of ~256 KiB of weights so a chunk stays in L2 while every column block
@@ -82,6 +109,50 @@ static void drive(const tiling *t, const void *W, uint64_t rb, const void *X, ui
         }
     }
 }
+
+/* drive over x8 weights (nr a multiple of 8, W at a group): the same walk,
+ * with tiles cut where an 8-row group ends (a tile reads one group) */
+static void drive_x8(const tiling_x8 *t, const void *W, uint64_t rb, const void *X, uint64_t xb, float *out,
+                     int64_t ldo, int64_t k, int64_t nr, int64_t nc)
+{
+    const unsigned char *w = W, *x = X;
+    int64_t chunk = nr;
+    if (nc > t->nc) {
+        chunk = (int64_t)((256u << 10) / (rb ? rb : 1));
+        chunk = chunk < 8 ? 8 : chunk - chunk % 8; /* whole groups */
+    }
+    for (int64_t r0 = 0; r0 < nr; r0 += chunk) {
+        int64_t r1 = nr - r0 < chunk ? nr : r0 + chunk;
+        for (int64_t c = 0; c < nc;) {
+            int cw = nc - c >= t->nc ? t->nc : (int)(nc - c);
+            int rt = cw == 1 ? t->n1 : t->nm;
+            for (int64_t r = r0; r < r1;) {
+                int r8 = (int)(r % 8), rh = 8 - r8 < rt ? 8 - r8 : rt;
+                t->fn[rh][cw](w + (uint64_t)(r - r8) * rb, r8, rb, x + (uint64_t)c * xb, xb, out + c * ldo + r, ldo,
+                              k);
+                r += rh;
+            }
+            c += cw;
+        }
+    }
+}
+
+#define GEMM_X8(NAME, T)                                                                                    \
+    static void gemm_x8_##NAME(const void *W, uint64_t rb, const void *X, uint64_t xb, float *out,          \
+                               int64_t ldo, int64_t k, int64_t nr, int64_t nc)                              \
+    {                                                                                                       \
+        drive_x8(&tiles_x8_##T, W, rb, X, xb, out, ldo, k, nr, nc);                                          \
+    }
+// out[c*ldo + r] = W[r,k] . X[c,k], W q4_0 in the x8 layout, X q8_32
+GEMM_X8(q4_0, Q40)
+// out[c*ldo + r] = W[r,k] . X[c,k], W q4_1 in the x8 layout, X q8_32
+GEMM_X8(q4_1, Q41)
+// out[c*ldo + r] = W[r,k] . X[c,k], W q5_0 in the x8 layout, X q8_32
+GEMM_X8(q5_0, Q50)
+// out[c*ldo + r] = W[r,k] . X[c,k], W q5_1 in the x8 layout, X q8_32
+GEMM_X8(q5_1, Q51)
+// out[c*ldo + r] = W[r,k] . X[c,k], W q8_0 in the x8 layout, X q8_32
+GEMM_X8(q8_0, Q80)
 
 #define GEMM(NAME, T)                                                                                       \
     static void gemm_##NAME(const void *W, uint64_t rb, const void *X, uint64_t xb, float *out, int64_t ldo, \
