@@ -1,4 +1,5 @@
-/* kern_bench: times one gemm kernel (ops->gemm[type]) of a kernel table on
+/* kern_bench: times one gemm kernel (ops->gemm[type], and ops->gemm_x8[type]
+ * on the same weights packed to the x8 layout, label suffix "/x8") of a kernel table on
  * random weights and prints weight bandwidth (GB/s) and arithmetic rate
  * (GFLOP/s, counted as 2 * k * rows * nc). Single-threaded, best of several
  * timed runs (other processes make timings noisy).
@@ -53,8 +54,7 @@ static bool in_list(const char *list, const char *name)
 
 /* Best seconds per run of fn over at least min_s of runs (at least 3). */
 typedef struct {
-    const kern_ops *ops;
-    uint32_t type;
+    kern_gemm_fn fn;
     const unsigned char *W;
     uint64_t rb;
     const unsigned char *X;
@@ -65,7 +65,7 @@ typedef struct {
 
 static void run_gemm(const gcall *g)
 {
-    g->ops->gemm[g->type](g->W, g->rb, g->X, g->xb, g->out, g->nr, g->k, g->nr, g->nc);
+    g->fn(g->W, g->rb, g->X, g->xb, g->out, g->nr, g->k, g->nr, g->nc);
 }
 
 static double best_time(const gcall *g, double min_s)
@@ -157,8 +157,9 @@ static void big_free(void *p, uint64_t n)
         munmap(p, (size_t)n);
 }
 
-/* Runs one case; returns 0 or -1 (allocation). */
-static int bench_case(const kern_ops *ops, uint32_t type, int64_t k, const bcase *bc, double min_s)
+/* Runs one case (x8: on weights packed to the x8 layout, rows rounded up to
+ * whole groups of 8); returns 0 or -1 (allocation). */
+static int bench_case(const kern_ops *ops, uint32_t type, int64_t k, const bcase *bc, double min_s, bool x8)
 {
     const ttype_traits *tr = ttype_get(type);
     uint64_t rb;
@@ -170,6 +171,8 @@ static int bench_case(const kern_ops *ops, uint32_t type, int64_t k, const bcase
     int64_t nr = bc->rows > 0 ? bc->rows : (int64_t)(bc->wbytes / rb);
     if (nr < 1)
         nr = 1;
+    if (x8)
+        nr = (nr + 7) / 8 * 8;
     uint32_t fmt = kern_xfmt(type);
     uint64_t xb = kern_x_row_bytes(fmt, k);
     uint64_t wn = (rb * (uint64_t)nr + 63) & ~(uint64_t)63;
@@ -188,12 +191,19 @@ static int bench_case(const kern_ops *ops, uint32_t type, int64_t k, const bcase
             xf[i] = rng_uniform(-1.0f, 1.0f);
         ops->quant_x[fmt](xf, X + (uint64_t)c * xb, k);
     }
-    gcall g = {ops, type, W, rb, X, xb, out, k, nr, bc->nc};
+    if (x8 && kern_x8_pack(type, W, rb, nr, k) != 0) {
+        big_free(W, wn), free(X), free(xf), free(out);
+        fprintf(stderr, "kern_bench: x8 pack failed\n");
+        return -1;
+    }
+    gcall g = {x8 ? ops->gemm_x8[type] : ops->gemm[type], W, rb, X, xb, out, k, nr, bc->nc};
+    char label[32];
+    snprintf(label, sizeof label, "%s%s", bc->label, x8 ? "/x8" : "");
     double t = best_time(&g, min_s);
     double bytes = (double)rb * (double)nr;
     double flops = 2.0 * (double)k * (double)nr * (double)bc->nc;
     printf("%-7s %-5s %-10s k %6lld rows %7lld nc %3lld  %9.3f ms  %8.2f GB/s  %8.2f GFLOP/s  %7.2f Gw/s\n",
-           ops->name, tr->name, bc->label, (long long)k, (long long)nr, (long long)bc->nc, t * 1e3,
+           ops->name, tr->name, label, (long long)k, (long long)nr, (long long)bc->nc, t * 1e3,
            bytes / t * 1e-9, flops / t * 1e-9, (double)k * (double)nr / t * 1e-9);
     fflush(stdout);
     big_free(W, wn), free(X), free(xf), free(out);
@@ -277,8 +287,9 @@ int main(int argc, char **argv)
             if (!tr || !ops->gemm[t] || !in_list(types, tr->name))
                 continue;
             for (size_t ci = 0; ci < ncases; ci++)
-                if (bench_case(ops, t, k, &cases[ci], min_s) != 0)
-                    return 1;
+                for (int x8 = 0; x8 < (ops->gemm_x8[t] ? 2 : 1); x8++)
+                    if (bench_case(ops, t, k, &cases[ci], min_s, x8) != 0)
+                        return 1;
         }
     }
     return 0;

@@ -4,11 +4,14 @@
 #include <string.h>
 
 /* 8-lane float vectors (GCC/Clang vector extension): the compiler emits SSE,
- * AVX2 or AVX-512 code for them per target clone below. */
+ * AVX2 or AVX-512 code for them per target clone below. The clones name
+ * features, not CPUs: an "avx2" clone is chosen only on Intel
+ * Haswell parts (the resolver tests the CPU model), so AMD CPUs with AVX2
+ * would fall to the SSE default. */
 typedef float v8f __attribute__((vector_size(32), aligned(4)));
 
 #if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(__clang__)
-#define ATTN_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#define ATTN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define ATTN_CLONES
 #endif

@@ -325,7 +325,7 @@ AI wlay lay_of(int T, bool x8, const unsigned char *W, int r8, uint64_t rb, int6
 
 /* x8 prefetch: the 8 rows of a group read one stream; each group step (half
  * a unit, 4 blocks of the 8 rows) fetches its bytes PF_X8 ahead */
-enum { PF_X8 = 2048 };
+enum { PF_X8 = 3072 };
 
 // out[c*ldo + r] = W[r, :k] . X[c, :k]   (r < R, c < C; kx_q8_32 x rows; W in layout `x8`)
 AI void qtile(int T, bool x8, int R, int C, const unsigned char *W, int r8, uint64_t rb, const unsigned char *X,

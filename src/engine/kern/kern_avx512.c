@@ -261,7 +261,7 @@ AI __m512 q_step(int T, __m512 acc, const wgrp *w, const xgrp *x)
 
 /* x8 prefetch: the 8 rows of a group read one stream; each unit step (8
  * units, one per row) fetches its bytes PF_X8 ahead */
-enum { PF_X8 = 2048 };
+enum { PF_X8 = 3072 };
 
 // out[c*ldo + r] = W[r, :k] . X[c, :k]   (r < R, c < C; kx_q8_32 x rows)
 // Layouts: plain (x8 false): row r's group g (= unit g, 4 blocks) at W + r*rb + g*gb.
