@@ -34,6 +34,15 @@
 
 enum { XQS = offsetof(kx_q8_k, qs), XBS = offsetof(kx_q8_k, bsums), XSZ = sizeof(kx_q8_k) };
 
+/* Software prefetch KPF bytes ahead of the super-block being read. One
+ * weight row is walked at a time, so a thread reads one sequential stream;
+ * on some CPUs the hardware prefetchers alone keep that stream far below
+ * the memory bandwidth (Intel Xeon, AVX2 kernel, q4_k matrix-vector product
+ * from DRAM at 1 thread: 7.0 GB/s without, 13.5 GB/s with 4 KiB ahead;
+ * 1, 2, 8 KiB measured 9.4, 11.3, 13.5). Prefetches past the end of the
+ * rows are harmless hints. */
+enum { KPF = 4096 };
+
 AI float ld_f16(const unsigned char *p)
 {
     uint16_t h;
@@ -288,6 +297,8 @@ AI void q2k_unit(const unsigned char *b, const kq_st *st, int u, __m256i *U, __m
         _Pragma("GCC unroll 8") for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();                             \
         for (int64_t ib = 0; ib < nb; ib++) {                                                                          \
             const unsigned char *b = w + ib * (BYTES), *xk = X + ib * XSZ;                                             \
+            _Pragma("GCC unroll 8") for (int i = 0; i < ((BYTES) + 63) / 64; i++)                                      \
+                _mm_prefetch((const char *)b + KPF + 64 * i, _MM_HINT_T0);                                             \
             kq_st st;                                                                                                  \
             NAME##_setup(b, &st);                                                                                      \
             __m256i isum[8];                                                                                           \
