@@ -136,14 +136,14 @@ static void check_tied(void)
 static void check_membw(void)
 {
     /* kernels against a scalar sum, lengths and starting offsets that are not multiples of any block */
-    enum { N = 5000 };
+    enum { N = 50000 };
     static uint64_t buf[N];
     for (int i = 0; i < N; i++)
         buf[i] = (uint64_t)i * 0x123456789ull ^ ((uint64_t)i << 40);
     const char *names[MEMBW_MAX_KERNELS];
     int nk = membw_kernels(names);
     t_check(nk >= 1 && !strcmp(names[0], "c"), "membw: kernel list starts with c", "%d kernels", nk);
-    static const uint64_t lens[] = {0, 1, 7, 63, 64, 65, 511, 512, 513, 4097};
+    static const uint64_t lens[] = {0, 1, 7, 63, 64, 65, 511, 512, 513, 4097, 8 * 1024 + 3, 49990};
     for (int k = 0; k < nk; k++) {
         bool ok = true;
         for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)

@@ -97,6 +97,52 @@ __attribute__((target("avx512f"))) static uint64_t sum_avx512(const uint64_t *p,
         s += p[i];
     return s;
 }
+
+/* Several streams. One sequential stream per thread does not reach the
+ * memory bandwidth on every CPU: some prefetchers fetch a stream only so far
+ * ahead (an Intel Xeon measured 10 GB/s from one stream, 18 GB/s from 4-8
+ * streams side by side, 1 thread), and the matrix kernels, which read several
+ * rows at once, do get the higher figure. So the words are cut into S runs of
+ * whole 128-byte steps, read side by side with a software prefetch MS_PF
+ * bytes ahead in each; the words after the S runs go to the one-stream
+ * kernel. */
+enum { MS_PF = 512 };
+
+#define MULTI_STREAM(NAME, TARGET, VEC, ZERO, LOAD, ADD, ONE, STEP_LOADS)                                             \
+    __attribute__((target(TARGET))) static uint64_t NAME(const uint64_t *p, uint64_t n, const int S)                  \
+    {                                                                                                                  \
+        VEC a[8][STEP_LOADS];                                                                                          \
+        for (int s = 0; s < 8; s++)                                                                                    \
+            for (int l = 0; l < STEP_LOADS; l++)                                                                       \
+                a[s][l] = ZERO;                                                                                        \
+        uint64_t run = n / (uint64_t)S / 16 * 16; /* words per stream, whole 128-byte steps */                       \
+        for (uint64_t i = 0; i < run; i += 16)                                                                         \
+            for (int s = 0; s < S; s++) {                                                                              \
+                const uint64_t *q = p + (uint64_t)s * run + i;                                                         \
+                _mm_prefetch((const char *)q + MS_PF, _MM_HINT_T0);                                                    \
+                _mm_prefetch((const char *)q + MS_PF + 64, _MM_HINT_T0);                                               \
+                for (int l = 0; l < STEP_LOADS; l++)                                                                   \
+                    a[s][l] = ADD(a[s][l], LOAD(q + l * (16 / STEP_LOADS)));                                           \
+            }                                                                                                          \
+        uint64_t lane[8] = {0}, s = 0;                                                                                 \
+        for (int k = 0; k < 8; k++)                                                                                    \
+            for (int l = 0; l < STEP_LOADS; l++) {                                                                     \
+                memcpy(lane, &a[k][l], sizeof a[k][l]);                                                                \
+                for (int w = 0; w < (int)(sizeof a[k][l] / 8); w++)                                                    \
+                    s += lane[w];                                                                                      \
+            }                                                                                                          \
+        return s + ONE(p + (uint64_t)S * run, n - (uint64_t)S * run);                                                  \
+    }
+
+#define LD256(q) _mm256_loadu_si256((const __m256i *)(q))
+MULTI_STREAM(sum_avx2_ms, "avx2", __m256i, _mm256_setzero_si256(), LD256, _mm256_add_epi64, sum_avx2, 4)
+MULTI_STREAM(sum_avx512_ms, "avx512f", __m512i, _mm512_setzero_si512(), _mm512_loadu_si512, _mm512_add_epi64,
+             sum_avx512, 2)
+
+static uint64_t sum_avx2x4(const uint64_t *p, uint64_t n) { return sum_avx2_ms(p, n, 4); }
+static uint64_t sum_avx2x8(const uint64_t *p, uint64_t n) { return sum_avx2_ms(p, n, 8); }
+static uint64_t sum_avx512x4(const uint64_t *p, uint64_t n) { return sum_avx512_ms(p, n, 4); }
+static uint64_t sum_avx512x8(const uint64_t *p, uint64_t n) { return sum_avx512_ms(p, n, 8); }
 #endif
 
 typedef uint64_t (*sum_fn)(const uint64_t *, uint64_t);
@@ -113,10 +159,16 @@ static int kernels(kernel *k)
     k[n++] = (kernel){"c", sum_c};
 #ifdef MEMBW_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2"))
+    if (__builtin_cpu_supports("avx2")) {
         k[n++] = (kernel){"avx2", sum_avx2};
-    if (__builtin_cpu_supports("avx512f"))
+        k[n++] = (kernel){"avx2x4", sum_avx2x4};
+        k[n++] = (kernel){"avx2x8", sum_avx2x8};
+    }
+    if (__builtin_cpu_supports("avx512f")) {
         k[n++] = (kernel){"avx512", sum_avx512};
+        k[n++] = (kernel){"avx512x4", sum_avx512x4};
+        k[n++] = (kernel){"avx512x8", sum_avx512x8};
+    }
 #endif
     return n;
 }

@@ -16,9 +16,11 @@
 typedef struct membw membw;
 
 /* Read kernels: "c" (plain C, whatever the compiler makes of it), "avx2"
- * (256-bit loads), "avx512" (512-bit loads). The SIMD ones exist only on
+ * (256-bit loads), "avx512" (512-bit loads), each SIMD one also as "...x4"
+ * and "...x8" (4 or 8 streams side by side, software-prefetched: some CPUs
+ * read one stream well below their bandwidth). The SIMD ones exist only on
  * x86-64 and run only where the CPU (and OS) support them. */
-#define MEMBW_MAX_KERNELS 3
+#define MEMBW_MAX_KERNELS 7
 
 /* Names of the kernels this CPU can run, widest last; returns how many
  * (1..MEMBW_MAX_KERNELS). names[] must hold MEMBW_MAX_KERNELS entries. */
