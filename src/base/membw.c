@@ -104,8 +104,8 @@ __attribute__((target("avx512f"))) static uint64_t sum_avx512(const uint64_t *p,
  * streams side by side, 1 thread), and the matrix kernels, which read several
  * rows at once, do get the higher figure. So the words are cut into S runs of
  * whole 128-byte steps, read side by side with a software prefetch MS_PF
- * bytes ahead in each; the words after the S runs go to the one-stream
- * kernel. */
+ * bytes ahead in each (prefetches past the end are harmless hints); the
+ * words after the S runs go to the one-stream kernel. */
 enum { MS_PF = 512 };
 
 #define MULTI_STREAM(NAME, TARGET, VEC, ZERO, LOAD, ADD, ONE, STEP_LOADS)                                             \

@@ -36,13 +36,10 @@
 
 enum { XQS = offsetof(kx_q8_k, qs), XBS = offsetof(kx_q8_k, bsums), XSZ = sizeof(kx_q8_k) };
 
-/* Software prefetch KPF bytes ahead of the super-block being read. One
- * weight row is walked at a time, so a thread reads one sequential stream;
- * on some CPUs the hardware prefetchers alone keep that stream far below
- * the memory bandwidth (Intel Xeon, AVX2 kernel, q4_k matrix-vector product
- * from DRAM at 1 thread: 7.0 GB/s without, 13.5 GB/s with 4 KiB ahead;
- * 1, 2, 8 KiB measured 9.4, 11.3, 13.5). Prefetches past the end of the
- * rows are harmless hints. */
+/* Software prefetch KPF bytes ahead of the super-block being read, as in
+ * kern_avx2_k.c (one row at a time is one stream per thread; Intel Xeon,
+ * q4_k matrix-vector product from DRAM at 1 thread: 7.6 GB/s without, 13.3
+ * with). Prefetches past the end of the rows are harmless hints. */
 enum { KPF = 4096 };
 
 AI __m512i b8(int v) { return _mm512_set1_epi8((char)v); }
