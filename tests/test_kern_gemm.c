@@ -293,6 +293,45 @@ static void check_tiles(const kern_ops *ops, uint32_t type)
     t_check(ok, name, "%s", why);
 }
 
+/* Long rows of the 32-block types: tiles of several columns may read x
+ * prepared in a bounded buffer (kern_avx512.c: room for 4 columns of k up
+ * to 32768 for Q4_1 / Q5_1, 40960 for the others) and fall back to
+ * one-column tiles past it; at the bounds and past them every value stays
+ * within the bound of ref and equals the 1x1 call's bits. */
+static void check_long_k(const kern_ops *ops, uint32_t type)
+{
+    const int64_t ks[] = {32768, 32768 + 192, 40960, 40960 + 160}, nr = 3, nc = 5;
+    bool ok = true;
+    char why[200] = "";
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0] && ok; ki++) {
+        int64_t k = ks[ki];
+        gcase g;
+        if (!gcase_make(&g, type, k, nr, nc)) {
+            gcase_free(&g);
+            t_check(false, "long-k case setup", "out of memory");
+            return;
+        }
+        ops->gemm[type](g.W, g.row_bytes, g.X, g.x_bytes, g.got, nr, k, nr, nc);
+        for (int64_t c = 0; c < nc && ok; c++)
+            for (int64_t r = 0; r < nr && ok; r++) {
+                int64_t i = c * nr + r;
+                double tol = 8.0 * (double)(k / 32 + 8) * 0x1p-24 * g.mag[i] + 1e-6;
+                float v;
+                ops->gemm[type](g.W + (uint64_t)r * g.row_bytes, g.row_bytes, g.X + (uint64_t)c * g.x_bytes, g.x_bytes,
+                                &v, 1, k, 1, 1);
+                if (!(fabs((double)g.got[i] - (double)g.ref[i]) <= tol) || memcmp(&v, &g.got[i], sizeof v) != 0) {
+                    ok = false;
+                    snprintf(why, sizeof why, "k %lld (r %lld, c %lld): got %.9g, ref %.9g, 1x1 %.9g",
+                             (long long)k, (long long)r, (long long)c, g.got[i], g.ref[i], v);
+                }
+            }
+        gcase_free(&g);
+    }
+    char name[128];
+    snprintf(name, sizeof name, "%s gemm %s k 32768..41120: within bound, same as 1x1", ops->name, ttype_name(type));
+    t_check(ok, name, "%s", why);
+}
+
 /* (d) for one type on one table */
 static void check_x8(const kern_ops *ops, uint32_t type)
 {
@@ -405,6 +444,8 @@ int main(void)
             if (ops->gemm[t] && ttype_get(t)) {
                 check_gemm(ops, t);
                 check_tiles(ops, t);
+                if (kern_xfmt(t) == KX_Q8_32)
+                    check_long_k(ops, t);
                 if (ops->gemm_x8[t])
                     check_x8(ops, t);
             }

@@ -7,6 +7,10 @@
  *   FT1 FTM FTC / QT1 QTM QTC  tile shapes of the float / quantized kinds:
  *                              a column alone uses up to *T1 rows x 1,
  *                              otherwise up to *TM rows x *TC columns.
+ * and optionally
+ *   KIND_PREP(T)               a tile_prep_fn for kind T, or NULL (default
+ *                              NULL for every kind); TILE_PREP_BYTES the
+ *                              size of the buffer it fills (default 64)
  * It defines gemm_f32 .. gemm_q8_0 and gemm_x8_q4_0 .. gemm_x8_q8_0 (static)
  * over those tiles. Every output
  * value is computed by one tile with the same instruction sequence in every
@@ -17,6 +21,35 @@
 
 typedef void (*tile_fn)(const unsigned char *W, uint64_t rb, const unsigned char *X, uint64_t xb, float *out,
                         int64_t ldo, int64_t k);
+
+/* Prepares cw x rows (X, xb bytes apart, k elements) for the tiles of
+ * several columns of a kind, which then read buf (*pb bytes a row) instead
+ * of X; returns false, writing nothing, if they need more than cap bytes
+ * (the driver then uses one-column tiles, which read X itself). The tiles
+ * must compute from the prepared rows exactly what they would from X. */
+typedef bool (*tile_prep_fn)(const unsigned char *X, uint64_t xb, int cw, int64_t k, unsigned char *buf, uint64_t cap,
+                             uint64_t *pb);
+#ifndef KIND_PREP
+#define KIND_PREP(T) NULL
+#endif
+#ifndef TILE_PREP_BYTES
+#define TILE_PREP_BYTES 64
+#endif
+
+/* column tile [c, c + *cw) of X: where the tiles read it (prepared into buf
+ * when the kind has a prep and *cw > 1; *cw drops to 1 if it does not fit) */
+static const unsigned char *tile_cols(tile_prep_fn prep, const unsigned char *x, uint64_t xb, int64_t c, int *cw,
+                                      int64_t k, unsigned char *buf, uint64_t *xbc)
+{
+    const unsigned char *xc = x + (uint64_t)c * xb;
+    *xbc = xb;
+    if (*cw > 1 && prep) {
+        if (prep(xc, xb, *cw, k, buf, TILE_PREP_BYTES, xbc))
+            return buf;
+        *cw = 1;
+    }
+    return xc;
+}
 
 #define TILE_FN(T, R, C)                                                                                     \
     static void t_##T##_##R##_##C(const unsigned char *W, uint64_t rb, const unsigned char *X, uint64_t xb, \
@@ -45,11 +78,12 @@ typedef void (*tile_fn)(const unsigned char *W, uint64_t rb, const unsigned char
 #define ALL_TILES(M, T, N1, NM, NC) ROWS(M, T, 1, N1) COLS(M, T, NM, NC)
 #define KIND(T, N1, NM, NC)                                                                                  \
     ALL_TILES(TILE_FN, T, N1, NM, NC)                                                                        \
-    static const tiling tiles_##T = {N1, NM, NC, {ALL_TILES(TILE_ENT, T, N1, NM, NC)}};
+    static const tiling tiles_##T = {N1, NM, NC, {ALL_TILES(TILE_ENT, T, N1, NM, NC)}, KIND_PREP(T)};
 
 typedef struct {
     int n1, nm, nc;
     tile_fn fn[9][7]; /* [rows][cols] */
+    tile_prep_fn prep;
 } tiling;
 
 typedef void (*tile_x8_fn)(const unsigned char *G, int r8, uint64_t rb, const unsigned char *X, uint64_t xb,
@@ -63,11 +97,12 @@ typedef void (*tile_x8_fn)(const unsigned char *G, int r8, uint64_t rb, const un
 #define TILE_X8_ENT(T, R, C) [R][C] = x_##T##_##R##_##C,
 #define KIND_X8(T, N1, NM, NC)                                                                               \
     ALL_TILES(TILE_X8_FN, T, N1, NM, NC)                                                                     \
-    static const tiling_x8 tiles_x8_##T = {N1, NM, NC, {ALL_TILES(TILE_X8_ENT, T, N1, NM, NC)}};
+    static const tiling_x8 tiles_x8_##T = {N1, NM, NC, {ALL_TILES(TILE_X8_ENT, T, N1, NM, NC)}, KIND_PREP(T)};
 
 typedef struct {
     int n1, nm, nc;
     tile_x8_fn fn[9][7]; /* [rows][cols] */
+    tile_prep_fn prep;
 } tiling_x8;
 
 KIND(F32, FT1, FTM, FTC)
@@ -90,6 +125,7 @@ KIND_X8(Q80, QT1, QTM, QTC)
 static void drive(const tiling *t, const void *W, uint64_t rb, const void *X, uint64_t xb, float *out,
                   int64_t ldo, int64_t k, int64_t nr, int64_t nc)
 {
+    _Alignas(64) unsigned char xbuf[TILE_PREP_BYTES];
     const unsigned char *w = W, *x = X;
     int64_t chunk = nr;
     if (nc > t->nc) {
@@ -100,10 +136,12 @@ static void drive(const tiling *t, const void *W, uint64_t rb, const void *X, ui
         int64_t r1 = nr - r0 < chunk ? nr : r0 + chunk;
         for (int64_t c = 0; c < nc;) {
             int cw = nc - c >= t->nc ? t->nc : (int)(nc - c);
+            uint64_t xbc;
+            const unsigned char *xc = tile_cols(t->prep, x, xb, c, &cw, k, xbuf, &xbc);
             int rt = cw == 1 ? t->n1 : t->nm;
             for (int64_t r = r0; r < r1; r += rt) {
                 int rh = r1 - r < rt ? (int)(r1 - r) : rt;
-                t->fn[rh][cw](w + (uint64_t)r * rb, rb, x + (uint64_t)c * xb, xb, out + c * ldo + r, ldo, k);
+                t->fn[rh][cw](w + (uint64_t)r * rb, rb, xc, xbc, out + c * ldo + r, ldo, k);
             }
             c += cw;
         }
@@ -115,6 +153,7 @@ static void drive(const tiling *t, const void *W, uint64_t rb, const void *X, ui
 static void drive_x8(const tiling_x8 *t, const void *W, uint64_t rb, const void *X, uint64_t xb, float *out,
                      int64_t ldo, int64_t k, int64_t nr, int64_t nc)
 {
+    _Alignas(64) unsigned char xbuf[TILE_PREP_BYTES];
     const unsigned char *w = W, *x = X;
     int64_t chunk = nr;
     if (nc > t->nc) {
@@ -125,11 +164,12 @@ static void drive_x8(const tiling_x8 *t, const void *W, uint64_t rb, const void 
         int64_t r1 = nr - r0 < chunk ? nr : r0 + chunk;
         for (int64_t c = 0; c < nc;) {
             int cw = nc - c >= t->nc ? t->nc : (int)(nc - c);
+            uint64_t xbc;
+            const unsigned char *xc = tile_cols(t->prep, x, xb, c, &cw, k, xbuf, &xbc);
             int rt = cw == 1 ? t->n1 : t->nm;
             for (int64_t r = r0; r < r1;) {
                 int r8 = (int)(r % 8), rh = 8 - r8 < rt ? 8 - r8 : rt;
-                t->fn[rh][cw](w + (uint64_t)(r - r8) * rb, r8, rb, x + (uint64_t)c * xb, xb, out + c * ldo + r, ldo,
-                              k);
+                t->fn[rh][cw](w + (uint64_t)(r - r8) * rb, r8, rb, xc, xbc, out + c * ldo + r, ldo, k);
                 r += rh;
             }
             c += cw;
