@@ -224,6 +224,32 @@ AI xgrp x_group(int T, const unsigned char *p, bool one)
     return g;
 }
 
+/* An x group prepared for the tiles of several columns (see prep_q): the
+ * registers of x_group stored in order, lo hi off d (and smin for the kinds
+ * with a min), 32 bytes each. */
+AI int xg_bytes(int T) { return has_min(T) ? 160 : 128; }
+
+AI void x_store(int T, unsigned char *p, const xgrp *g)
+{
+    _mm256_store_si256((__m256i *)p, g->lo);
+    _mm256_store_si256((__m256i *)(p + 32), g->hi);
+    _mm256_store_si256((__m256i *)(p + 64), g->off);
+    _mm256_store_ps((float *)(p + 96), g->d);
+    if (has_min(T))
+        _mm256_store_ps((float *)(p + 128), g->smin);
+}
+
+AI xgrp x_load(int T, const unsigned char *p)
+{
+    xgrp g;
+    g.lo = _mm256_load_si256((const __m256i *)p);
+    g.hi = _mm256_load_si256((const __m256i *)(p + 32));
+    g.off = has_off(T) ? _mm256_load_si256((const __m256i *)(p + 64)) : _mm256_setzero_si256();
+    g.d = _mm256_load_ps((const float *)(p + 96));
+    g.smin = has_min(T) ? _mm256_load_ps((const float *)(p + 128)) : _mm256_setzero_ps();
+    return g;
+}
+
 /* one weight group (2 blocks, or block 0 only if `one`) */
 typedef struct {
     __m256i lo, hi;   /* codes (Q8_0: the signed values) */
@@ -327,7 +353,8 @@ AI wlay lay_of(int T, bool x8, const unsigned char *W, int r8, uint64_t rb, int6
  * a unit, 4 blocks of the 8 rows) fetches its bytes PF_X8 ahead */
 enum { PF_X8 = 3072 };
 
-// out[c*ldo + r] = W[r, :k] . X[c, :k]   (r < R, c < C; kx_q8_32 x rows; W in layout `x8`)
+// out[c*ldo + r] = W[r, :k] . X[c, :k]   (r < R, c < C; kx_q8_32 x rows, or with
+// C > 1 x rows prepared by prep_q: the same x groups decoded once; W in layout `x8`)
 AI void qtile(int T, bool x8, int R, int C, const unsigned char *W, int r8, uint64_t rb, const unsigned char *X,
               uint64_t xb, float *out, int64_t ldo, int64_t k)
 {
@@ -336,9 +363,11 @@ AI void qtile(int T, bool x8, int R, int C, const unsigned char *W, int r8, uint
     const wlay L = lay_of(T, x8, W, r8, rb, k);
     __m256 acc[8][6];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    const bool pre = C > 1;
     for (int64_t g = 0; g < ng; g++) {
         xgrp xs[6];
-        UNROLL for (int c = 0; c < C; c++) xs[c] = x_group(T, X + (uint64_t)c * xb + (uint64_t)g * 80, false);
+        UNROLL for (int c = 0; c < C; c++) xs[c] = pre ? x_load(T, X + (uint64_t)c * xb + (uint64_t)g * xg_bytes(T))
+                                                       : x_group(T, X + (uint64_t)c * xb + (uint64_t)g * 80, false);
         const int64_t u = g / 2;
         const uint64_t half = (uint64_t)(g & 1) * (uint64_t)gb;
         const unsigned char *wp = u < nu ? L.w0 + (uint64_t)u * L.us + half : L.wt + half;
@@ -360,7 +389,8 @@ AI void qtile(int T, bool x8, int R, int C, const unsigned char *W, int r8, uint
     }
     if (nblk % 2) { /* one block left: in the tail unit (nblk % 4 is odd) */
         xgrp xs[6];
-        UNROLL for (int c = 0; c < C; c++) xs[c] = x_group(T, X + (uint64_t)c * xb + (uint64_t)ng * 80, true);
+        UNROLL for (int c = 0; c < C; c++) xs[c] = pre ? x_load(T, X + (uint64_t)c * xb + (uint64_t)ng * xg_bytes(T))
+                                                       : x_group(T, X + (uint64_t)c * xb + (uint64_t)ng * 80, true);
         const unsigned char *wp = L.wt + (uint64_t)(ng & 1) * (uint64_t)gb;
         UNROLL for (int r = 0; r < R; r++)
         {
@@ -402,6 +432,53 @@ AI void tile_x8(int T, int R, int C, const unsigned char *G, int r8, uint64_t rb
 #define QTM 4
 #define QTC 4
 #endif
+
+/* The tiles of several columns read x groups decoded once per column tile
+ * (prep_q), as in kern_avx512.c. Room for QTC columns of 512 groups of 160
+ * bytes (k up to 32768 for Q4_1 / Q5_1, 40960 for the others at 128 bytes);
+ * past that the driver falls back to one-column tiles, which compute the
+ * same values. The buffer is a local of the driver (320 KiB of stack). */
+#define TILE_PREP_BYTES (QTC * 512 * 160)
+
+// buf[c][g] = x group g of X row c in the lane layout (x_group), c < cw
+AI bool prep_q(int T, const unsigned char *X, uint64_t xb, int cw, int64_t k, unsigned char *buf, uint64_t cap,
+               uint64_t *pb)
+{
+    const int64_t nblk = k / 32, ng = nblk / 2;
+    const uint64_t row = (uint64_t)(ng + nblk % 2) * (uint64_t)xg_bytes(T);
+    if (row * (uint64_t)cw > cap)
+        return false;
+    for (int c = 0; c < cw; c++) {
+        const unsigned char *x = X + (uint64_t)c * xb;
+        unsigned char *o = buf + (uint64_t)c * row;
+        for (int64_t g = 0; g < ng; g++) {
+            xgrp v = x_group(T, x + (uint64_t)g * 80, false);
+            x_store(T, o + (uint64_t)g * xg_bytes(T), &v);
+        }
+        if (nblk % 2) {
+            xgrp v = x_group(T, x + (uint64_t)ng * 80, true);
+            x_store(T, o + (uint64_t)ng * xg_bytes(T), &v);
+        }
+    }
+    *pb = row;
+    return true;
+}
+
+#define PREP_FN(T)                                                                                                     \
+    static bool prep_##T(const unsigned char *X, uint64_t xb, int cw, int64_t k, unsigned char *buf, uint64_t cap,     \
+                         uint64_t *pb)                                                                                 \
+    {                                                                                                                  \
+        return prep_q(T, X, xb, cw, k, buf, cap, pb);                                                                  \
+    }
+PREP_FN(Q40)
+PREP_FN(Q41)
+PREP_FN(Q50)
+PREP_FN(Q51)
+PREP_FN(Q80)
+#define prep_F32 NULL
+#define prep_F16 NULL
+#define prep_BF16 NULL
+#define KIND_PREP(T) prep_##T
 #include "kern_tiles.h"
 
 void kern_avx2_fill(kern_ops *o)
