@@ -408,21 +408,7 @@ AI bool prep_q(int T, const unsigned char *X, uint64_t xb, int cw, int64_t k, un
     return true;
 }
 
-#define PREP_FN(T)                                                                                                     \
-    static bool prep_##T(const unsigned char *X, uint64_t xb, int cw, int64_t k, unsigned char *buf, uint64_t cap,     \
-                         uint64_t *pb)                                                                                 \
-    {                                                                                                                  \
-        return prep_q(T, X, xb, cw, k, buf, cap, pb);                                                                  \
-    }
-PREP_FN(Q40)
-PREP_FN(Q41)
-PREP_FN(Q50)
-PREP_FN(Q51)
-PREP_FN(Q80)
-#define prep_F32 NULL
-#define prep_F16 NULL
-#define prep_BF16 NULL
-#define KIND_PREP(T) prep_##T
+#define TILE_PREP_Q 1
 #include "kern_tiles.h"
 
 /* ---- index tables ---- */

@@ -8,9 +8,11 @@
  *                              a column alone uses up to *T1 rows x 1,
  *                              otherwise up to *TM rows x *TC columns.
  * and optionally
- *   KIND_PREP(T)               a tile_prep_fn for kind T, or NULL (default
- *                              NULL for every kind); TILE_PREP_BYTES the
- *                              size of the buffer it fills (default 64)
+ *   TILE_PREP_Q, prep_q(T, X, xb, cw, k, buf, cap, pb)
+ *                              the quantized kinds' tiles of several
+ *                              columns read x prepared by prep_q (a
+ *                              tile_prep_fn with the kind in front);
+ *                              TILE_PREP_BYTES the room it gets (default 64)
  * It defines gemm_f32 .. gemm_q8_0 and gemm_x8_q4_0 .. gemm_x8_q8_0 (static)
  * over those tiles. Every output
  * value is computed by one tile with the same instruction sequence in every
@@ -29,7 +31,23 @@ typedef void (*tile_fn)(const unsigned char *W, uint64_t rb, const unsigned char
  * must compute from the prepared rows exactly what they would from X. */
 typedef bool (*tile_prep_fn)(const unsigned char *X, uint64_t xb, int cw, int64_t k, unsigned char *buf, uint64_t cap,
                              uint64_t *pb);
-#ifndef KIND_PREP
+#ifdef TILE_PREP_Q
+#define PREP_FN(T)                                                                                           \
+    static bool prep_##T(const unsigned char *X, uint64_t xb, int cw, int64_t k, unsigned char *buf,         \
+                         uint64_t cap, uint64_t *pb)                                                        \
+    {                                                                                                        \
+        return prep_q(T, X, xb, cw, k, buf, cap, pb);                                                        \
+    }
+PREP_FN(Q40)
+PREP_FN(Q41)
+PREP_FN(Q50)
+PREP_FN(Q51)
+PREP_FN(Q80)
+#define prep_F32 NULL
+#define prep_F16 NULL
+#define prep_BF16 NULL
+#define KIND_PREP(T) prep_##T
+#else
 #define KIND_PREP(T) NULL
 #endif
 #ifndef TILE_PREP_BYTES
