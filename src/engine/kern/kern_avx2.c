@@ -233,7 +233,8 @@ AI void x_store(int T, unsigned char *p, const xgrp *g)
 {
     _mm256_store_si256((__m256i *)p, g->lo);
     _mm256_store_si256((__m256i *)(p + 32), g->hi);
-    _mm256_store_si256((__m256i *)(p + 64), g->off);
+    if (has_off(T))
+        _mm256_store_si256((__m256i *)(p + 64), g->off);
     _mm256_store_ps((float *)(p + 96), g->d);
     if (has_min(T))
         _mm256_store_ps((float *)(p + 128), g->smin);
@@ -440,29 +441,9 @@ AI void tile_x8(int T, int R, int C, const unsigned char *G, int r8, uint64_t rb
  * same values. The buffer is a local of the driver (320 KiB of stack). */
 #define TILE_PREP_BYTES (QTC * 512 * 160)
 
-// buf[c][g] = x group g of X row c in the lane layout (x_group), c < cw
-AI bool prep_q(int T, const unsigned char *X, uint64_t xb, int cw, int64_t k, unsigned char *buf, uint64_t cap,
-               uint64_t *pb)
-{
-    const int64_t nblk = k / 32, ng = nblk / 2;
-    const uint64_t row = (uint64_t)(ng + nblk % 2) * (uint64_t)xg_bytes(T);
-    if (row * (uint64_t)cw > cap)
-        return false;
-    for (int c = 0; c < cw; c++) {
-        const unsigned char *x = X + (uint64_t)c * xb;
-        unsigned char *o = buf + (uint64_t)c * row;
-        for (int64_t g = 0; g < ng; g++) {
-            xgrp v = x_group(T, x + (uint64_t)g * 80, false);
-            x_store(T, o + (uint64_t)g * xg_bytes(T), &v);
-        }
-        if (nblk % 2) {
-            xgrp v = x_group(T, x + (uint64_t)ng * 80, true);
-            x_store(T, o + (uint64_t)ng * xg_bytes(T), &v);
-        }
-    }
-    *pb = row;
-    return true;
-}
+/* for prep_q (kern_tiles.h): a group is XG_BLOCKS blocks; the one at p has nb */
+enum { XG_BLOCKS = 2 };
+AI xgrp x_group_n(int T, const unsigned char *p, int nb) { return x_group(T, p, nb < 2); }
 
 #define TILE_PREP_Q 1
 #include "kern_tiles.h"

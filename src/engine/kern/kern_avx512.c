@@ -209,7 +209,8 @@ AI void x_store(int T, unsigned char *p, const xgrp *g)
 {
     _mm512_store_si512(p, g->lo);
     _mm512_store_si512(p + 64, g->hi);
-    _mm512_store_si512(p + 128, g->off);
+    if (has_off(T))
+        _mm512_store_si512(p + 128, g->off);
     _mm512_store_ps(p + 192, g->d);
     if (has_min(T))
         _mm512_store_ps(p + 256, g->smin);
@@ -383,30 +384,9 @@ AI void tile_x8(int T, int R, int C, const unsigned char *G, int r8, uint64_t rb
  * of the driver (320 KiB of stack; threads get megabytes). */
 #define TILE_PREP_BYTES (QTC * 256 * 320)
 
-// buf[c][g] = x group g of X row c in the lane layout (x_group), c < cw
-AI bool prep_q(int T, const unsigned char *X, uint64_t xb, int cw, int64_t k, unsigned char *buf, uint64_t cap,
-               uint64_t *pb)
-{
-    const int64_t nblk = k / 32, ng = nblk / 4;
-    const int nt = (int)(nblk % 4);
-    const uint64_t row = (uint64_t)(ng + (nt > 0)) * (uint64_t)xg_bytes(T);
-    if (row * (uint64_t)cw > cap)
-        return false;
-    for (int c = 0; c < cw; c++) {
-        const unsigned char *x = X + (uint64_t)c * xb;
-        unsigned char *o = buf + (uint64_t)c * row;
-        for (int64_t g = 0; g < ng; g++) {
-            xgrp v = x_group(T, x + (uint64_t)g * 160, true, 0);
-            x_store(T, o + (uint64_t)g * xg_bytes(T), &v);
-        }
-        if (nt) {
-            xgrp v = x_group(T, x + (uint64_t)ng * 160, false, nt * 40);
-            x_store(T, o + (uint64_t)ng * xg_bytes(T), &v);
-        }
-    }
-    *pb = row;
-    return true;
-}
+/* for prep_q (kern_tiles.h): a group is XG_BLOCKS blocks; the one at p has nb */
+enum { XG_BLOCKS = 4 };
+AI xgrp x_group_n(int T, const unsigned char *p, int nb) { return x_group(T, p, nb == 4, nb * 40); }
 
 #define TILE_PREP_Q 1
 #include "kern_tiles.h"

@@ -8,11 +8,14 @@
  *                              a column alone uses up to *T1 rows x 1,
  *                              otherwise up to *TM rows x *TC columns.
  * and optionally
- *   TILE_PREP_Q, prep_q(T, X, xb, cw, k, buf, cap, pb)
- *                              the quantized kinds' tiles of several
- *                              columns read x prepared by prep_q (a
- *                              tile_prep_fn with the kind in front);
- *                              TILE_PREP_BYTES the room it gets (default 64)
+ *   TILE_PREP_Q                the quantized kinds' tiles of several
+ *                              columns read x prepared by prep_q below,
+ *                              which uses the file's XG_BLOCKS (kx_q8_32
+ *                              blocks a group), x_group_n(T, p, nb) (the
+ *                              group of nb blocks at p), x_store and
+ *                              xg_bytes (its stored form, as the tiles
+ *                              read it); TILE_PREP_BYTES the room it gets
+ *                              (default 64)
  * It defines gemm_f32 .. gemm_q8_0 and gemm_x8_q4_0 .. gemm_x8_q8_0 (static)
  * over those tiles. Every output
  * value is computed by one tile with the same instruction sequence in every
@@ -32,6 +35,24 @@ typedef void (*tile_fn)(const unsigned char *W, uint64_t rb, const unsigned char
 typedef bool (*tile_prep_fn)(const unsigned char *X, uint64_t xb, int cw, int64_t k, unsigned char *buf, uint64_t cap,
                              uint64_t *pb);
 #ifdef TILE_PREP_Q
+// buf[c][g] = x group g of X row c in the stored form, c < cw (a tile_prep_fn with the kind in front)
+static inline __attribute__((always_inline)) bool prep_q(int T, const unsigned char *X, uint64_t xb, int cw, int64_t k,
+                                                         unsigned char *buf, uint64_t cap, uint64_t *pb)
+{
+    const int64_t nblk = k / 32, ng = (nblk + XG_BLOCKS - 1) / XG_BLOCKS;
+    const uint64_t gx = XG_BLOCKS * sizeof(kx_q8_32), gs = (uint64_t)xg_bytes(T), row = (uint64_t)ng * gs;
+    if (row * (uint64_t)cw > cap)
+        return false;
+    for (int c = 0; c < cw; c++)
+        for (int64_t g = 0; g < ng; g++) {
+            int nb = nblk - g * XG_BLOCKS < XG_BLOCKS ? (int)(nblk - g * XG_BLOCKS) : XG_BLOCKS;
+            xgrp v = x_group_n(T, X + (uint64_t)c * xb + (uint64_t)g * gx, nb);
+            x_store(T, buf + (uint64_t)c * row + (uint64_t)g * gs, &v);
+        }
+    *pb = row;
+    return true;
+}
+
 #define PREP_FN(T)                                                                                           \
     static bool prep_##T(const unsigned char *X, uint64_t xb, int cw, int64_t k, unsigned char *buf,         \
                          uint64_t cap, uint64_t *pb)                                                        \
