@@ -183,6 +183,21 @@ static bool gcase_make(gcase *g, uint32_t type, int64_t k, int64_t nr, int64_t n
     return true;
 }
 
+/* (c): the first element of g->got (index c * nr + r) whose bits differ
+ * from a 1x1 call on its row and column, with that call's value in *v; -1
+ * if none */
+static int64_t first_not_1x1(const kern_ops *ops, uint32_t type, const gcase *g, float *v)
+{
+    for (int64_t c = 0; c < g->nc; c++)
+        for (int64_t r = 0; r < g->nr; r++) {
+            ops->gemm[type](g->W + (uint64_t)r * g->row_bytes, g->row_bytes, g->X + (uint64_t)c * g->x_bytes,
+                            g->x_bytes, v, 1, g->k, 1, 1);
+            if (memcmp(v, &g->got[c * g->nr + r], sizeof *v) != 0)
+                return c * g->nr + r;
+        }
+    return -1;
+}
+
 /* (b) and (c) for one type on one table */
 static void check_gemm(const kern_ops *ops, uint32_t type)
 {
@@ -225,17 +240,13 @@ static void check_gemm(const kern_ops *ops, uint32_t type)
                 }
             }
             /* (c): every element again from a 1x1 call, and a sub-range call */
-            for (int64_t c = 0; c < nc && ok_det; c++)
-                for (int64_t r = 0; r < nr; r++) {
-                    float v;
-                    ops->gemm[type](g.W + (uint64_t)r * g.row_bytes, g.row_bytes, g.X + (uint64_t)c * g.x_bytes,
-                                    g.x_bytes, &v, 1, k, 1, 1);
-                    if (memcmp(&v, &g.got[c * nr + r], sizeof v) != 0 && ok_det) {
-                        ok_det = false;
-                        snprintf(why, sizeof why, "k %lld %lldx%lld: (r %lld, c %lld) differs in a 1x1 call",
-                                 (long long)k, (long long)nr, (long long)nc, (long long)r, (long long)c);
-                    }
-                }
+            float v;
+            int64_t bad = ok_det ? first_not_1x1(ops, type, &g, &v) : -1;
+            if (bad >= 0) {
+                ok_det = false;
+                snprintf(why, sizeof why, "k %lld %lldx%lld: (r %lld, c %lld) differs in a 1x1 call", (long long)k,
+                         (long long)nr, (long long)nc, (long long)(bad % nr), (long long)(bad / nr));
+            }
             if (nr > 4 && nc > 2 && ok_det) {
                 int64_t r0 = 3, c0 = 1, sr = nr - 4, sc = nc - 2;
                 ops->gemm[type](g.W + (uint64_t)r0 * g.row_bytes, g.row_bytes, g.X + (uint64_t)c0 * g.x_bytes,
@@ -275,17 +286,13 @@ static void check_tiles(const kern_ops *ops, uint32_t type)
             return;
         }
         ops->gemm[type](g.W, g.row_bytes, g.X, g.x_bytes, g.got, nr, k, nr, nc);
-        for (int64_t c = 0; c < nc && ok; c++)
-            for (int64_t r = 0; r < nr && ok; r++) {
-                float v;
-                ops->gemm[type](g.W + (uint64_t)r * g.row_bytes, g.row_bytes, g.X + (uint64_t)c * g.x_bytes, g.x_bytes,
-                                &v, 1, k, 1, 1);
-                if (memcmp(&v, &g.got[c * nr + r], sizeof v) != 0) {
-                    ok = false;
-                    snprintf(why, sizeof why, "nc %lld: (r %lld, c %lld) differs from the 1x1 call", (long long)nc,
-                             (long long)r, (long long)c);
-                }
-            }
+        float v;
+        int64_t bad = first_not_1x1(ops, type, &g, &v);
+        if (bad >= 0) {
+            ok = false;
+            snprintf(why, sizeof why, "nc %lld: (r %lld, c %lld) differs from the 1x1 call", (long long)nc,
+                     (long long)(bad % nr), (long long)(bad / nr));
+        }
         gcase_free(&g);
     }
     char name[128];
@@ -312,19 +319,21 @@ static void check_long_k(const kern_ops *ops, uint32_t type)
             return;
         }
         ops->gemm[type](g.W, g.row_bytes, g.X, g.x_bytes, g.got, nr, k, nr, nc);
-        for (int64_t c = 0; c < nc && ok; c++)
-            for (int64_t r = 0; r < nr && ok; r++) {
-                int64_t i = c * nr + r;
-                double tol = 8.0 * (double)(k / 32 + 8) * 0x1p-24 * g.mag[i] + 1e-6;
-                float v;
-                ops->gemm[type](g.W + (uint64_t)r * g.row_bytes, g.row_bytes, g.X + (uint64_t)c * g.x_bytes, g.x_bytes,
-                                &v, 1, k, 1, 1);
-                if (!(fabs((double)g.got[i] - (double)g.ref[i]) <= tol) || memcmp(&v, &g.got[i], sizeof v) != 0) {
-                    ok = false;
-                    snprintf(why, sizeof why, "k %lld (r %lld, c %lld): got %.9g, ref %.9g, 1x1 %.9g",
-                             (long long)k, (long long)r, (long long)c, g.got[i], g.ref[i], v);
-                }
+        for (int64_t i = 0; i < nr * nc && ok; i++) {
+            double tol = 8.0 * (double)(k / 32 + 8) * 0x1p-24 * g.mag[i] + 1e-6;
+            if (!(fabs((double)g.got[i] - (double)g.ref[i]) <= tol)) {
+                ok = false;
+                snprintf(why, sizeof why, "k %lld (r %lld, c %lld): got %.9g, ref %.9g", (long long)k,
+                         (long long)(i % nr), (long long)(i / nr), g.got[i], g.ref[i]);
             }
+        }
+        float v;
+        int64_t bad = ok ? first_not_1x1(ops, type, &g, &v) : -1;
+        if (bad >= 0) {
+            ok = false;
+            snprintf(why, sizeof why, "k %lld (r %lld, c %lld): got %.9g, 1x1 %.9g", (long long)k,
+                     (long long)(bad % nr), (long long)(bad / nr), g.got[bad], v);
+        }
         gcase_free(&g);
     }
     char name[128];
