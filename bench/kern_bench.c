@@ -1,5 +1,6 @@
 /* kern_bench: times one gemm kernel (ops->gemm[type], and ops->gemm_x8[type]
- * on the same weights packed to the x8 layout, label suffix "/x8") of a kernel table on
+ * / ops->gemm_r16[type] on the same weights packed to the x8 / r16 layout,
+ * label suffix "/x8" / "/r16") of a kernel table on
  * random weights and prints weight bandwidth (GB/s) and arithmetic rate
  * (GFLOP/s, counted as 2 * k * rows * nc). Single-threaded, best of several
  * timed runs (other processes make timings noisy).
@@ -17,6 +18,7 @@
  * same weights and 16 x rows (prompt processing). A plain streaming read of
  * the dram buffer is printed first as the memory-bandwidth yardstick.
  * Not part of make test; `make bench-kern` builds and runs it. */
+#include "base/err.h"
 #include "engine/kern/kern.h"
 #include "kern_rand.h"
 
@@ -157,9 +159,9 @@ static void big_free(void *p, uint64_t n)
         munmap(p, (size_t)n);
 }
 
-/* Runs one case (x8: on weights packed to the x8 layout, rows rounded up to
- * whole groups of 8); returns 0 or -1 (allocation). */
-static int bench_case(const kern_ops *ops, uint32_t type, int64_t k, const bcase *bc, double min_s, bool x8)
+/* Runs one case (lay: KL_X8 / KL_R16 on weights packed to that layout, rows
+ * rounded up to whole groups of 8 / 16); returns 0 or -1 (allocation). */
+static int bench_case(const kern_ops *ops, uint32_t type, int64_t k, const bcase *bc, double min_s, int lay)
 {
     const ttype_traits *tr = ttype_get(type);
     uint64_t rb;
@@ -171,8 +173,10 @@ static int bench_case(const kern_ops *ops, uint32_t type, int64_t k, const bcase
     int64_t nr = bc->rows > 0 ? bc->rows : (int64_t)(bc->wbytes / rb);
     if (nr < 1)
         nr = 1;
-    if (x8)
-        nr = (nr + 7) / 8 * 8;
+    if (lay != KL_PLAIN) {
+        int64_t gr = lay == KL_X8 ? 8 : 16;
+        nr = (nr + gr - 1) / gr * gr;
+    }
     uint32_t fmt = kern_xfmt(type);
     uint64_t xb = kern_x_row_bytes(fmt, k);
     uint64_t wn = (rb * (uint64_t)nr + 63) & ~(uint64_t)63;
@@ -191,14 +195,16 @@ static int bench_case(const kern_ops *ops, uint32_t type, int64_t k, const bcase
             xf[i] = rng_uniform(-1.0f, 1.0f);
         ops->quant_x[fmt](xf, X + (uint64_t)c * xb, k);
     }
-    if (x8 && kern_x8_pack(type, W, rb, nr, k) != 0) {
+    if ((lay == KL_X8 && kern_x8_pack(type, W, rb, nr, k) != 0) ||
+        (lay == KL_R16 && kern_r16_pack(type, W, rb, nr, k) != 0)) {
         big_free(W, wn), free(X), free(xf), free(out);
-        fprintf(stderr, "kern_bench: x8 pack failed\n");
+        fprintf(stderr, "kern_bench: pack failed: %s\n", err_msg());
         return -1;
     }
-    gcall g = {x8 ? ops->gemm_x8[type] : ops->gemm[type], W, rb, X, xb, out, k, nr, bc->nc};
+    gcall g = {lay == KL_X8 ? ops->gemm_x8[type] : lay == KL_R16 ? ops->gemm_r16[type] : ops->gemm[type],
+               W, rb, X, xb, out, k, nr, bc->nc};
     char label[32];
-    snprintf(label, sizeof label, "%s%s", bc->label, x8 ? "/x8" : "");
+    snprintf(label, sizeof label, "%s%s", bc->label, lay == KL_X8 ? "/x8" : lay == KL_R16 ? "/r16" : "");
     double t = best_time(&g, min_s);
     double bytes = (double)rb * (double)nr;
     double flops = 2.0 * (double)k * (double)nr * (double)bc->nc;
@@ -287,8 +293,9 @@ int main(int argc, char **argv)
             if (!tr || !ops->gemm[t] || !in_list(types, tr->name))
                 continue;
             for (size_t ci = 0; ci < ncases; ci++)
-                for (int x8 = 0; x8 < (ops->gemm_x8[t] ? 2 : 1); x8++)
-                    if (bench_case(ops, t, k, &cases[ci], min_s, x8) != 0)
+                for (int lay = KL_PLAIN; lay <= KL_R16; lay++)
+                    if ((lay == KL_PLAIN || (lay == KL_X8 ? ops->gemm_x8[t] : ops->gemm_r16[t])) &&
+                        bench_case(ops, t, k, &cases[ci], min_s, lay) != 0)
                         return 1;
         }
     }

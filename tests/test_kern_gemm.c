@@ -12,7 +12,13 @@
  *      gemm_x8 over packed weights gives the same bits as gemm over the
  *      plain ones, for whole and partial units, every tile edge, row and
  *      column sub-ranges and the multi-column row chunks; bad arguments are
- *      refused.
+ *      refused;
+ *  (e) the r16 layout: kern_r16_pack puts every scale and code byte where
+ *      kern.h says; the reference gemm_r16 is within the bound of (b) of
+ *      the reference gemm; every table's gemm_r16 gives the reference
+ *      gemm_r16's bits (kern.h fixes its sequence), whole, for every row
+ *      group and column range and across the multi-column row chunks; bad
+ *      arguments are refused.
  *
  * Tolerance of (b). Float weights: both sides sum k products in float in
  * different orders: |got - ref| <= 2 (k + 1) 2^-24 sum|w_i x_i| (+1e-6).
@@ -430,6 +436,125 @@ static void check_x8_errors(void)
             "x8 pack: 8 rows of 2 units packed", "%s", err_msg());
 }
 
+/* (e) for one type on one table */
+static void check_r16(const kern_ops *ops, uint32_t type)
+{
+    const kern_ops *ref = kern_ref_ops();
+    const ttype_traits *tr = ttype_get(type);
+    const uint64_t B = (uint64_t)tr->size, S = 16 * B, nw = (B - 2) / 4;
+    const unsigned char flip = type == SOV_Q8_0 ? 0x80 : 0;
+    const int64_t ks[] = {32, 64, 96, 160, 2048, 5632};
+    /* every tile height and width with partial edges; 272 rows at k 2048
+     * span two multi-column row chunks (14 groups each) */
+    const int64_t shapes[][2] = {{16, 1}, {16, 5}, {32, 4}, {48, 9}, {80, 3}, {64, 17}, {272, 9}};
+    bool ok_lay = true, ok_bound = true, ok_val = true;
+    char why[256] = "";
+    double worst = 0;
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            int64_t k = ks[ki], nr = shapes[si][0], nc = shapes[si][1];
+            if ((nr == 272) != (k == 2048) && nr >= 64)
+                continue; /* the biggest shapes only where they matter */
+            gcase g;
+            unsigned char *pbuf = NULL;
+            float *rr = NULL;
+            if (!gcase_make(&g, type, k, nr, nc) || !(pbuf = malloc(g.row_bytes * (uint64_t)nr + 1)) ||
+                !(rr = malloc(sizeof(float) * (size_t)(nr * nc)))) {
+                free(pbuf);
+                gcase_free(&g);
+                t_check(false, "r16 case setup", "out of memory");
+                return;
+            }
+            unsigned char *P = pbuf + 1; /* odd address, as the plain cases */
+            const uint64_t rb = g.row_bytes, nb = (uint64_t)k / 32;
+            memcpy(P, g.W, rb * (uint64_t)nr);
+            if (kern_r16_pack(type, P, rb, nr, k) != 0) {
+                ok_lay = false;
+                snprintf(why, sizeof why, "k %lld nr %lld: pack failed: %s", (long long)k, (long long)nr, err_msg());
+            }
+            /* every scale and code byte where kern.h puts it */
+            for (int64_t r = 0; r < nr && ok_lay; r++)
+                for (uint64_t b = 0; b < nb && ok_lay; b++) {
+                    const unsigned char *src = g.W + (uint64_t)r * rb + b * B;
+                    const unsigned char *blk = P + (uint64_t)(r / 16) * 16 * rb + b * S;
+                    const uint64_t l = (uint64_t)(r % 16);
+                    bool same = blk[2 * l] == src[0] && blk[2 * l + 1] == src[1];
+                    for (uint64_t t = 0; t < nw; t++)
+                        for (uint64_t j = 0; j < 4; j++)
+                            same = same && blk[32 + 64 * t + 4 * l + j] == (src[2 + 4 * t + j] ^ flip);
+                    if (!same) {
+                        ok_lay = false;
+                        snprintf(why, sizeof why, "k %lld: row %lld block %llu misplaced", (long long)k, (long long)r,
+                                 (unsigned long long)b);
+                    }
+                }
+            /* the reference r16 within the bound of (b) of the reference gemm
+             * (checked once, with the ref table) */
+            ref->gemm_r16[type](P, rb, g.X, g.x_bytes, rr, nr, k, nr, nc);
+            for (int64_t i = 0; i < nr * nc && ops == ref; i++) {
+                double tol = 8.0 * (double)(k / 32 + 8) * 0x1p-24 * g.mag[i] + 1e-6;
+                double d = fabs((double)rr[i] - (double)g.ref[i]);
+                worst = d / tol > worst ? d / tol : worst;
+                if (!(d <= tol) && ok_bound) {
+                    ok_bound = false;
+                    snprintf(why, sizeof why, "k %lld %lldx%lld (r %lld c %lld): r16 %.9g ref %.9g tol %.3g",
+                             (long long)k, (long long)nr, (long long)nc, (long long)(i % nr), (long long)(i / nr),
+                             rr[i], g.ref[i], tol);
+                }
+            }
+            /* this table: the reference's bits, whole, then by row groups and column ranges */
+            ops->gemm_r16[type](P, rb, g.X, g.x_bytes, g.got, nr, k, nr, nc);
+            if (ok_val && memcmp(rr, g.got, sizeof(float) * (size_t)(nr * nc)) != 0) {
+                ok_val = false;
+                snprintf(why, sizeof why, "k %lld %lldx%lld: r16 differs from the reference r16", (long long)k,
+                         (long long)nr, (long long)nc);
+            }
+            for (int64_t r0 = 0; r0 < nr && ok_val; r0 += 16)
+                for (int64_t c = 0; c < nc && ok_val; c += 2) {
+                    int64_t sr = nr - r0 < 32 ? nr - r0 : 32, sc = nc - c < 2 ? nc - c : 2;
+                    ops->gemm_r16[type](P + (uint64_t)r0 * rb, rb, g.X + (uint64_t)c * g.x_bytes, g.x_bytes, g.one,
+                                        sr, k, sr, sc);
+                    for (int64_t cc = 0; cc < sc && ok_val; cc++)
+                        if (memcmp(g.one + cc * sr, rr + (c + cc) * nr + r0, sizeof(float) * (size_t)sr) != 0) {
+                            ok_val = false;
+                            snprintf(why, sizeof why, "k %lld: r16 rows %lld.. cols %lld.. differ", (long long)k,
+                                     (long long)r0, (long long)c);
+                        }
+                }
+            free(rr);
+            free(pbuf);
+            gcase_free(&g);
+        }
+    char name[128];
+    snprintf(name, sizeof name, "%s r16 pack %s puts every byte in place", ops->name, tr->name);
+    t_check(ok_lay, name, "%s", why);
+    if (ops == ref) {
+        snprintf(name, sizeof name, "ref gemm_r16 %s within bound of ref gemm (worst %.3f of tol)", tr->name, worst);
+        t_check(ok_bound, name, "%s", why);
+    }
+    snprintf(name, sizeof name, "%s gemm_r16 %s identical to ref gemm_r16 in every split", ops->name, tr->name);
+    t_check(ok_val, name, "%s", why);
+}
+
+/* kern_r16_pack refuses what it cannot pack, leaving the bytes alone */
+static void check_r16_errors(void)
+{
+    unsigned char w[16 * 18 * 2], c[sizeof w]; /* 16 rows of 2 Q4_0 blocks */
+    for (size_t i = 0; i < sizeof w; i++)
+        w[i] = (unsigned char)(i * 7);
+    memcpy(c, w, sizeof w);
+    t_check(kern_r16_pack(SOV_Q4_0, w, 36, 8, 64) == SOV_EINVAL, "r16 pack: 8 rows refused", "%s", err_msg());
+    t_check(kern_r16_pack(SOV_Q4_0, w, 34, 16, 64) == SOV_EINVAL, "r16 pack: wrong row bytes refused", "%s",
+            err_msg());
+    t_check(kern_r16_pack(SOV_Q4_0, w, 36, 16, 48) == SOV_EINVAL, "r16 pack: k not a multiple of 32 refused", "%s",
+            err_msg());
+    t_check(kern_r16_pack(SOV_Q4_1, w, 40, 16, 64) == SOV_EINVAL, "r16 pack: q4_1 refused", "%s", err_msg());
+    t_check(kern_r16_pack(SOV_F16, w, 64, 16, 32) == SOV_EINVAL, "r16 pack: f16 refused", "%s", err_msg());
+    t_check(memcmp(w, c, sizeof w) == 0, "r16 pack: refused calls leave the weights alone", "changed");
+    t_check(kern_r16_pack(SOV_Q4_0, w, 36, 16, 64) == 0 && memcmp(w, c, sizeof w) != 0,
+            "r16 pack: 16 rows of 2 blocks packed", "%s", err_msg());
+}
+
 int main(void)
 {
     /* ref must cover every supported type */
@@ -457,9 +582,21 @@ int main(void)
                     check_long_k(ops, t);
                 if (ops->gemm_x8[t])
                     check_x8(ops, t);
+                if (ops->gemm_r16[t])
+                    check_r16(ops, t);
             }
     }
     check_x8_errors();
+    check_r16_errors();
+    t_check(kern_ref_ops()->gemm_r16[SOV_Q4_0] && kern_ref_ops()->gemm_r16[SOV_Q8_0], "ref has gemm_r16 for q4_0, q8_0",
+            "missing");
+    if (kern_by_name("avx512"))
+        for (uint32_t t = 0; t < SOV_TYPE_COUNT; t++)
+            if (kern_r16_type(t)) {
+                char name[64];
+                snprintf(name, sizeof name, "avx512 has gemm_r16 for %s", ttype_name(t));
+                t_check(kern_by_name("avx512")->gemm_r16[t] != NULL, name, "missing");
+            }
     const kern_ops *best = kern_best();
     if (strcmp(best->name, "ref") != 0)
         for (uint32_t t = 0; t < SOV_TYPE_COUNT; t++)

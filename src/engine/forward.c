@@ -124,9 +124,11 @@ static void mm_rows(const mm_job *j, const mm_part *pt, int64_t r0, int64_t r1)
     const gguf_tensor *W = pt->W;
     int64_t k = W->ne[0];
     uint64_t row_bytes = W->nbytes / (uint64_t)W->ne[1];
-    /* x8 tensors were packed for kern_best(), the table forward uses; chunks
-     * start at multiples of 16 rows, so at 8-row groups */
-    kern_gemm_fn gemm = W->x8 ? j->ops->gemm_x8[W->type] : j->ops->gemm[W->type];
+    /* x8 / r16 tensors were packed for kern_best(), the table forward uses;
+     * chunks start at multiples of 16 rows, so at 8- and 16-row groups */
+    kern_gemm_fn gemm = W->layout == KL_R16  ? j->ops->gemm_r16[W->type]
+                        : W->layout == KL_X8 ? j->ops->gemm_x8[W->type]
+                                             : j->ops->gemm[W->type];
     const unsigned char *w = (const unsigned char *)W->data + (uint64_t)r0 * row_bytes;
     for (int64_t c0 = 0; c0 < j->nc; c0 += MM_CB) {
         int64_t nc = j->nc - c0 < MM_CB ? j->nc - c0 : MM_CB;

@@ -71,8 +71,8 @@ typedef struct gguf_tensor {
     uint64_t offset;           /* relative to the data section */
     uint64_t nbytes;
     const void *data;          /* points into the mapping */
-    bool x8;                   /* data rewritten to the kern x8 row layout (set
-                                  by model_load_mode, never by the parser) */
+    uint8_t layout;            /* enum kern_layout: KL_PLAIN as parsed; KL_X8 or
+                                  KL_R16 once model_load_mode rewrote the data */
 } gguf_tensor;
 
 typedef struct gguf {

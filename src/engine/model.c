@@ -222,23 +222,31 @@ fail:
 
 int model_load(model **out, const char *path) { return model_load_mode(out, path, true); }
 
-/* Rewrites t in the x8 layout if the best kernel table has a gemm_x8 for its
- * type and its rows come in whole groups of 8; else leaves it. */
+/* Rewrites t in the r16 layout if the best kernel table has a gemm_r16 for
+ * its type and its rows come in whole groups of 16, else in the x8 layout
+ * if it has a gemm_x8 and the rows come in groups of 8; else leaves it. */
 static int pack_one(const gguf_tensor *t, const kern_ops *ops)
 {
     gguf_tensor *w = (gguf_tensor *)t; /* the model owns its gguf: not const underneath */
-    if (!t || t->x8 || !kern_x8_type(t->type) || !ops->gemm_x8[t->type] || t->ne[1] % 8 != 0)
+    if (!t || t->layout != KL_PLAIN)
         return 0;
-    int rc = kern_x8_pack(t->type, (void *)t->data, t->nbytes / (uint64_t)t->ne[1], t->ne[1], t->ne[0]);
+    const uint64_t rb = t->nbytes / (uint64_t)t->ne[1];
+    int rc = 0;
+    if (kern_r16_type(t->type) && ops->gemm_r16[t->type] && t->ne[1] % 16 == 0) {
+        if ((rc = kern_r16_pack(t->type, (void *)t->data, rb, t->ne[1], t->ne[0])) == 0)
+            w->layout = KL_R16;
+    } else if (kern_x8_type(t->type) && ops->gemm_x8[t->type] && t->ne[1] % 8 == 0) {
+        if ((rc = kern_x8_pack(t->type, (void *)t->data, rb, t->ne[1], t->ne[0])) == 0)
+            w->layout = KL_X8;
+    }
     if (rc)
         return err_set(rc, "tensor '%.*s': %s", (int)t->name.len, t->name.ptr, err_msg());
-    w->x8 = true;
     return 0;
 }
 
-/* The matrices that only meet activations in gemm go to the x8 layout (the
- * token embedding stays: rows of it are looked up one at a time). */
-static int pack_x8(model *m)
+/* The matrices that only meet activations in gemm go to the r16 or x8
+ * layout (the token embedding stays: rows of it are looked up one at a time). */
+static int pack_weights(model *m)
 {
     const kern_ops *ops = kern_best();
     int rc = file_map_protect(&m->g->map, true);
@@ -265,7 +273,7 @@ int model_load_mode(model **out, const char *path, bool use_mmap)
     rc = model_from_gguf(out, g, true);
     if (rc)
         return err_set(rc, "%s: %s", path, err_msg());
-    if (!use_mmap && (rc = pack_x8(*out)) != 0) {
+    if (!use_mmap && (rc = pack_weights(*out)) != 0) {
         model_free(*out);
         *out = NULL;
         return err_set(rc, "%s: %s", path, err_msg());

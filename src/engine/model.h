@@ -51,10 +51,13 @@ int model_load(model **out, const char *path);
 
 /* model_load with the weights either mapped (use_mmap) or read into
  * huge-page memory (see gguf_load); model_load maps. Read into memory, the
- * matrices of 32-element block types are then rewritten in place to the x8
- * layout (kern.h) when the best kernel table has gemm_x8 for them (their
- * gguf_tensor.x8 says so): same results, faster to stream. Further errors:
- * those of kern_x8_pack and file_map_protect. */
+ * matrices of 32-element block types are then rewritten in place to the r16
+ * layout (Q4_0, Q8_0) or the x8 layout (kern.h) when the best kernel table
+ * has gemm_r16 / gemm_x8 for them (gguf_tensor.layout says which): faster
+ * to stream. x8 gives the same results as the mapped weights; r16 sums each
+ * dot product in another order, so its results may differ from them in the
+ * last bits (still the same for every thread count and batch size).
+ * Further errors: those of kern_r16_pack, kern_x8_pack, file_map_protect. */
 int model_load_mode(model **out, const char *path, bool use_mmap);
 
 /* Builds a model over an open gguf. If take_ownership, the model closes g in

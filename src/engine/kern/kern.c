@@ -64,6 +64,41 @@ int kern_x8_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_t
     return 0;
 }
 
+bool kern_r16_type(uint32_t type) { return type == SOV_Q4_0 || type == SOV_Q8_0; }
+
+int kern_r16_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_t k)
+{
+    if (!kern_r16_type(type))
+        return err_set(SOV_EINVAL, "r16 layout: type %s has none", ttype_name(type));
+    const uint64_t bs = (uint64_t)ttype_get(type)->size;
+    if (nr < 0 || nr % 16 || k <= 0 || k % 32 || row_bytes != (uint64_t)(k / 32) * bs)
+        return err_set(SOV_EINVAL, "r16 layout: %lld rows of %lld elements (%llu bytes) cannot be packed",
+                       (long long)nr, (long long)k, (unsigned long long)row_bytes);
+    if (nr == 0)
+        return 0;
+    const uint64_t nb = (uint64_t)k / 32, S = 16 * bs, nw = (bs - 2) / 4; /* code words a block */
+    const unsigned char flip = type == SOV_Q8_0 ? 0x80 : 0;
+    unsigned char *tmp = malloc(16 * row_bytes);
+    if (!tmp)
+        return err_set(SOV_ENOMEM, "r16 layout: no memory for %llu bytes", (unsigned long long)(16 * row_bytes));
+    for (int64_t g = 0; g < nr / 16; g++) {
+        unsigned char *grp = (unsigned char *)W + (uint64_t)g * 16 * row_bytes;
+        memcpy(tmp, grp, 16 * row_bytes);
+        for (uint64_t b = 0; b < nb; b++) {
+            unsigned char *dst = grp + b * S;
+            for (uint64_t r = 0; r < 16; r++) {
+                const unsigned char *blk = tmp + r * row_bytes + b * bs; /* d, then the codes */
+                memcpy(dst + 2 * r, blk, 2);
+                for (uint64_t t = 0; t < nw; t++)
+                    for (uint64_t j = 0; j < 4; j++)
+                        dst[32 + 64 * t + 4 * r + j] = blk[2 + 4 * t + j] ^ flip;
+            }
+        }
+    }
+    free(tmp);
+    return 0;
+}
+
 uint64_t kern_x_row_bytes(uint32_t fmt, int64_t k)
 {
     uint64_t n = fmt == KX_Q8_32  ? (uint64_t)(k / 32) * sizeof(kx_q8_32)
@@ -123,6 +158,7 @@ static void init_tables(void)
         avx512_ops.name = "avx512";
         kern_avx512_fill(&avx512_ops);
         kern_avx512_k_fill(&avx512_ops);
+        kern_avx512_r16_fill(&avx512_ops);
         best = &avx512_ops;
     }
     const char *want = getenv("SOV_KERN");

@@ -71,6 +71,35 @@ typedef void (*kern_gemm_fn)(const void *W, uint64_t row_bytes, const void *X, u
  * short ones). Blocks themselves are unchanged. gemm_x8 computes exactly
  * the values gemm computes on the plain layout, bit for bit. */
 
+/* ---- The r16 weight layout (Q4_0 and Q8_0)
+ * Rows go in groups of 16 that keep their 16 * row_bytes of memory; inside a
+ * group the 16 rows' blocks are stored block by block: block b of the group
+ * fills S = 16B bytes at b * S (B the block's bytes, 18 or 34):
+ *   bytes [0, 32)          the 16 f16 scales d, row 0 first
+ *   byte 32 + 64t + 4r + j byte 4t + j of row r's codes (j < 4)
+ * i.e. the codes go as 32-bit words, word t of the 16 rows side by side
+ * (one 64-byte vector). Q4_0 codes are the 16 nibble bytes as stored (4
+ * words; low nibble: element 4t + j, high: 16 + 4t + j); Q8_0 codes are
+ * stored plus 128 as unsigned bytes (8 words). A matrix-vector product then
+ * keeps one row per 32-bit lane, and with an x word broadcast to every
+ * lane needs no shuffles.
+ * gemm_r16 computes, for every (r, c) and every table, exactly this
+ * sequence (so its results match across tables, nr, nc and threads bit for
+ * bit, but not those of gemm on the plain layout, which sums in another
+ * order):
+ *   acc = 0; for each block b in order:
+ *     i   = sum_j q[j] * x.qs[j]          (exact integer; q the signed code:
+ *                                          nibble - 8, or the Q8_0 byte)
+ *     acc = fmaf((float)i, d_w * x.d, acc) (d_w the f16 scale as a float)
+ *   out = acc */
+
+/* kinds of row layout a weight matrix can have in memory */
+enum kern_layout {
+    KL_PLAIN = 0, /* as in the GGUF file */
+    KL_X8 = 1,    /* the x8 layout above */
+    KL_R16 = 2,   /* the r16 layout above */
+};
+
 typedef struct kern_ops {
     const char *name;
     kern_dequant_fn dequant[SOV_TYPE_COUNT]; /* NULL where the type is unsupported */
@@ -81,6 +110,9 @@ typedef struct kern_ops {
      * a multiple of 8; NULL where the table has none (use gemm on plain
      * weights then) */
     kern_gemm_fn gemm_x8[SOV_TYPE_COUNT];
+    /* gemm over weights in the r16 layout: W starts a 16-row group and nr
+     * is a multiple of 16; NULL where the table has none */
+    kern_gemm_fn gemm_r16[SOV_TYPE_COUNT];
 } kern_ops;
 
 /* True if `type` has an x8 layout (the 32-element block types). */
@@ -91,6 +123,15 @@ bool kern_x8_type(uint32_t type);
  * of 8 and k of 32. Errors: SOV_EINVAL (type without an x8 layout, nr or k
  * not a multiple, row_bytes not the type's row size), SOV_ENOMEM. */
 int kern_x8_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_t k);
+
+/* True if `type` has an r16 layout (Q4_0, Q8_0). */
+bool kern_r16_type(uint32_t type);
+
+/* Rewrites W (nr rows of k elements of `type`, row_bytes apart, contiguous)
+ * from the plain layout to the r16 layout, in place. nr must be a multiple
+ * of 16 and k of 32. Errors: SOV_EINVAL (type without an r16 layout, nr or
+ * k not a multiple, row_bytes not the type's row size), SOV_ENOMEM. */
+int kern_r16_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_t k);
 
 /* The x format that weights of `type` take (a fixed table, the same for every
  * ops table). */
@@ -119,5 +160,6 @@ void kern_avx2_fill(kern_ops *o);    /* kern_avx2.c: float and 32-blocks */
 void kern_avx2_k_fill(kern_ops *o);  /* kern_avx2_k.c: k-quants */
 void kern_avx512_fill(kern_ops *o);  /* kern_avx512.c */
 void kern_avx512_k_fill(kern_ops *o); /* kern_avx512_k.c */
+void kern_avx512_r16_fill(kern_ops *o); /* kern_avx512_r16.c: the r16 layout */
 
 #endif

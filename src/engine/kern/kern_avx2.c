@@ -450,6 +450,9 @@ AI xgrp x_group_n(int T, const unsigned char *p, int nb) { return x_group(T, p, 
 
 void kern_avx2_fill(kern_ops *o)
 {
+    /* no AVX2 kernels for the r16 layout: the reference's scalar ones would
+     * be far slower than x8, so weights stay x8 on this table */
+    memset(o->gemm_r16, 0, sizeof o->gemm_r16);
     o->quant_x[KX_Q8_32] = quant_x_q8_32;
     o->gemm[SOV_F32] = gemm_f32;
     o->gemm[SOV_F16] = gemm_f16;

@@ -491,6 +491,53 @@ GEMM_REF(q5_k, SOV_Q5_K)
 GEMM_REF(q6_k, SOV_Q6_K)
 GEMM_REF(q8_k, SOV_Q8_K)
 
+/* Reference gemm over the r16 layout (kern.h), the exact sequence kern.h
+ * gives: per block an exact integer dot, then one fmaf.
+ * out[c * ldo + r] = W[r, 0..k) . X[c, 0..k)   (W at a 16-row group, nr a multiple of 16) */
+static void gemm_r16_ref(uint32_t type, const void *W, uint64_t row_bytes, const void *X, uint64_t x_bytes,
+                         float *out, int64_t ldo, int64_t k, int64_t nr, int64_t nc)
+{
+    const bool q8 = type == SOV_Q8_0;
+    const uint64_t S = 16 * (uint64_t)(q8 ? 34 : 18);
+    const int64_t nb = k / 32;
+    for (int64_t c = 0; c < nc; c++) {
+        const kx_q8_32 *x = (const kx_q8_32 *)((const unsigned char *)X + (uint64_t)c * x_bytes);
+        for (int64_t r = 0; r < nr; r++) {
+            const unsigned char *grp = (const unsigned char *)W + (uint64_t)(r / 16) * 16 * row_bytes;
+            const int lane = (int)(r % 16);
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                const unsigned char *blk = grp + (uint64_t)b * S;
+                int32_t i = 0;
+                for (int t = 0; t < (q8 ? 8 : 4); t++)
+                    for (int j = 0; j < 4; j++) {
+                        unsigned v = blk[32 + 64 * t + 4 * lane + j];
+                        int e = 4 * t + j; /* element of the low nibble / the Q8_0 byte */
+                        if (q8)
+                            i += ((int)v - 128) * x[b].qs[e];
+                        else
+                            i += ((int)(v & 15) - 8) * x[b].qs[e] + ((int)(v >> 4) - 8) * x[b].qs[16 + e];
+                    }
+                uint16_t h;
+                memcpy(&h, blk + 2 * lane, 2);
+                acc = fmaf((float)i, fp16_to_f32(h) * x[b].d, acc);
+            }
+            out[c * ldo + r] = acc;
+        }
+    }
+}
+
+#define GEMM_R16_REF(NAME, TYPE)                                                                        \
+    static void gemm_r16_##NAME(const void *W, uint64_t row_bytes, const void *X, uint64_t x_bytes,   \
+                                float *out, int64_t ldo, int64_t k, int64_t nr, int64_t nc)           \
+    {                                                                                                 \
+        gemm_r16_ref(TYPE, W, row_bytes, X, x_bytes, out, ldo, k, nr, nc);                            \
+    }
+// out[c*ldo + r] = W[r,k] . X[c,k], W q4_0 in the r16 layout, X q8_32
+GEMM_R16_REF(q4_0, SOV_Q4_0)
+// out[c*ldo + r] = W[r,k] . X[c,k], W q8_0 in the r16 layout, X q8_32
+GEMM_R16_REF(q8_0, SOV_Q8_0)
+
 static const kern_ops ref_ops = {
     .name = "ref",
     .dequant = {
@@ -545,6 +592,10 @@ static const kern_ops ref_ops = {
         [SOV_Q5_K] = gemm_q5_k,
         [SOV_Q6_K] = gemm_q6_k,
         [SOV_Q8_K] = gemm_q8_k,
+    },
+    .gemm_r16 = {
+        [SOV_Q4_0] = gemm_r16_q4_0,
+        [SOV_Q8_0] = gemm_r16_q8_0,
     },
 };
 
