@@ -441,9 +441,10 @@ static void check_r16(const kern_ops *ops, uint32_t type)
 {
     const kern_ops *ref = kern_ref_ops();
     const ttype_traits *tr = ttype_get(type);
-    const uint64_t B = (uint64_t)tr->size, S = 16 * B, nw = (B - 2) / 4;
+    const uint64_t B = (uint64_t)tr->size, S = 16 * B, nf = type == SOV_Q4_K ? 2 : 1, nw = (B - 2 * nf) / 4;
     const unsigned char flip = type == SOV_Q8_0 ? 0x80 : 0;
-    const int64_t ks[] = {32, 64, 96, 160, 2048, 5632};
+    const int64_t kb = tr->blck; /* 1, 2, 3, 5 blocks; long rows */
+    const int64_t ks[] = {kb, 2 * kb, 3 * kb, 5 * kb, 2048, 5632};
     /* every tile height and width with partial edges; 272 rows at k 2048
      * span two multi-column row chunks (14 groups each) */
     const int64_t shapes[][2] = {{16, 1}, {16, 5}, {32, 4}, {48, 9}, {80, 3}, {64, 17}, {272, 9}};
@@ -466,7 +467,7 @@ static void check_r16(const kern_ops *ops, uint32_t type)
                 return;
             }
             unsigned char *P = pbuf + 1; /* odd address, as the plain cases */
-            const uint64_t rb = g.row_bytes, nb = (uint64_t)k / 32;
+            const uint64_t rb = g.row_bytes, nb = (uint64_t)(k / kb);
             memcpy(P, g.W, rb * (uint64_t)nr);
             if (kern_r16_pack(type, P, rb, nr, k) != 0) {
                 ok_lay = false;
@@ -478,10 +479,12 @@ static void check_r16(const kern_ops *ops, uint32_t type)
                     const unsigned char *src = g.W + (uint64_t)r * rb + b * B;
                     const unsigned char *blk = P + (uint64_t)(r / 16) * 16 * rb + b * S;
                     const uint64_t l = (uint64_t)(r % 16);
-                    bool same = blk[2 * l] == src[0] && blk[2 * l + 1] == src[1];
+                    bool same = true;
+                    for (uint64_t f = 0; f < nf; f++)
+                        same = same && blk[32 * f + 2 * l] == src[2 * f] && blk[32 * f + 2 * l + 1] == src[2 * f + 1];
                     for (uint64_t t = 0; t < nw; t++)
                         for (uint64_t j = 0; j < 4; j++)
-                            same = same && blk[32 + 64 * t + 4 * l + j] == (src[2 + 4 * t + j] ^ flip);
+                            same = same && blk[32 * nf + 64 * t + 4 * l + j] == (src[2 * nf + 4 * t + j] ^ flip);
                     if (!same) {
                         ok_lay = false;
                         snprintf(why, sizeof why, "k %lld: row %lld block %llu misplaced", (long long)k, (long long)r,
@@ -588,8 +591,12 @@ int main(void)
     }
     check_x8_errors();
     check_r16_errors();
-    t_check(kern_ref_ops()->gemm_r16[SOV_Q4_0] && kern_ref_ops()->gemm_r16[SOV_Q8_0], "ref has gemm_r16 for q4_0, q8_0",
-            "missing");
+    for (uint32_t t = 0; t < SOV_TYPE_COUNT; t++)
+        if (kern_r16_type(t)) {
+            char name[64];
+            snprintf(name, sizeof name, "ref has gemm_r16 for %s", ttype_name(t));
+            t_check(kern_ref_ops()->gemm_r16[t] != NULL, name, "missing");
+        }
     if (kern_by_name("avx512"))
         for (uint32_t t = 0; t < SOV_TYPE_COUNT; t++)
             if (kern_r16_type(t)) {

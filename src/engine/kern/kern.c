@@ -64,19 +64,21 @@ int kern_x8_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_t
     return 0;
 }
 
-bool kern_r16_type(uint32_t type) { return type == SOV_Q4_0 || type == SOV_Q8_0; }
+bool kern_r16_type(uint32_t type) { return type == SOV_Q4_0 || type == SOV_Q8_0 || type == SOV_Q4_K; }
 
 int kern_r16_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_t k)
 {
     if (!kern_r16_type(type))
         return err_set(SOV_EINVAL, "r16 layout: type %s has none", ttype_name(type));
-    const uint64_t bs = (uint64_t)ttype_get(type)->size;
-    if (nr < 0 || nr % 16 || k <= 0 || k % 32 || row_bytes != (uint64_t)(k / 32) * bs)
+    const ttype_traits *tr = ttype_get(type);
+    const uint64_t bs = (uint64_t)tr->size, blck = (uint64_t)tr->blck;
+    if (nr < 0 || nr % 16 || k <= 0 || (uint64_t)k % blck || row_bytes != (uint64_t)k / blck * bs)
         return err_set(SOV_EINVAL, "r16 layout: %lld rows of %lld elements (%llu bytes) cannot be packed",
                        (long long)nr, (long long)k, (unsigned long long)row_bytes);
     if (nr == 0)
         return 0;
-    const uint64_t nb = (uint64_t)k / 32, S = 16 * bs, nw = (bs - 2) / 4; /* code words a block */
+    const uint64_t nf = type == SOV_Q4_K ? 2 : 1; /* leading f16 fields */
+    const uint64_t nb = (uint64_t)k / blck, S = 16 * bs, nw = (bs - 2 * nf) / 4;
     const unsigned char flip = type == SOV_Q8_0 ? 0x80 : 0;
     unsigned char *tmp = malloc(16 * row_bytes);
     if (!tmp)
@@ -87,11 +89,12 @@ int kern_r16_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_
         for (uint64_t b = 0; b < nb; b++) {
             unsigned char *dst = grp + b * S;
             for (uint64_t r = 0; r < 16; r++) {
-                const unsigned char *blk = tmp + r * row_bytes + b * bs; /* d, then the codes */
-                memcpy(dst + 2 * r, blk, 2);
+                const unsigned char *blk = tmp + r * row_bytes + b * bs;
+                for (uint64_t f = 0; f < nf; f++)
+                    memcpy(dst + 32 * f + 2 * r, blk + 2 * f, 2);
                 for (uint64_t t = 0; t < nw; t++)
                     for (uint64_t j = 0; j < 4; j++)
-                        dst[32 + 64 * t + 4 * r + j] = blk[2 + 4 * t + j] ^ flip;
+                        dst[32 * nf + 64 * t + 4 * r + j] = blk[2 * nf + 4 * t + j] ^ flip;
             }
         }
     }

@@ -71,27 +71,32 @@ typedef void (*kern_gemm_fn)(const void *W, uint64_t row_bytes, const void *X, u
  * short ones). Blocks themselves are unchanged. gemm_x8 computes exactly
  * the values gemm computes on the plain layout, bit for bit. */
 
-/* ---- The r16 weight layout (Q4_0 and Q8_0)
+/* ---- The r16 weight layout (Q4_0, Q8_0, Q4_K)
  * Rows go in groups of 16 that keep their 16 * row_bytes of memory; inside a
  * group the 16 rows' blocks are stored block by block: block b of the group
- * fills S = 16B bytes at b * S (B the block's bytes, 18 or 34):
- *   bytes [0, 32)          the 16 f16 scales d, row 0 first
- *   byte 32 + 64t + 4r + j byte 4t + j of row r's codes (j < 4)
- * i.e. the codes go as 32-bit words, word t of the 16 rows side by side
- * (one 64-byte vector). Q4_0 codes are the 16 nibble bytes as stored (4
- * words; low nibble: element 4t + j, high: 16 + 4t + j); Q8_0 codes are
- * stored plus 128 as unsigned bytes (8 words). A matrix-vector product then
- * keeps one row per 32-bit lane, and with an x word broadcast to every
- * lane needs no shuffles.
- * gemm_r16 computes, for every (r, c) and every table, exactly this
- * sequence (so its results match across tables, nr, nc and threads bit for
+ * fills S = 16B bytes at b * S (B the block's bytes). A block starts with
+ * nf f16 fields (Q4_0, Q8_0: d; Q4_K: d, dmin) and the rest is taken as
+ * 32-bit words (Q4_0: the 16 code bytes, 4 words; Q8_0: the 32 codes plus
+ * 128 as unsigned bytes, 8 words; Q4_K: scales[12] then qs[128], 35 words):
+ *   byte 32f + 2r + j     byte j of f16 field f of row r   (f < nf, j < 2)
+ *   byte 32nf + 64t + 4r + j   byte j of word t of row r   (j < 4)
+ * i.e. word t of the 16 rows side by side (one 64-byte vector). A
+ * matrix-vector product then keeps one row per 32-bit lane, and with an x
+ * word broadcast to every lane needs no shuffles.
+ * gemm_r16 computes, for every (r, c) and every table, exactly the sequence
+ * below (so its results match across tables, nr, nc and threads bit for
  * bit, but not those of gemm on the plain layout, which sums in another
- * order):
- *   acc = 0; for each block b in order:
- *     i   = sum_j q[j] * x.qs[j]          (exact integer; q the signed code:
- *                                          nibble - 8, or the Q8_0 byte)
- *     acc = fmaf((float)i, d_w * x.d, acc) (d_w the f16 scale as a float)
- *   out = acc */
+ * order). acc = 0; then for each block in order:
+ *   Q4_0, Q8_0: i   = sum_j q[j] * x.qs[j]   (exact; q the signed code:
+ *                                            nibble - 8, or the Q8_0 byte)
+ *               acc = fmaf((float)i, d * x.d, acc)
+ *   Q4_K:       I   = 16 * sum_s sc[s] * sum_{j in sub-block s} q[j] * x.qs[j]
+ *               M   = sum_s m[s] * (x.bsums[2s] + x.bsums[2s + 1])   (exact)
+ *               acc = fmaf((float)I, (d * x.d) * 0.0625f, acc)
+ *               acc = fmaf((float)M, -(dmin * x.d), acc)
+ * (d, dmin: the f16 fields as floats; sc, m: the 6-bit sub-block scales and
+ * mins; the factor 16 lets a kernel take high nibbles as 16 q without a
+ * shift.) out = acc. */
 
 /* kinds of row layout a weight matrix can have in memory */
 enum kern_layout {
@@ -124,7 +129,7 @@ bool kern_x8_type(uint32_t type);
  * not a multiple, row_bytes not the type's row size), SOV_ENOMEM. */
 int kern_x8_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_t k);
 
-/* True if `type` has an r16 layout (Q4_0, Q8_0). */
+/* True if `type` has an r16 layout (Q4_0, Q8_0, Q4_K). */
 bool kern_r16_type(uint32_t type);
 
 /* Rewrites W (nr rows of k elements of `type`, row_bytes apart, contiguous)

@@ -26,10 +26,10 @@
 #define AI static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
 
-enum { Q40, Q80 };
+enum { Q40, Q80, Q4K };
 
 /* bytes of one block of a 16-row group */
-AI int span(int T) { return T == Q40 ? 16 * 18 : 16 * 34; }
+AI int span(int T) { return T == Q40 ? 16 * 18 : T == Q80 ? 16 * 34 : 16 * 144; }
 
 /* software prefetch distance (bytes ahead in each group's stream) */
 #ifndef RPF
@@ -90,6 +90,122 @@ AI void rtile(int T, int G, int C, const unsigned char *W, uint64_t gs, const un
         _mm512_storeu_ps(out + c * ldo + 16 * g, acc[g][c]);
 }
 
+/* Q4_K: per super-block and group of 16 rows, the 3 scale words give the
+ * 6-bit scales and mins of the 8 sub-blocks (4 in each byte lane group);
+ * each of the 32 code words gives the low nibbles of sub-block 2i (and 0x0f)
+ * and 16 x the high nibbles of 2i + 1 (and 0xf0, no shift); vpdpbusd forms
+ * D_lo = D_2i and D_hi = 16 D_2i+1, and I += D_lo * 16 sc_2i + D_hi * sc_2i+1
+ * (vpmulld) is 16 x kern.h's sum; the mins meet the x bsums in vpdpwssd, m_s
+ * in both words of a lane against bsums 2s, 2s + 1. */
+
+/* scale lanes of sub-block s as int32 (x16 for the even ones, see above):
+ * sc[0] bytes = sc 0..3, sc[1] = sc 4..7 */
+AI __m512i k_scale(const __m512i *sc, int s)
+{
+    __m512i v = sc[s / 4];
+    int byte = s % 4;
+    if (s % 2 == 0) /* 16 * byte: shift its bits to 4..11 */
+        return _mm512_and_si512(byte ? _mm512_srli_epi32(v, 8 * byte - 4) : _mm512_slli_epi32(v, 4),
+                                _mm512_set1_epi32(0xff0));
+    return byte == 3 ? _mm512_srli_epi32(v, 24) : _mm512_and_si512(_mm512_srli_epi32(v, 8 * byte), _mm512_set1_epi32(0xff));
+}
+
+AI __m512i x_word_k(const kx_q8_k *x, int e)
+{
+    int32_t v;
+    memcpy(&v, x->qs + e, 4);
+    return _mm512_set1_epi32(v);
+}
+
+// out[c*ldo + 16g + l] = W[16g + l, :k] . X[c, :k]   (Q4_K, g < G groups gs bytes apart, c < C; nb = k/256)
+AI void ktile(int G, int C, const unsigned char *W, uint64_t gs, const unsigned char *X, uint64_t xb, float *out,
+              int64_t ldo, int64_t nb)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m4h = _mm512_set1_epi8((char)0xf0), m6 = _mm512_set1_epi8(0x3f);
+    const __m512i m2 = _mm512_set1_epi8(0x30);
+    /* vpshufb: byte s of a lane into both bytes 0 and 2 (words 0, 1), zeros above */
+    __m512i pick[4];
+    UNROLL for (int s = 0; s < 4; s++)
+    {
+        const int32_t w = (int32_t)(0x80008000u | (uint32_t)s | (uint32_t)s << 16);
+        pick[s] = _mm512_add_epi32(_mm512_set1_epi32(w), _mm512_set4_epi32(12 | 12 << 16, 8 | 8 << 16, 4 | 4 << 16, 0));
+    }
+    __m512 acc[4][4];
+    UNROLL for (int g = 0; g < G; g++) UNROLL for (int c = 0; c < C; c++) acc[g][c] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        UNROLL for (int g = 0; g < G; g++)
+        {
+            const unsigned char *p = W + (uint64_t)g * gs + (uint64_t)b * 2304;
+            UNROLL for (int i = 0; i < 4; i++)
+                _mm_prefetch((const char *)(p + RPF + 64 * i), _MM_HINT_T0);
+            __m512i s0 = _mm512_loadu_si512(p + 64), s1 = _mm512_loadu_si512(p + 128), s2 = _mm512_loadu_si512(p + 192);
+            /* scales 0..3 | 4..7, mins 0..3 | 4..7, one byte each */
+            __m512i sc[2], mn[2];
+            sc[0] = _mm512_and_si512(s0, m6);
+            mn[0] = _mm512_and_si512(s1, m6);
+            sc[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(s2, m4), _mm512_srli_epi32(s0, 2), m2, 0xF8); /* a | (b & c) */
+            mn[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(s2, 4), m4), _mm512_srli_epi32(s1, 2),
+                                              m2, 0xF8);
+            __m512i I[4], M[4];
+            UNROLL for (int c = 0; c < C; c++) I[c] = M[c] = _mm512_setzero_si512();
+            UNROLL for (int i = 0; i < 4; i++)
+            {
+                __m512i dlo[4], dhi[4];
+                UNROLL for (int c = 0; c < C; c++) dlo[c] = dhi[c] = _mm512_setzero_si512();
+                UNROLL for (int t = 0; t < 8; t++)
+                {
+                    const unsigned char *q = p + 256 + 64 * (8 * i + t);
+                    _mm_prefetch((const char *)(q + RPF), _MM_HINT_T0);
+                    __m512i v = _mm512_loadu_si512(q);
+                    __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(v, m4h);
+                    UNROLL for (int c = 0; c < C; c++)
+                    {
+                        const kx_q8_k *x = (const kx_q8_k *)(X + (uint64_t)c * xb) + b;
+                        dlo[c] = _mm512_dpbusd_epi32(dlo[c], lo, x_word_k(x, 64 * i + 4 * t));
+                        dhi[c] = _mm512_dpbusd_epi32(dhi[c], hi, x_word_k(x, 64 * i + 32 + 4 * t));
+                    }
+                }
+                __m512i se = k_scale(sc, 2 * i), so = k_scale(sc, 2 * i + 1);
+                UNROLL for (int c = 0; c < C; c++)
+                    I[c] = _mm512_add_epi32(I[c], _mm512_add_epi32(_mm512_mullo_epi32(dlo[c], se),
+                                                                   _mm512_mullo_epi32(dhi[c], so)));
+            }
+            UNROLL for (int s = 0; s < 8; s++)
+            {
+                __m512i mm = _mm512_shuffle_epi8(mn[s / 4], pick[s % 4]);
+                UNROLL for (int c = 0; c < C; c++)
+                {
+                    const kx_q8_k *x = (const kx_q8_k *)(X + (uint64_t)c * xb) + b;
+                    int32_t bw;
+                    memcpy(&bw, x->bsums + 2 * s, 4);
+                    M[c] = _mm512_dpwssd_epi32(M[c], mm, _mm512_set1_epi32(bw));
+                }
+            }
+            __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+            __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
+            UNROLL for (int c = 0; c < C; c++)
+            {
+                const kx_q8_k *x = (const kx_q8_k *)(X + (uint64_t)c * xb) + b;
+                __m512 xd = _mm512_set1_ps(x->d);
+                __m512 f = _mm512_mul_ps(_mm512_mul_ps(dw, xd), _mm512_set1_ps(0.0625f));
+                acc[g][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I[c]), f, acc[g][c]);
+                acc[g][c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(M[c]), _mm512_mul_ps(dm, xd), acc[g][c]);
+            }
+        }
+    }
+    UNROLL for (int g = 0; g < G; g++) UNROLL for (int c = 0; c < C; c++)
+        _mm512_storeu_ps(out + c * ldo + 16 * g, acc[g][c]);
+}
+
+AI void any_tile(int T, int G, int C, const unsigned char *W, uint64_t gs, const unsigned char *X, uint64_t xb,
+                 float *out, int64_t ldo, int64_t nb)
+{
+    if (T == Q4K)
+        ktile(G, C, W, gs, X, xb, out, ldo, nb);
+    else
+        rtile(T, G, C, W, gs, X, xb, out, ldo, nb);
+}
+
 /* ---- tile instances and the driver ----
  * A column alone uses up to R1 groups x 1; otherwise up to RM groups x RC
  * columns. */
@@ -106,7 +222,7 @@ typedef void (*rtile_fn)(const unsigned char *W, uint64_t gs, const unsigned cha
     static void r_##T##_##G##_##C(const unsigned char *W, uint64_t gs, const unsigned char *X, uint64_t xb, \
                                   float *out, int64_t ldo, int64_t nb)                                      \
     {                                                                                                        \
-        rtile(T, G, C, W, gs, X, xb, out, ldo, nb);                                                          \
+        any_tile(T, G, C, W, gs, X, xb, out, ldo, nb);                                                       \
     }
 #define RTILE_ENT(T, G, C) [G][C] = r_##T##_##G##_##C,
 #define RG(M, T, C, N) RG_I(M, T, C, N) /* expands N first */
@@ -128,18 +244,20 @@ typedef struct {
 
 RALL(RTILE_FN, Q40)
 RALL(RTILE_FN, Q80)
+RALL(RTILE_FN, Q4K)
 static const rtiling tiles_q40 = {{RALL(RTILE_ENT, Q40)}};
 static const rtiling tiles_q80 = {{RALL(RTILE_ENT, Q80)}};
+static const rtiling tiles_q4k = {{RALL(RTILE_ENT, Q4K)}};
 
 /* Walks the output in tiles (nr a multiple of 16). With several column
  * tiles, rows go in chunks of ~256 KiB of weights so a chunk stays in L2
  * while every column tile passes over it. */
-static void drive(const rtiling *t, const void *W, uint64_t rb, const void *X, uint64_t xb, float *out,
-                  int64_t ldo, int64_t k, int64_t nr, int64_t nc)
+static void drive(const rtiling *t, int64_t blck, const void *W, uint64_t rb, const void *X, uint64_t xb,
+                  float *out, int64_t ldo, int64_t k, int64_t nr, int64_t nc)
 {
     const unsigned char *w = W, *x = X;
     const uint64_t gs = 16 * rb;
-    const int64_t ng = nr / 16, nb = k / 32;
+    const int64_t ng = nr / 16, nb = k / blck;
     int64_t chunk = ng;
     if (nc > RC) {
         chunk = (int64_t)((256u << 10) / (gs ? gs : 1));
@@ -163,18 +281,26 @@ static void drive(const rtiling *t, const void *W, uint64_t rb, const void *X, u
 static void gemm_r16_q4_0(const void *W, uint64_t rb, const void *X, uint64_t xb, float *out, int64_t ldo,
                           int64_t k, int64_t nr, int64_t nc)
 {
-    drive(&tiles_q40, W, rb, X, xb, out, ldo, k, nr, nc);
+    drive(&tiles_q40, 32, W, rb, X, xb, out, ldo, k, nr, nc);
 }
 
 // out[c*ldo + r] = W[r,k] . X[c,k], W q8_0 in the r16 layout, X q8_32
 static void gemm_r16_q8_0(const void *W, uint64_t rb, const void *X, uint64_t xb, float *out, int64_t ldo,
                           int64_t k, int64_t nr, int64_t nc)
 {
-    drive(&tiles_q80, W, rb, X, xb, out, ldo, k, nr, nc);
+    drive(&tiles_q80, 32, W, rb, X, xb, out, ldo, k, nr, nc);
+}
+
+// out[c*ldo + r] = W[r,k] . X[c,k], W q4_k in the r16 layout, X q8_k
+static void gemm_r16_q4_k(const void *W, uint64_t rb, const void *X, uint64_t xb, float *out, int64_t ldo,
+                          int64_t k, int64_t nr, int64_t nc)
+{
+    drive(&tiles_q4k, QK_K, W, rb, X, xb, out, ldo, k, nr, nc);
 }
 
 void kern_avx512_r16_fill(kern_ops *o)
 {
     o->gemm_r16[SOV_Q4_0] = gemm_r16_q4_0;
     o->gemm_r16[SOV_Q8_0] = gemm_r16_q8_0;
+    o->gemm_r16[SOV_Q4_K] = gemm_r16_q4_k;
 }

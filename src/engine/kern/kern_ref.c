@@ -491,36 +491,68 @@ GEMM_REF(q5_k, SOV_Q5_K)
 GEMM_REF(q6_k, SOV_Q6_K)
 GEMM_REF(q8_k, SOV_Q8_K)
 
-/* Reference gemm over the r16 layout (kern.h), the exact sequence kern.h
- * gives: per block an exact integer dot, then one fmaf.
+/* ob = the plain bytes of the block of row `lane` whose r16 form is at blk
+ * (kern.h: nf f16 fields, then nw words; Q8_0 codes back to signed) */
+static void r16_block(uint32_t type, const unsigned char *blk, int lane, unsigned char *ob)
+{
+    const int nf = type == SOV_Q4_K ? 2 : 1, nw = (ttype_get(type)->size - 2 * nf) / 4;
+    const unsigned char flip = type == SOV_Q8_0 ? 0x80 : 0;
+    for (int f = 0; f < nf; f++)
+        memcpy(ob + 2 * f, blk + 32 * f + 2 * lane, 2);
+    for (int t = 0; t < nw; t++)
+        for (int j = 0; j < 4; j++)
+            ob[2 * nf + 4 * t + j] = blk[32 * nf + 64 * t + 4 * lane + j] ^ flip;
+}
+
+/* one block's step of kern.h's r16 sequence (ob the plain block, x its x block) */
+static float r16_step(uint32_t type, const unsigned char *ob, const void *xv, float acc)
+{
+    uint16_t h;
+    memcpy(&h, ob, 2);
+    const float d = fp16_to_f32(h);
+    if (type == SOV_Q4_K) {
+        const kx_q8_k *x = xv;
+        memcpy(&h, ob + 2, 2);
+        const float dmin = fp16_to_f32(h);
+        int32_t I = 0, M = 0;
+        for (int s = 0; s < 8; s++) {
+            int sc, m, dot = 0;
+            k4_scale_min(ob + 4, s, &sc, &m);
+            for (int l = 0; l < 32; l++) /* sub-block s: codes (qs[32(s/2) + l] >> 4(s%2)) & 15 */
+                dot += ((ob[16 + 32 * (s / 2) + l] >> (4 * (s % 2))) & 15) * x->qs[32 * s + l];
+            I += sc * dot;
+            M += m * (x->bsums[2 * s] + x->bsums[2 * s + 1]);
+        }
+        acc = fmaf((float)(16 * I), (d * x->d) * 0.0625f, acc);
+        return fmaf((float)M, -(dmin * x->d), acc);
+    }
+    const kx_q8_32 *x = xv;
+    int32_t i = 0;
+    for (int e = 0; e < 32; e++) {
+        int q = type == SOV_Q8_0 ? (int8_t)ob[2 + e]
+                                 : (e < 16 ? ob[2 + e] & 15 : ob[2 + e - 16] >> 4) - 8; /* element e's code */
+        i += q * x->qs[e];
+    }
+    return fmaf((float)i, d * x->d, acc);
+}
+
+/* Reference gemm over the r16 layout (kern.h), its sequence step by step.
  * out[c * ldo + r] = W[r, 0..k) . X[c, 0..k)   (W at a 16-row group, nr a multiple of 16) */
 static void gemm_r16_ref(uint32_t type, const void *W, uint64_t row_bytes, const void *X, uint64_t x_bytes,
                          float *out, int64_t ldo, int64_t k, int64_t nr, int64_t nc)
 {
-    const bool q8 = type == SOV_Q8_0;
-    const uint64_t S = 16 * (uint64_t)(q8 ? 34 : 18);
-    const int64_t nb = k / 32;
+    const ttype_traits *tr = ttype_get(type);
+    const uint64_t S = 16 * (uint64_t)tr->size, xs = type == SOV_Q4_K ? sizeof(kx_q8_k) : sizeof(kx_q8_32);
+    const int64_t nb = k / tr->blck;
+    unsigned char ob[256];
     for (int64_t c = 0; c < nc; c++) {
-        const kx_q8_32 *x = (const kx_q8_32 *)((const unsigned char *)X + (uint64_t)c * x_bytes);
+        const unsigned char *x = (const unsigned char *)X + (uint64_t)c * x_bytes;
         for (int64_t r = 0; r < nr; r++) {
             const unsigned char *grp = (const unsigned char *)W + (uint64_t)(r / 16) * 16 * row_bytes;
-            const int lane = (int)(r % 16);
             float acc = 0.0f;
             for (int64_t b = 0; b < nb; b++) {
-                const unsigned char *blk = grp + (uint64_t)b * S;
-                int32_t i = 0;
-                for (int t = 0; t < (q8 ? 8 : 4); t++)
-                    for (int j = 0; j < 4; j++) {
-                        unsigned v = blk[32 + 64 * t + 4 * lane + j];
-                        int e = 4 * t + j; /* element of the low nibble / the Q8_0 byte */
-                        if (q8)
-                            i += ((int)v - 128) * x[b].qs[e];
-                        else
-                            i += ((int)(v & 15) - 8) * x[b].qs[e] + ((int)(v >> 4) - 8) * x[b].qs[16 + e];
-                    }
-                uint16_t h;
-                memcpy(&h, blk + 2 * lane, 2);
-                acc = fmaf((float)i, fp16_to_f32(h) * x[b].d, acc);
+                r16_block(type, grp + (uint64_t)b * S, (int)(r % 16), ob);
+                acc = r16_step(type, ob, x + (uint64_t)b * xs, acc);
             }
             out[c * ldo + r] = acc;
         }
@@ -537,6 +569,8 @@ static void gemm_r16_ref(uint32_t type, const void *W, uint64_t row_bytes, const
 GEMM_R16_REF(q4_0, SOV_Q4_0)
 // out[c*ldo + r] = W[r,k] . X[c,k], W q8_0 in the r16 layout, X q8_32
 GEMM_R16_REF(q8_0, SOV_Q8_0)
+// out[c*ldo + r] = W[r,k] . X[c,k], W q4_k in the r16 layout, X q8_k
+GEMM_R16_REF(q4_k, SOV_Q4_K)
 
 static const kern_ops ref_ops = {
     .name = "ref",
@@ -596,6 +630,7 @@ static const kern_ops ref_ops = {
     .gemm_r16 = {
         [SOV_Q4_0] = gemm_r16_q4_0,
         [SOV_Q8_0] = gemm_r16_q8_0,
+        [SOV_Q4_K] = gemm_r16_q4_k,
     },
 };
 
