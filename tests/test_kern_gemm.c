@@ -441,7 +441,10 @@ static void check_r16(const kern_ops *ops, uint32_t type)
 {
     const kern_ops *ref = kern_ref_ops();
     const ttype_traits *tr = ttype_get(type);
-    const uint64_t B = (uint64_t)tr->size, S = 16 * B, nf = type == SOV_Q4_K ? 2 : 1, nw = (B - 2 * nf) / 4;
+    const uint64_t B = (uint64_t)tr->size, S = 16 * B;
+    /* kern.h's form, written out here: f16 fields, then the words */
+    const uint64_t nf = type == SOV_Q4_K ? 2 : 1, nw = (B - 2 * nf) / 4, w0 = type == SOV_Q6_K ? 0 : 2 * nf;
+    const uint64_t fo[2] = {type == SOV_Q6_K ? B - 2 : 0, 2};
     const unsigned char flip = type == SOV_Q8_0 ? 0x80 : 0;
     const int64_t kb = tr->blck; /* 1, 2, 3, 5 blocks; long rows */
     const int64_t ks[] = {kb, 2 * kb, 3 * kb, 5 * kb, 2048, 5632};
@@ -481,10 +484,10 @@ static void check_r16(const kern_ops *ops, uint32_t type)
                     const uint64_t l = (uint64_t)(r % 16);
                     bool same = true;
                     for (uint64_t f = 0; f < nf; f++)
-                        same = same && blk[32 * f + 2 * l] == src[2 * f] && blk[32 * f + 2 * l + 1] == src[2 * f + 1];
+                        same = same && blk[32 * f + 2 * l] == src[fo[f]] && blk[32 * f + 2 * l + 1] == src[fo[f] + 1];
                     for (uint64_t t = 0; t < nw; t++)
                         for (uint64_t j = 0; j < 4; j++)
-                            same = same && blk[32 * nf + 64 * t + 4 * l + j] == (src[2 * nf + 4 * t + j] ^ flip);
+                            same = same && blk[32 * nf + 64 * t + 4 * l + j] == (src[w0 + 4 * t + j] ^ flip);
                     if (!same) {
                         ok_lay = false;
                         snprintf(why, sizeof why, "k %lld: row %lld block %llu misplaced", (long long)k, (long long)r,

@@ -64,7 +64,20 @@ int kern_x8_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_t
     return 0;
 }
 
-bool kern_r16_type(uint32_t type) { return type == SOV_Q4_0 || type == SOV_Q8_0 || type == SOV_Q4_K; }
+bool kern_r16_type(uint32_t type)
+{
+    return type == SOV_Q4_0 || type == SOV_Q8_0 || type == SOV_Q4_K || type == SOV_Q6_K;
+}
+
+void kern_r16_form(uint32_t type, int *nf, int fo[2], int *w0, int *nw)
+{
+    const int bs = (int)ttype_get(type)->size;
+    *nf = type == SOV_Q4_K ? 2 : 1;
+    fo[0] = type == SOV_Q6_K ? bs - 2 : 0; /* Q6_K: d last */
+    fo[1] = 2;
+    *w0 = type == SOV_Q6_K ? 0 : 2 * *nf;
+    *nw = (bs - 2 * *nf) / 4;
+}
 
 int kern_r16_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_t k)
 {
@@ -77,8 +90,9 @@ int kern_r16_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_
                        (long long)nr, (long long)k, (unsigned long long)row_bytes);
     if (nr == 0)
         return 0;
-    const uint64_t nf = type == SOV_Q4_K ? 2 : 1; /* leading f16 fields */
-    const uint64_t nb = (uint64_t)k / blck, S = 16 * bs, nw = (bs - 2 * nf) / 4;
+    int nf, fo[2], w0, nw;
+    kern_r16_form(type, &nf, fo, &w0, &nw);
+    const uint64_t nb = (uint64_t)k / blck, S = 16 * bs;
     const unsigned char flip = type == SOV_Q8_0 ? 0x80 : 0;
     unsigned char *tmp = malloc(16 * row_bytes);
     if (!tmp)
@@ -90,11 +104,11 @@ int kern_r16_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_
             unsigned char *dst = grp + b * S;
             for (uint64_t r = 0; r < 16; r++) {
                 const unsigned char *blk = tmp + r * row_bytes + b * bs;
-                for (uint64_t f = 0; f < nf; f++)
-                    memcpy(dst + 32 * f + 2 * r, blk + 2 * f, 2);
-                for (uint64_t t = 0; t < nw; t++)
-                    for (uint64_t j = 0; j < 4; j++)
-                        dst[32 * nf + 64 * t + 4 * r + j] = blk[2 * nf + 4 * t + j] ^ flip;
+                for (int f = 0; f < nf; f++)
+                    memcpy(dst + 32 * f + 2 * r, blk + fo[f], 2);
+                for (int t = 0; t < nw; t++)
+                    for (int j = 0; j < 4; j++)
+                        dst[32 * nf + 64 * t + 4 * r + j] = blk[w0 + 4 * t + j] ^ flip;
             }
         }
     }

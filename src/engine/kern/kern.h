@@ -71,13 +71,15 @@ typedef void (*kern_gemm_fn)(const void *W, uint64_t row_bytes, const void *X, u
  * short ones). Blocks themselves are unchanged. gemm_x8 computes exactly
  * the values gemm computes on the plain layout, bit for bit. */
 
-/* ---- The r16 weight layout (Q4_0, Q8_0, Q4_K)
+/* ---- The r16 weight layout (Q4_0, Q8_0, Q4_K, Q6_K)
  * Rows go in groups of 16 that keep their 16 * row_bytes of memory; inside a
  * group the 16 rows' blocks are stored block by block: block b of the group
- * fills S = 16B bytes at b * S (B the block's bytes). A block starts with
- * nf f16 fields (Q4_0, Q8_0: d; Q4_K: d, dmin) and the rest is taken as
- * 32-bit words (Q4_0: the 16 code bytes, 4 words; Q8_0: the 32 codes plus
- * 128 as unsigned bytes, 8 words; Q4_K: scales[12] then qs[128], 35 words):
+ * fills S = 16B bytes at b * S (B the block's bytes). A block has nf f16
+ * fields (Q4_0, Q8_0: d; Q4_K: d, dmin; Q6_K: d, its last 2 bytes); they
+ * go first, and the rest of the block, in order, is taken as 32-bit words
+ * (Q4_0: the 16 code bytes, 4 words; Q8_0: the 32 codes plus 128 as
+ * unsigned bytes, 8 words; Q4_K: scales[12] then qs[128], 35 words; Q6_K:
+ * ql[128] qh[64] scales[16], 52 words; kern_r16_form):
  *   byte 32f + 2r + j     byte j of f16 field f of row r   (f < nf, j < 2)
  *   byte 32nf + 64t + 4r + j   byte j of word t of row r   (j < 4)
  * i.e. word t of the 16 rows side by side (one 64-byte vector). A
@@ -94,9 +96,11 @@ typedef void (*kern_gemm_fn)(const void *W, uint64_t row_bytes, const void *X, u
  *               M   = sum_s m[s] * (x.bsums[2s] + x.bsums[2s + 1])   (exact)
  *               acc = fmaf((float)I, (d * x.d) * 0.0625f, acc)
  *               acc = fmaf((float)M, -(dmin * x.d), acc)
- * (d, dmin: the f16 fields as floats; sc, m: the 6-bit sub-block scales and
- * mins; the factor 16 lets a kernel take high nibbles as 16 q without a
- * shift.) out = acc. */
+ *   Q6_K:       I   = sum_s sc[s] * sum_{j in sub-block s} (q[j] - 32) * x.qs[j]
+ *               acc = fmaf((float)I, d * x.d, acc)
+ * (d, dmin: the f16 fields as floats; sc, m: the sub-block scales (Q4_K
+ * 6-bit, 8 of 32 elements; Q6_K int8, 16 of 16) and mins; the factor 16
+ * lets a kernel take high nibbles as 16 q without a shift.) out = acc. */
 
 /* kinds of row layout a weight matrix can have in memory */
 enum kern_layout {
@@ -129,8 +133,12 @@ bool kern_x8_type(uint32_t type);
  * not a multiple, row_bytes not the type's row size), SOV_ENOMEM. */
 int kern_x8_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_t k);
 
-/* True if `type` has an r16 layout (Q4_0, Q8_0, Q4_K). */
+/* True if `type` has an r16 layout (Q4_0, Q8_0, Q4_K, Q6_K). */
 bool kern_r16_type(uint32_t type);
+
+/* The r16 form of a kern_r16_type: *nf f16 fields at block byte offsets
+ * fo[0 .. *nf), then *nw words from block byte *w0 on. */
+void kern_r16_form(uint32_t type, int *nf, int fo[2], int *w0, int *nw);
 
 /* Rewrites W (nr rows of k elements of `type`, row_bytes apart, contiguous)
  * from the plain layout to the r16 layout, in place. nr must be a multiple

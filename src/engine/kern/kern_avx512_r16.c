@@ -1,6 +1,6 @@
 /* kern_avx512_r16: AVX-512 VNNI gemm over weights in the r16 layout
- * (kern.h) for Q4_0 and Q8_0. Compiled with the AVX-512 flags; only called
- * after kern.c has checked the CPU.
+ * (kern.h) for Q4_0, Q8_0 and Q4_K (see ktile). Compiled with the AVX-512
+ * flags; only called after kern.c has checked the CPU.
  *
  * One 32-bit lane per weight row: a 64-byte vector holds code word t of 16
  * rows, and x word t of the column (4 int8 codes) goes to every lane, so
@@ -14,7 +14,8 @@
  * This is about half the instructions per weight byte of the x8 / plain
  * tiles of kern_avx512.c (which pick codes and scales out of the blocks
  * with vpermt2w and add a horizontal sum): kern_bench, Intel Xeon, 1
- * thread, one column, weights in cache: Q4_0 22 -> 45 GB/s. A tile of one
+ * thread, one column, weights in cache: Q4_0 22 -> 39-45 GB/s (Q4_K 14-18
+ * -> 37 against kern_avx512_k.c). A tile of one
  * column reads R1 groups (R1 streams): the one-stream x8 walk reached 13
  * GB/s from memory on that CPU, 4 streams 18-19 (its read bandwidth: 19.5). */
 #include "kern.h"
@@ -26,14 +27,18 @@
 #define AI static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
 
-enum { Q40, Q80, Q4K };
+enum { Q40, Q80, Q4K, Q6K };
 
 /* bytes of one block of a 16-row group */
-AI int span(int T) { return T == Q40 ? 16 * 18 : T == Q80 ? 16 * 34 : 16 * 144; }
+AI int span(int T) { return T == Q40 ? 16 * 18 : T == Q80 ? 16 * 34 : T == Q4K ? 16 * 144 : 16 * 210; }
 
-/* software prefetch distance (bytes ahead in each group's stream) */
+/* software prefetch distance (bytes ahead in each group's stream): the
+ * 32-element kinds, the k-quants */
 #ifndef RPF
 #define RPF 1024
+#endif
+#ifndef KRPF
+#define KRPF 4608
 #endif
 
 /* x word t (codes 4t..4t+3) of an x block, in every lane */
@@ -137,7 +142,7 @@ AI void ktile(int G, int C, const unsigned char *W, uint64_t gs, const unsigned 
         {
             const unsigned char *p = W + (uint64_t)g * gs + (uint64_t)b * 2304;
             UNROLL for (int i = 0; i < 4; i++)
-                _mm_prefetch((const char *)(p + RPF + 64 * i), _MM_HINT_T0);
+                _mm_prefetch((const char *)(p + KRPF + 64 * i), _MM_HINT_T0);
             __m512i s0 = _mm512_loadu_si512(p + 64), s1 = _mm512_loadu_si512(p + 128), s2 = _mm512_loadu_si512(p + 192);
             /* scales 0..3 | 4..7, mins 0..3 | 4..7, one byte each */
             __m512i sc[2], mn[2];
@@ -155,7 +160,7 @@ AI void ktile(int G, int C, const unsigned char *W, uint64_t gs, const unsigned 
                 UNROLL for (int t = 0; t < 8; t++)
                 {
                     const unsigned char *q = p + 256 + 64 * (8 * i + t);
-                    _mm_prefetch((const char *)(q + RPF), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(q + KRPF), _MM_HINT_T0);
                     __m512i v = _mm512_loadu_si512(q);
                     __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(v, m4h);
                     UNROLL for (int c = 0; c < C; c++)
@@ -197,11 +202,107 @@ AI void ktile(int G, int C, const unsigned char *W, uint64_t gs, const unsigned 
         _mm512_storeu_ps(out + c * ldo + 16 * g, acc[g][c]);
 }
 
+/* Q6_K: code q = lo4 + 16 hi2 - 32 of element 128n + 32m + l is in ql word
+ * 16n + 8(m % 2) + l/4 (low nibble for m < 2, high for m >= 2) and qh word
+ * 32 + 8n + l/4 (bits 2m, 2m + 1). Masks alone (no shifts) take the parts:
+ * lo = ql & 0x0f (x1) or & 0xf0 (x16), hi = qh & (3 << 2m) (x 4^m); two
+ * vpdpbusd chains per sub-block of 16 give L and H, and one exact shift and
+ * add gives D = sum lo4 x + 16 sum hi2 x. Then I += D * sc (vpmulld, the
+ * int8 scale sign-extended) and, once per super-block, I -= 32 sum_s sc_s
+ * bsums_s (vpdpwssd of the scales as words against the x bsums), which is
+ * kern.h's sum of (q - 32) x. */
+
+/* the scale bytes of pair u (sc 2u, 2u + 1) as int16 words, from scale word u/2 */
+AI __m512i k6_pair(__m512i sw, int u)
+{
+    const int b0 = 2 * (u % 2);
+    /* vpshufb: bytes b0, b0 + 1 of each lane to bytes 1, 3 (the words' high bytes), zeros below */
+    const int32_t w = (int32_t)(0x80u | (uint32_t)b0 << 8 | 0x80u << 16 | (uint32_t)(b0 + 1) << 24);
+    const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(w),
+                                         _mm512_set4_epi32(0x0c000c00, 0x08000800, 0x04000400, 0));
+    return _mm512_srai_epi16(_mm512_shuffle_epi8(sw, idx), 8);
+}
+
+// out[c*ldo + 16g + l] = W[16g + l, :k] . X[c, :k]   (Q6_K, g < G groups gs bytes apart, c < C; nb = k/256)
+AI void k6tile(int G, int C, const unsigned char *W, uint64_t gs, const unsigned char *X, uint64_t xb, float *out,
+               int64_t ldo, int64_t nb)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m4h = _mm512_set1_epi8((char)0xf0);
+    __m512 acc[4][4];
+    UNROLL for (int g = 0; g < G; g++) UNROLL for (int c = 0; c < C; c++) acc[g][c] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        UNROLL for (int g = 0; g < G; g++)
+        {
+            const unsigned char *p = W + (uint64_t)g * gs + (uint64_t)b * 3360, *wd = p + 32;
+            UNROLL for (int i = 0; i < 53; i++)
+                _mm_prefetch((const char *)(p + KRPF + 64 * i), _MM_HINT_T0);
+            __m512i sw[4];
+            UNROLL for (int u = 0; u < 4; u++) sw[u] = _mm512_loadu_si512(wd + 64 * (48 + u));
+            __m512i I[4];
+            UNROLL for (int c = 0; c < C; c++) I[c] = _mm512_setzero_si512();
+            UNROLL for (int n = 0; n < 2; n++) UNROLL for (int h = 0; h < 2; h++) UNROLL for (int m = 0; m < 4; m++)
+            {
+                __m512i L[4], H[4];
+                UNROLL for (int c = 0; c < C; c++) L[c] = H[c] = _mm512_setzero_si512();
+                const __m512i hm = _mm512_set1_epi8((char)(3 << 2 * m));
+                UNROLL for (int q = 0; q < 4; q++)
+                {
+                    const int l4 = 4 * h + q;
+                    __m512i vl = _mm512_loadu_si512(wd + 64 * (16 * n + 8 * (m % 2) + l4));
+                    __m512i vh = _mm512_loadu_si512(wd + 64 * (32 + 8 * n + l4));
+                    __m512i lo = _mm512_and_si512(vl, m < 2 ? m4 : m4h), hi = _mm512_and_si512(vh, hm);
+                    UNROLL for (int c = 0; c < C; c++)
+                    {
+                        const kx_q8_k *x = (const kx_q8_k *)(X + (uint64_t)c * xb) + b;
+                        __m512i xw = x_word_k(x, 128 * n + 32 * m + 4 * l4);
+                        L[c] = _mm512_dpbusd_epi32(L[c], lo, xw);
+                        H[c] = _mm512_dpbusd_epi32(H[c], hi, xw);
+                    }
+                }
+                const int sb = 8 * n + 2 * m + h; /* the sub-block */
+                __m512i sc = _mm512_srai_epi32(_mm512_slli_epi32(sw[sb / 4], 24 - 8 * (sb % 4)), 24);
+                UNROLL for (int c = 0; c < C; c++)
+                {
+                    __m512i D = m == 0   ? _mm512_add_epi32(L[c], _mm512_slli_epi32(H[c], 4))
+                                : m == 1 ? _mm512_add_epi32(L[c], _mm512_slli_epi32(H[c], 2))
+                                : m == 2 ? _mm512_add_epi32(_mm512_srai_epi32(L[c], 4), H[c])
+                                         : _mm512_add_epi32(_mm512_srai_epi32(L[c], 4), _mm512_srai_epi32(H[c], 2));
+                    I[c] = _mm512_add_epi32(I[c], _mm512_mullo_epi32(D, sc));
+                }
+            }
+            __m512i O[4];
+            UNROLL for (int c = 0; c < C; c++) O[c] = _mm512_setzero_si512();
+            UNROLL for (int u = 0; u < 8; u++)
+            {
+                __m512i pr = k6_pair(sw[u / 2], u);
+                UNROLL for (int c = 0; c < C; c++)
+                {
+                    const kx_q8_k *x = (const kx_q8_k *)(X + (uint64_t)c * xb) + b;
+                    int32_t bw;
+                    memcpy(&bw, x->bsums + 2 * u, 4);
+                    O[c] = _mm512_dpwssd_epi32(O[c], pr, _mm512_set1_epi32(bw));
+                }
+            }
+            __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+            UNROLL for (int c = 0; c < C; c++)
+            {
+                const kx_q8_k *x = (const kx_q8_k *)(X + (uint64_t)c * xb) + b;
+                __m512i Ic = _mm512_sub_epi32(I[c], _mm512_slli_epi32(O[c], 5));
+                acc[g][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(Ic), _mm512_mul_ps(dw, _mm512_set1_ps(x->d)), acc[g][c]);
+            }
+        }
+    }
+    UNROLL for (int g = 0; g < G; g++) UNROLL for (int c = 0; c < C; c++)
+        _mm512_storeu_ps(out + c * ldo + 16 * g, acc[g][c]);
+}
+
 AI void any_tile(int T, int G, int C, const unsigned char *W, uint64_t gs, const unsigned char *X, uint64_t xb,
                  float *out, int64_t ldo, int64_t nb)
 {
     if (T == Q4K)
         ktile(G, C, W, gs, X, xb, out, ldo, nb);
+    else if (T == Q6K)
+        k6tile(G, C, W, gs, X, xb, out, ldo, nb);
     else
         rtile(T, G, C, W, gs, X, xb, out, ldo, nb);
 }
@@ -245,9 +346,11 @@ typedef struct {
 RALL(RTILE_FN, Q40)
 RALL(RTILE_FN, Q80)
 RALL(RTILE_FN, Q4K)
+RALL(RTILE_FN, Q6K)
 static const rtiling tiles_q40 = {{RALL(RTILE_ENT, Q40)}};
 static const rtiling tiles_q80 = {{RALL(RTILE_ENT, Q80)}};
 static const rtiling tiles_q4k = {{RALL(RTILE_ENT, Q4K)}};
+static const rtiling tiles_q6k = {{RALL(RTILE_ENT, Q6K)}};
 
 /* Walks the output in tiles (nr a multiple of 16). With several column
  * tiles, rows go in chunks of ~256 KiB of weights so a chunk stays in L2
@@ -298,9 +401,17 @@ static void gemm_r16_q4_k(const void *W, uint64_t rb, const void *X, uint64_t xb
     drive(&tiles_q4k, QK_K, W, rb, X, xb, out, ldo, k, nr, nc);
 }
 
+// out[c*ldo + r] = W[r,k] . X[c,k], W q6_k in the r16 layout, X q8_k
+static void gemm_r16_q6_k(const void *W, uint64_t rb, const void *X, uint64_t xb, float *out, int64_t ldo,
+                          int64_t k, int64_t nr, int64_t nc)
+{
+    drive(&tiles_q6k, QK_K, W, rb, X, xb, out, ldo, k, nr, nc);
+}
+
 void kern_avx512_r16_fill(kern_ops *o)
 {
     o->gemm_r16[SOV_Q4_0] = gemm_r16_q4_0;
     o->gemm_r16[SOV_Q8_0] = gemm_r16_q8_0;
     o->gemm_r16[SOV_Q4_K] = gemm_r16_q4_k;
+    o->gemm_r16[SOV_Q6_K] = gemm_r16_q6_k;
 }

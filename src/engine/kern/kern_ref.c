@@ -495,21 +495,37 @@ GEMM_REF(q8_k, SOV_Q8_K)
  * (kern.h: nf f16 fields, then nw words; Q8_0 codes back to signed) */
 static void r16_block(uint32_t type, const unsigned char *blk, int lane, unsigned char *ob)
 {
-    const int nf = type == SOV_Q4_K ? 2 : 1, nw = (ttype_get(type)->size - 2 * nf) / 4;
+    int nf, fo[2], w0, nw;
+    kern_r16_form(type, &nf, fo, &w0, &nw);
     const unsigned char flip = type == SOV_Q8_0 ? 0x80 : 0;
     for (int f = 0; f < nf; f++)
-        memcpy(ob + 2 * f, blk + 32 * f + 2 * lane, 2);
+        memcpy(ob + fo[f], blk + 32 * f + 2 * lane, 2);
     for (int t = 0; t < nw; t++)
         for (int j = 0; j < 4; j++)
-            ob[2 * nf + 4 * t + j] = blk[32 * nf + 64 * t + 4 * lane + j] ^ flip;
+            ob[w0 + 4 * t + j] = blk[32 * nf + 64 * t + 4 * lane + j] ^ flip;
 }
 
 /* one block's step of kern.h's r16 sequence (ob the plain block, x its x block) */
 static float r16_step(uint32_t type, const unsigned char *ob, const void *xv, float acc)
 {
     uint16_t h;
-    memcpy(&h, ob, 2);
+    memcpy(&h, type == SOV_Q6_K ? ob + 208 : ob, 2);
     const float d = fp16_to_f32(h);
+    if (type == SOV_Q6_K) { /* ql[128] qh[64] scales[16] d */
+        const kx_q8_k *x = xv;
+        int32_t I = 0;
+        for (int s = 0; s < 16; s++) {
+            int dot = 0;
+            for (int e = 16 * s; e < 16 * s + 16; e++) { /* e = 128n + 32m + l */
+                int n = e / 128, m = e % 128 / 32, l = e % 32;
+                int lo = (ob[64 * n + 32 * (m % 2) + l] >> (4 * (m / 2))) & 15;
+                int hi = (ob[128 + 32 * n + l] >> (2 * m)) & 3;
+                dot += (lo + 16 * hi - 32) * x->qs[e];
+            }
+            I += (int8_t)ob[192 + s] * dot;
+        }
+        return fmaf((float)I, d * x->d, acc);
+    }
     if (type == SOV_Q4_K) {
         const kx_q8_k *x = xv;
         memcpy(&h, ob + 2, 2);
@@ -542,7 +558,7 @@ static void gemm_r16_ref(uint32_t type, const void *W, uint64_t row_bytes, const
                          float *out, int64_t ldo, int64_t k, int64_t nr, int64_t nc)
 {
     const ttype_traits *tr = ttype_get(type);
-    const uint64_t S = 16 * (uint64_t)tr->size, xs = type == SOV_Q4_K ? sizeof(kx_q8_k) : sizeof(kx_q8_32);
+    const uint64_t S = 16 * (uint64_t)tr->size, xs = kern_xfmt(type) == KX_Q8_K ? sizeof(kx_q8_k) : sizeof(kx_q8_32);
     const int64_t nb = k / tr->blck;
     unsigned char ob[256];
     for (int64_t c = 0; c < nc; c++) {
@@ -571,6 +587,8 @@ GEMM_R16_REF(q4_0, SOV_Q4_0)
 GEMM_R16_REF(q8_0, SOV_Q8_0)
 // out[c*ldo + r] = W[r,k] . X[c,k], W q4_k in the r16 layout, X q8_k
 GEMM_R16_REF(q4_k, SOV_Q4_K)
+// out[c*ldo + r] = W[r,k] . X[c,k], W q6_k in the r16 layout, X q8_k
+GEMM_R16_REF(q6_k, SOV_Q6_K)
 
 static const kern_ops ref_ops = {
     .name = "ref",
@@ -631,6 +649,7 @@ static const kern_ops ref_ops = {
         [SOV_Q4_0] = gemm_r16_q4_0,
         [SOV_Q8_0] = gemm_r16_q8_0,
         [SOV_Q4_K] = gemm_r16_q4_k,
+        [SOV_Q6_K] = gemm_r16_q6_k,
     },
 };
 
