@@ -38,7 +38,7 @@ AI int span(int T) { return T == Q40 ? 16 * 18 : T == Q80 ? 16 * 34 : T == Q4K ?
 #define RPF 1024
 #endif
 #ifndef KRPF
-#define KRPF 4608
+#define KRPF 1024
 #endif
 
 /* x word t (codes 4t..4t+3) of an x block, in every lane */
@@ -138,43 +138,54 @@ AI void ktile(int G, int C, const unsigned char *W, uint64_t gs, const unsigned 
     __m512 acc[4][4];
     UNROLL for (int g = 0; g < G; g++) UNROLL for (int c = 0; c < C; c++) acc[g][c] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        const unsigned char *blk = W + (uint64_t)b * 2304; /* group g's block at blk + g gs */
+        __m512i I[4][4];
         UNROLL for (int g = 0; g < G; g++)
         {
-            const unsigned char *p = W + (uint64_t)g * gs + (uint64_t)b * 2304;
             UNROLL for (int i = 0; i < 4; i++)
-                _mm_prefetch((const char *)(p + KRPF + 64 * i), _MM_HINT_T0);
-            __m512i s0 = _mm512_loadu_si512(p + 64), s1 = _mm512_loadu_si512(p + 128), s2 = _mm512_loadu_si512(p + 192);
-            /* scales 0..3 | 4..7, mins 0..3 | 4..7, one byte each */
-            __m512i sc[2], mn[2];
-            sc[0] = _mm512_and_si512(s0, m6);
+                _mm_prefetch((const char *)(blk + g * gs + KRPF + 64 * i), _MM_HINT_T0);
+            UNROLL for (int c = 0; c < C; c++) I[g][c] = _mm512_setzero_si512();
+        }
+        /* the groups advance together, a sub-block pair (512 bytes) at a
+         * time: G streams side by side, as the 32-element kinds read them */
+        UNROLL for (int i = 0; i < 4; i++) UNROLL for (int g = 0; g < G; g++)
+        {
+            const unsigned char *p = blk + g * gs;
+            __m512i dlo[4], dhi[4];
+            UNROLL for (int c = 0; c < C; c++) dlo[c] = dhi[c] = _mm512_setzero_si512();
+            UNROLL for (int t = 0; t < 8; t++)
+            {
+                const unsigned char *q = p + 256 + 64 * (8 * i + t);
+                _mm_prefetch((const char *)(q + KRPF), _MM_HINT_T0);
+                __m512i v = _mm512_loadu_si512(q);
+                __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(v, m4h);
+                UNROLL for (int c = 0; c < C; c++)
+                {
+                    const kx_q8_k *x = (const kx_q8_k *)(X + (uint64_t)c * xb) + b;
+                    dlo[c] = _mm512_dpbusd_epi32(dlo[c], lo, x_word_k(x, 64 * i + 4 * t));
+                    dhi[c] = _mm512_dpbusd_epi32(dhi[c], hi, x_word_k(x, 64 * i + 32 + 4 * t));
+                }
+            }
+            /* scales 0..3 (i < 2) or 4..7, one byte each */
+            __m512i s0 = _mm512_loadu_si512(p + 64), sc[2];
+            sc[i / 2] = i < 2 ? _mm512_and_si512(s0, m6)
+                              : _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_loadu_si512(p + 192), m4),
+                                                          _mm512_srli_epi32(s0, 2), m2, 0xF8); /* a | (b & c) */
+            __m512i se = k_scale(sc, 2 * i), so = k_scale(sc, 2 * i + 1);
+            UNROLL for (int c = 0; c < C; c++)
+                I[g][c] = _mm512_add_epi32(I[g][c], _mm512_add_epi32(_mm512_mullo_epi32(dlo[c], se),
+                                                                     _mm512_mullo_epi32(dhi[c], so)));
+        }
+        UNROLL for (int g = 0; g < G; g++)
+        {
+            const unsigned char *p = blk + g * gs;
+            /* mins 0..3 | 4..7, one byte each */
+            __m512i s1 = _mm512_loadu_si512(p + 128), s2 = _mm512_loadu_si512(p + 192), mn[2];
             mn[0] = _mm512_and_si512(s1, m6);
-            sc[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(s2, m4), _mm512_srli_epi32(s0, 2), m2, 0xF8); /* a | (b & c) */
             mn[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(s2, 4), m4), _mm512_srli_epi32(s1, 2),
                                               m2, 0xF8);
-            __m512i I[4], M[4];
-            UNROLL for (int c = 0; c < C; c++) I[c] = M[c] = _mm512_setzero_si512();
-            UNROLL for (int i = 0; i < 4; i++)
-            {
-                __m512i dlo[4], dhi[4];
-                UNROLL for (int c = 0; c < C; c++) dlo[c] = dhi[c] = _mm512_setzero_si512();
-                UNROLL for (int t = 0; t < 8; t++)
-                {
-                    const unsigned char *q = p + 256 + 64 * (8 * i + t);
-                    _mm_prefetch((const char *)(q + KRPF), _MM_HINT_T0);
-                    __m512i v = _mm512_loadu_si512(q);
-                    __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(v, m4h);
-                    UNROLL for (int c = 0; c < C; c++)
-                    {
-                        const kx_q8_k *x = (const kx_q8_k *)(X + (uint64_t)c * xb) + b;
-                        dlo[c] = _mm512_dpbusd_epi32(dlo[c], lo, x_word_k(x, 64 * i + 4 * t));
-                        dhi[c] = _mm512_dpbusd_epi32(dhi[c], hi, x_word_k(x, 64 * i + 32 + 4 * t));
-                    }
-                }
-                __m512i se = k_scale(sc, 2 * i), so = k_scale(sc, 2 * i + 1);
-                UNROLL for (int c = 0; c < C; c++)
-                    I[c] = _mm512_add_epi32(I[c], _mm512_add_epi32(_mm512_mullo_epi32(dlo[c], se),
-                                                                   _mm512_mullo_epi32(dhi[c], so)));
-            }
+            __m512i M[4];
+            UNROLL for (int c = 0; c < C; c++) M[c] = _mm512_setzero_si512();
             UNROLL for (int s = 0; s < 8; s++)
             {
                 __m512i mm = _mm512_shuffle_epi8(mn[s / 4], pick[s % 4]);
@@ -193,7 +204,7 @@ AI void ktile(int G, int C, const unsigned char *W, uint64_t gs, const unsigned 
                 const kx_q8_k *x = (const kx_q8_k *)(X + (uint64_t)c * xb) + b;
                 __m512 xd = _mm512_set1_ps(x->d);
                 __m512 f = _mm512_mul_ps(_mm512_mul_ps(dw, xd), _mm512_set1_ps(0.0625f));
-                acc[g][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I[c]), f, acc[g][c]);
+                acc[g][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I[g][c]), f, acc[g][c]);
                 acc[g][c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(M[c]), _mm512_mul_ps(dm, xd), acc[g][c]);
             }
         }
@@ -231,50 +242,62 @@ AI void k6tile(int G, int C, const unsigned char *W, uint64_t gs, const unsigned
     __m512 acc[4][4];
     UNROLL for (int g = 0; g < G; g++) UNROLL for (int c = 0; c < C; c++) acc[g][c] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        const unsigned char *blk = W + (uint64_t)b * 3360; /* group g's block at blk + g gs */
+        __m512i I[4][4];
         UNROLL for (int g = 0; g < G; g++)
         {
-            const unsigned char *p = W + (uint64_t)g * gs + (uint64_t)b * 3360, *wd = p + 32;
-            UNROLL for (int i = 0; i < 53; i++)
-                _mm_prefetch((const char *)(p + KRPF + 64 * i), _MM_HINT_T0);
-            __m512i sw[4];
-            UNROLL for (int u = 0; u < 4; u++) sw[u] = _mm512_loadu_si512(wd + 64 * (48 + u));
-            __m512i I[4];
-            UNROLL for (int c = 0; c < C; c++) I[c] = _mm512_setzero_si512();
-            UNROLL for (int n = 0; n < 2; n++) UNROLL for (int h = 0; h < 2; h++) UNROLL for (int m = 0; m < 4; m++)
+            const unsigned char *p = blk + g * gs;
+            _mm_prefetch((const char *)(p + KRPF), _MM_HINT_T0); /* d */
+            UNROLL for (int u = 0; u < 4; u++)
+                _mm_prefetch((const char *)(p + 32 + 64 * (48 + u) + KRPF), _MM_HINT_T0);
+            UNROLL for (int c = 0; c < C; c++) I[g][c] = _mm512_setzero_si512();
+        }
+        /* the groups advance together, 16 elements of a row at a time */
+        UNROLL for (int n = 0; n < 2; n++) UNROLL for (int h = 0; h < 2; h++) UNROLL for (int m = 0; m < 4; m++)
+            UNROLL for (int g = 0; g < G; g++)
+        {
+            const unsigned char *wd = blk + g * gs + 32;
+            __m512i L[4], H[4];
+            UNROLL for (int c = 0; c < C; c++) L[c] = H[c] = _mm512_setzero_si512();
+            const __m512i hm = _mm512_set1_epi8((char)(3 << 2 * m));
+            UNROLL for (int q = 0; q < 4; q++)
             {
-                __m512i L[4], H[4];
-                UNROLL for (int c = 0; c < C; c++) L[c] = H[c] = _mm512_setzero_si512();
-                const __m512i hm = _mm512_set1_epi8((char)(3 << 2 * m));
-                UNROLL for (int q = 0; q < 4; q++)
-                {
-                    const int l4 = 4 * h + q;
-                    __m512i vl = _mm512_loadu_si512(wd + 64 * (16 * n + 8 * (m % 2) + l4));
-                    __m512i vh = _mm512_loadu_si512(wd + 64 * (32 + 8 * n + l4));
-                    __m512i lo = _mm512_and_si512(vl, m < 2 ? m4 : m4h), hi = _mm512_and_si512(vh, hm);
-                    UNROLL for (int c = 0; c < C; c++)
-                    {
-                        const kx_q8_k *x = (const kx_q8_k *)(X + (uint64_t)c * xb) + b;
-                        __m512i xw = x_word_k(x, 128 * n + 32 * m + 4 * l4);
-                        L[c] = _mm512_dpbusd_epi32(L[c], lo, xw);
-                        H[c] = _mm512_dpbusd_epi32(H[c], hi, xw);
-                    }
-                }
-                const int sb = 8 * n + 2 * m + h; /* the sub-block */
-                __m512i sc = _mm512_srai_epi32(_mm512_slli_epi32(sw[sb / 4], 24 - 8 * (sb % 4)), 24);
+                const int l4 = 4 * h + q;
+                const unsigned char *pl = wd + 64 * (16 * n + 8 * (m % 2) + l4), *ph = wd + 64 * (32 + 8 * n + l4);
+                if (m < 2) /* first touch of the ql word */
+                    _mm_prefetch((const char *)(pl + KRPF), _MM_HINT_T0);
+                if (m == 0) /* and of the qh word */
+                    _mm_prefetch((const char *)(ph + KRPF), _MM_HINT_T0);
+                __m512i lo = _mm512_and_si512(_mm512_loadu_si512(pl), m < 2 ? m4 : m4h);
+                __m512i hi = _mm512_and_si512(_mm512_loadu_si512(ph), hm);
                 UNROLL for (int c = 0; c < C; c++)
                 {
-                    __m512i D = m == 0   ? _mm512_add_epi32(L[c], _mm512_slli_epi32(H[c], 4))
-                                : m == 1 ? _mm512_add_epi32(L[c], _mm512_slli_epi32(H[c], 2))
-                                : m == 2 ? _mm512_add_epi32(_mm512_srai_epi32(L[c], 4), H[c])
-                                         : _mm512_add_epi32(_mm512_srai_epi32(L[c], 4), _mm512_srai_epi32(H[c], 2));
-                    I[c] = _mm512_add_epi32(I[c], _mm512_mullo_epi32(D, sc));
+                    const kx_q8_k *x = (const kx_q8_k *)(X + (uint64_t)c * xb) + b;
+                    __m512i xw = x_word_k(x, 128 * n + 32 * m + 4 * l4);
+                    L[c] = _mm512_dpbusd_epi32(L[c], lo, xw);
+                    H[c] = _mm512_dpbusd_epi32(H[c], hi, xw);
                 }
             }
+            const int sb = 8 * n + 2 * m + h; /* the sub-block */
+            __m512i sw = _mm512_loadu_si512(wd + 64 * (48 + sb / 4));
+            __m512i sc = _mm512_srai_epi32(_mm512_slli_epi32(sw, 24 - 8 * (sb % 4)), 24);
+            UNROLL for (int c = 0; c < C; c++)
+            {
+                __m512i D = m == 0   ? _mm512_add_epi32(L[c], _mm512_slli_epi32(H[c], 4))
+                            : m == 1 ? _mm512_add_epi32(L[c], _mm512_slli_epi32(H[c], 2))
+                            : m == 2 ? _mm512_add_epi32(_mm512_srai_epi32(L[c], 4), H[c])
+                                     : _mm512_add_epi32(_mm512_srai_epi32(L[c], 4), _mm512_srai_epi32(H[c], 2));
+                I[g][c] = _mm512_add_epi32(I[g][c], _mm512_mullo_epi32(D, sc));
+            }
+        }
+        UNROLL for (int g = 0; g < G; g++)
+        {
+            const unsigned char *p = blk + g * gs, *wd = p + 32;
             __m512i O[4];
             UNROLL for (int c = 0; c < C; c++) O[c] = _mm512_setzero_si512();
             UNROLL for (int u = 0; u < 8; u++)
             {
-                __m512i pr = k6_pair(sw[u / 2], u);
+                __m512i pr = k6_pair(_mm512_loadu_si512(wd + 64 * (48 + u / 2)), u);
                 UNROLL for (int c = 0; c < C; c++)
                 {
                     const kx_q8_k *x = (const kx_q8_k *)(X + (uint64_t)c * xb) + b;
@@ -287,7 +310,7 @@ AI void k6tile(int G, int C, const unsigned char *W, uint64_t gs, const unsigned
             UNROLL for (int c = 0; c < C; c++)
             {
                 const kx_q8_k *x = (const kx_q8_k *)(X + (uint64_t)c * xb) + b;
-                __m512i Ic = _mm512_sub_epi32(I[c], _mm512_slli_epi32(O[c], 5));
+                __m512i Ic = _mm512_sub_epi32(I[g][c], _mm512_slli_epi32(O[c], 5));
                 acc[g][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(Ic), _mm512_mul_ps(dw, _mm512_set1_ps(x->d)), acc[g][c]);
             }
         }
@@ -309,11 +332,16 @@ AI void any_tile(int T, int G, int C, const unsigned char *W, uint64_t gs, const
 
 /* ---- tile instances and the driver ----
  * A column alone uses up to R1 groups x 1; otherwise up to RM groups x RC
- * columns. */
+ * columns (the k-quants: KRM x RC; their tiles hold more per column, and
+ * one group x 4 columns measured fastest: kern_bench, 64 columns, Q4_K 230
+ * -> 295 GFLOP/s, Q6_K 115 -> 130-150 against 2 groups). */
 #ifndef R1
 #define R1 4
 #define RM 2
 #define RC 4
+#endif
+#ifndef KRM
+#define KRM 1
 #endif
 
 typedef void (*rtile_fn)(const unsigned char *W, uint64_t gs, const unsigned char *X, uint64_t xb, float *out,
@@ -337,20 +365,21 @@ typedef void (*rtile_fn)(const unsigned char *W, uint64_t gs, const unsigned cha
 #define RCOLS_2(M, T, NM) RG(M, T, 2, NM)
 #define RCOLS_3(M, T, NM) RCOLS_2(M, T, NM) RG(M, T, 3, NM)
 #define RCOLS_4(M, T, NM) RCOLS_3(M, T, NM) RG(M, T, 4, NM)
-#define RALL(M, T) RG(M, T, 1, R1) RCOLS(M, T, RM, RC)
+#define RALL(M, T, NM) RG(M, T, 1, R1) RCOLS(M, T, NM, RC)
 
 typedef struct {
-    rtile_fn fn[5][5]; /* [groups][cols] */
+    int rm;              /* groups of a tile of several columns */
+    rtile_fn fn[5][5];   /* [groups][cols] */
 } rtiling;
 
-RALL(RTILE_FN, Q40)
-RALL(RTILE_FN, Q80)
-RALL(RTILE_FN, Q4K)
-RALL(RTILE_FN, Q6K)
-static const rtiling tiles_q40 = {{RALL(RTILE_ENT, Q40)}};
-static const rtiling tiles_q80 = {{RALL(RTILE_ENT, Q80)}};
-static const rtiling tiles_q4k = {{RALL(RTILE_ENT, Q4K)}};
-static const rtiling tiles_q6k = {{RALL(RTILE_ENT, Q6K)}};
+RALL(RTILE_FN, Q40, RM)
+RALL(RTILE_FN, Q80, RM)
+RALL(RTILE_FN, Q4K, KRM)
+RALL(RTILE_FN, Q6K, KRM)
+static const rtiling tiles_q40 = {RM, {RALL(RTILE_ENT, Q40, RM)}};
+static const rtiling tiles_q80 = {RM, {RALL(RTILE_ENT, Q80, RM)}};
+static const rtiling tiles_q4k = {KRM, {RALL(RTILE_ENT, Q4K, KRM)}};
+static const rtiling tiles_q6k = {KRM, {RALL(RTILE_ENT, Q6K, KRM)}};
 
 /* Walks the output in tiles (nr a multiple of 16). With several column
  * tiles, rows go in chunks of ~256 KiB of weights so a chunk stays in L2
@@ -364,13 +393,13 @@ static void drive(const rtiling *t, int64_t blck, const void *W, uint64_t rb, co
     int64_t chunk = ng;
     if (nc > RC) {
         chunk = (int64_t)((256u << 10) / (gs ? gs : 1));
-        chunk = chunk < RM ? RM : chunk - chunk % RM; /* whole tiles */
+        chunk = chunk < t->rm ? t->rm : chunk - chunk % t->rm; /* whole tiles */
     }
     for (int64_t g0 = 0; g0 < ng; g0 += chunk) {
         int64_t g1 = ng - g0 < chunk ? ng : g0 + chunk;
         for (int64_t c = 0; c < nc;) {
             int cw = nc - c >= RC ? RC : (int)(nc - c);
-            int gt = cw == 1 ? R1 : RM;
+            int gt = cw == 1 ? R1 : t->rm;
             for (int64_t g = g0; g < g1; g += gt) {
                 int gh = g1 - g < gt ? (int)(g1 - g) : gt;
                 t->fn[gh][cw](w + (uint64_t)g * gs, gs, x + (uint64_t)c * xb, xb, out + c * ldo + 16 * g, ldo, nb);
