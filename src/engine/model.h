@@ -52,9 +52,9 @@ int model_load(model **out, const char *path);
 /* model_load with the weights either mapped (use_mmap) or read into
  * huge-page memory (see gguf_load); model_load maps. Read into memory, the
  * matrices are then rewritten in place to the r16 layout (Q4_0, Q8_0,
- * Q4_K) or the x8 layout (32-element block types; kern.h) when the best kernel table
- * has gemm_r16 / gemm_x8 for them (gguf_tensor.layout says which): faster
- * to stream. x8 gives the same results as the mapped weights; r16 sums each
+ * Q4_K, Q6_K) or the x8 layout (32-element block types; kern.h) when the
+ * best kernel table has gemm_r16 / gemm_x8 for them (gguf_tensor.layout
+ * says which): faster to stream. x8 gives the same results as the mapped weights; r16 sums each
  * dot product in another order, so its results may differ from them in the
  * last bits (still the same for every thread count and batch size).
  * Further errors: those of kern_r16_pack, kern_x8_pack, file_map_protect. */

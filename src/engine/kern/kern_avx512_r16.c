@@ -1,6 +1,6 @@
 /* kern_avx512_r16: AVX-512 VNNI gemm over weights in the r16 layout
- * (kern.h) for Q4_0, Q8_0 and Q4_K (see ktile). Compiled with the AVX-512
- * flags; only called after kern.c has checked the CPU.
+ * (kern.h) for Q4_0, Q8_0, Q4_K and Q6_K (see ktile, k6tile). Compiled
+ * with the AVX-512 flags; only called after kern.c has checked the CPU.
  *
  * One 32-bit lane per weight row: a 64-byte vector holds code word t of 16
  * rows, and x word t of the column (4 int8 codes) goes to every lane, so
@@ -15,7 +15,7 @@
  * tiles of kern_avx512.c (which pick codes and scales out of the blocks
  * with vpermt2w and add a horizontal sum): kern_bench, Intel Xeon, 1
  * thread, one column, weights in cache: Q4_0 22 -> 39-45 GB/s (Q4_K 14-18
- * -> 37 against kern_avx512_k.c). A tile of one
+ * -> 44-50, Q6_K 22-26 -> 35 against kern_avx512_k.c). A tile of one
  * column reads R1 groups (R1 streams): the one-stream x8 walk reached 13
  * GB/s from memory on that CPU, 4 streams 18-19 (its read bandwidth: 19.5). */
 #include "kern.h"
@@ -112,7 +112,8 @@ AI __m512i k_scale(const __m512i *sc, int s)
     if (s % 2 == 0) /* 16 * byte: shift its bits to 4..11 */
         return _mm512_and_si512(byte ? _mm512_srli_epi32(v, 8 * byte - 4) : _mm512_slli_epi32(v, 4),
                                 _mm512_set1_epi32(0xff0));
-    return byte == 3 ? _mm512_srli_epi32(v, 24) : _mm512_and_si512(_mm512_srli_epi32(v, 8 * byte), _mm512_set1_epi32(0xff));
+    return byte == 3 ? _mm512_srli_epi32(v, 24)
+                     : _mm512_and_si512(_mm512_srli_epi32(v, 8 * byte), _mm512_set1_epi32(0xff));
 }
 
 AI __m512i x_word_k(const kx_q8_k *x, int e)
