@@ -54,9 +54,11 @@ int model_load(model **out, const char *path);
  * matrices are then rewritten in place to the r16 layout (Q4_0, Q8_0,
  * Q4_K, Q6_K) or the x8 layout (32-element block types; kern.h) when the
  * best kernel table has gemm_r16 / gemm_x8 for them (gguf_tensor.layout
- * says which): faster to stream. x8 gives the same results as the mapped weights; r16 sums each
- * dot product in another order, so its results may differ from them in the
- * last bits (still the same for every thread count and batch size).
+ * says which): faster to stream. x8 gives the same results as the mapped
+ * weights; r16 sums each dot product in another order, so its products
+ * differ from them in the last bits, and logits somewhat more (activations
+ * are requantized every layer); results are still the same for every
+ * thread count and batch size.
  * Further errors: those of kern_r16_pack, kern_x8_pack, file_map_protect. */
 int model_load_mode(model **out, const char *path, bool use_mmap);
 
