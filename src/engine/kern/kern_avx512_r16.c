@@ -116,6 +116,19 @@ AI __m512i k_scale(const __m512i *sc, int s)
                      : _mm512_and_si512(_mm512_srli_epi32(v, 8 * byte), _mm512_set1_epi32(0xff));
 }
 
+/* acc[c] += v . (bsums[2s], bsums[2s + 1]) of x block b of column c, per
+ * lane pair of words (vpdpwssd), c < C */
+AI void bsum_madd(int C, __m512i *acc, __m512i v, const unsigned char *X, uint64_t xb, int64_t b, int s)
+{
+    UNROLL for (int c = 0; c < C; c++)
+    {
+        const kx_q8_k *x = (const kx_q8_k *)(X + (uint64_t)c * xb) + b;
+        int32_t bw;
+        memcpy(&bw, x->bsums + 2 * s, 4);
+        acc[c] = _mm512_dpwssd_epi32(acc[c], v, _mm512_set1_epi32(bw));
+    }
+}
+
 AI __m512i x_word_k(const kx_q8_k *x, int e)
 {
     int32_t v;
@@ -188,16 +201,7 @@ AI void ktile(int G, int C, const unsigned char *W, uint64_t gs, const unsigned 
             __m512i M[4];
             UNROLL for (int c = 0; c < C; c++) M[c] = _mm512_setzero_si512();
             UNROLL for (int s = 0; s < 8; s++)
-            {
-                __m512i mm = _mm512_shuffle_epi8(mn[s / 4], pick[s % 4]);
-                UNROLL for (int c = 0; c < C; c++)
-                {
-                    const kx_q8_k *x = (const kx_q8_k *)(X + (uint64_t)c * xb) + b;
-                    int32_t bw;
-                    memcpy(&bw, x->bsums + 2 * s, 4);
-                    M[c] = _mm512_dpwssd_epi32(M[c], mm, _mm512_set1_epi32(bw));
-                }
-            }
+                bsum_madd(C, M, _mm512_shuffle_epi8(mn[s / 4], pick[s % 4]), X, xb, b, s);
             __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
             __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
             UNROLL for (int c = 0; c < C; c++)
@@ -297,16 +301,7 @@ AI void k6tile(int G, int C, const unsigned char *W, uint64_t gs, const unsigned
             __m512i O[4];
             UNROLL for (int c = 0; c < C; c++) O[c] = _mm512_setzero_si512();
             UNROLL for (int u = 0; u < 8; u++)
-            {
-                __m512i pr = k6_pair(_mm512_loadu_si512(wd + 64 * (48 + u / 2)), u);
-                UNROLL for (int c = 0; c < C; c++)
-                {
-                    const kx_q8_k *x = (const kx_q8_k *)(X + (uint64_t)c * xb) + b;
-                    int32_t bw;
-                    memcpy(&bw, x->bsums + 2 * u, 4);
-                    O[c] = _mm512_dpwssd_epi32(O[c], pr, _mm512_set1_epi32(bw));
-                }
-            }
+                bsum_madd(C, O, k6_pair(_mm512_loadu_si512(wd + 64 * (48 + u / 2)), u), X, xb, b, u);
             __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
             UNROLL for (int c = 0; c < C; c++)
             {
