@@ -16,42 +16,42 @@ typedef float v8f __attribute__((vector_size(32), aligned(4)));
 #define ATTN_CLONES
 #endif
 
-// sum_d a[d] * b[d]; n a multiple of 8 takes the vector path
-static inline float dot(const float *a, const float *b, int n)
+// o[d] = o[d] * c + sum_t p[t] * V[t][d]   (per element: o * c, then + p[t] * V[t][d] in t order)
+static inline __attribute__((always_inline)) void axpy_rows(float *o, float c, const float *p, const float *v,
+                                                            int64_t stride, int nt, int n)
 {
     if (n % 8 == 0) {
-        v8f acc = {0};
-        for (int d = 0; d < n; d += 8) {
-            v8f x, y;
-            memcpy(&x, a + d, sizeof x);
-            memcpy(&y, b + d, sizeof y);
-            acc += x * y;
+        /* up to 8 vectors of 8 (64 elements) side by side over the keys:
+         * independent chains, not one chain per vector */
+        int d0 = 0;
+        for (; d0 + 64 <= n; d0 += 64) { /* a constant count: the accumulators stay in registers */
+            v8f acc[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) {
+                memcpy(&acc[i], o + d0 + 8 * i, sizeof acc[i]);
+                acc[i] *= c;
+            }
+            for (int t = 0; t < nt; t++)
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++) {
+                    v8f x;
+                    memcpy(&x, v + t * stride + d0 + 8 * i, sizeof x);
+                    acc[i] += p[t] * x;
+                }
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++)
+                memcpy(o + d0 + 8 * i, &acc[i], sizeof acc[i]);
         }
-        float s = 0;
-        for (int l = 0; l < 8; l++)
-            s += acc[l];
-        return s;
-    }
-    float s = 0;
-    for (int d = 0; d < n; d++)
-        s += a[d] * b[d];
-    return s;
-}
-
-// o[d] = o[d] * c + sum_t p[t] * V[t][d]
-static inline void axpy_rows(float *o, float c, const float *p, const float *v, int64_t stride, int nt, int n)
-{
-    if (n % 8 == 0) {
-        for (int d = 0; d < n; d += 8) {
+        for (; d0 < n; d0 += 8) {
             v8f acc;
-            memcpy(&acc, o + d, sizeof acc);
+            memcpy(&acc, o + d0, sizeof acc);
             acc *= c;
             for (int t = 0; t < nt; t++) {
                 v8f x;
-                memcpy(&x, v + t * stride + d, sizeof x);
+                memcpy(&x, v + t * stride + d0, sizeof x);
                 acc += p[t] * x;
             }
-            memcpy(o + d, &acc, sizeof acc);
+            memcpy(o + d0, &acc, sizeof acc);
         }
         return;
     }
@@ -65,9 +65,42 @@ static inline void axpy_rows(float *o, float c, const float *p, const float *v, 
     }
 }
 
-int64_t attn_scratch_floats(int32_t nq, int32_t n_group)
+int64_t attn_scratch_floats(int32_t nq, int32_t n_group, int32_t head_dim)
 {
-    return (int64_t)nq * n_group * (2 + ATTN_KT);
+    return (int64_t)nq * n_group * (2 + ATTN_KT) + (int64_t)head_dim * ATTN_KT;
+}
+
+typedef float v16f __attribute__((vector_size(64), aligned(4)));
+typedef int32_t v16i __attribute__((vector_size(64), aligned(4)));
+
+/* s[t] = scale * q . k_t for the ATTN_KT keys of a tile, from kT[d][t] (the
+ * tile transposed): 16 keys per vector, the d sum in 4 interleaved partial
+ * sums added in a fixed order (d = r mod 4, then (0 + 1) + (2 + 3)) */
+static inline __attribute__((always_inline)) void tile_scores(const float *qv, const float *kT, int hd, float scale, float *s)
+{
+    enum { H = ATTN_KT / 16 };
+    v16f acc[4][H];
+    for (int r = 0; r < 4; r++)
+        for (int h = 0; h < H; h++)
+            acc[r][h] = (v16f){0};
+    int d = 0;
+    for (; d + 4 <= hd; d += 4)
+        for (int r = 0; r < 4; r++)
+            for (int h = 0; h < H; h++) {
+                v16f kv;
+                memcpy(&kv, kT + (int64_t)(d + r) * ATTN_KT + 16 * h, sizeof kv);
+                acc[r][h] += qv[d + r] * kv;
+            }
+    for (; d < hd; d++)
+        for (int h = 0; h < H; h++) {
+            v16f kv;
+            memcpy(&kv, kT + (int64_t)d * ATTN_KT + 16 * h, sizeof kv);
+            acc[d % 4][h] += qv[d] * kv;
+        }
+    for (int h = 0; h < H; h++) {
+        v16f t = ((acc[0][h] + acc[1][h]) + (acc[2][h] + acc[3][h])) * scale;
+        memcpy(s + 16 * h, &t, sizeof t);
+    }
 }
 
 ATTN_CLONES
@@ -76,6 +109,7 @@ void attn_run(const attn_block *b, float *scratch)
     const int hd = b->head_dim, G = b->n_group;
     const int64_t nqg = (int64_t)b->nq * G;
     float *m = scratch, *l = scratch + nqg, *s = scratch + 2 * nqg; /* s: [nqg][ATTN_KT] */
+    float *kT = s + nqg * ATTN_KT;                                    /* [head_dim][ATTN_KT] */
     int32_t maxpos = 0;
     for (int32_t j = 0; j < b->nq; j++) {
         if (b->pos[j] > maxpos)
@@ -89,6 +123,12 @@ void attn_run(const attn_block *b, float *scratch)
     }
     for (int32_t t0 = 0; t0 <= maxpos; t0 += ATTN_KT) {
         const float *kt = b->k + (int64_t)t0 * b->kv_stride, *vt = b->v + (int64_t)t0 * b->kv_stride;
+        /* the tile's keys transposed, once for all queries and heads; keys
+         * past the last position read as zeros (their scores are unused) */
+        const int32_t nk = maxpos + 1 - t0 < ATTN_KT ? maxpos + 1 - t0 : ATTN_KT;
+        for (int d = 0; d < hd; d++)
+            for (int t = 0; t < ATTN_KT; t++)
+                kT[(int64_t)d * ATTN_KT + t] = t < nk ? kt[(int64_t)t * b->kv_stride + d] : 0.0f;
         for (int32_t j = 0; j < b->nq; j++) {
             int32_t nt = b->pos[j] + 1 - t0; /* keys of this tile the query sees */
             if (nt <= 0)
@@ -99,12 +139,22 @@ void attn_run(const attn_block *b, float *scratch)
                 int64_t i = (int64_t)j * G + g;
                 const float *qv = b->q + j * b->q_stride + (int64_t)g * hd;
                 float *si = s + i * ATTN_KT;
-                float mx = m[i];
-                for (int t = 0; t < nt; t++) {
-                    si[t] = b->scale * dot(qv, kt + t * b->kv_stride, hd);
-                    if (si[t] > mx)
-                        mx = si[t];
+                tile_scores(qv, kT, hd, b->scale, si);
+                /* the running max over the keys this query sees (exact in
+                 * any order; NaN scores are skipped, as by a > max) */
+                for (int t = nt; t < ATTN_KT; t++)
+                    si[t] = -INFINITY;
+                v16f mv = {0}, sv;
+                mv -= INFINITY;
+                for (int h = 0; h < ATTN_KT / 16; h++) {
+                    memcpy(&sv, si + 16 * h, sizeof sv);
+                    v16i gt = sv > mv; /* -1 where sv > mv (false for NaN) */
+                    mv = (v16f)(((v16i)sv & gt) | ((v16i)mv & ~gt));
                 }
+                float mx = m[i];
+                for (int t = 0; t < 16; t++)
+                    if (mv[t] > mx)
+                        mx = mv[t];
                 float c = expf(m[i] - mx); /* 0 on the first tile (m = -inf) */
                 float sum = 0.0f;
                 for (int t = 0; t < nt; t++) {

@@ -28,11 +28,13 @@ typedef struct attn_block {
     float scale;         /* score = scale * q.k */
 } attn_block;
 
-/* Scratch floats attn_run needs for a block of nq queries and n_group heads. */
-int64_t attn_scratch_floats(int32_t nq, int32_t n_group);
+/* Scratch floats attn_run needs for a block of nq queries and n_group heads
+ * of head_dim elements. */
+int64_t attn_scratch_floats(int32_t nq, int32_t n_group, int32_t head_dim);
 
 /* out(j, g) = softmax_t(scale * q(j,g) . k_t) @ v_t over t = 0..pos[j].
- * scratch: attn_scratch_floats(b->nq, b->n_group) floats, owned by the caller.
+ * scratch: attn_scratch_floats(b->nq, b->n_group, b->head_dim) floats, owned by
+ * the caller.
  * No errors (the caller keeps positions within the cache). */
 void attn_run(const attn_block *b, float *scratch);
 

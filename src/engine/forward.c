@@ -427,7 +427,7 @@ int forward_set_batch(forward *f, int32_t n_batch)
     free_scratch(f);
     f->n_batch = n_batch;
     f->xq_row = kern_x_row_bytes(KX_F32, big); /* the widest format */
-    f->att_scratch_n = (attn_scratch_floats(ATT_QB, hp->n_head / hp->n_head_kv) + 15) & ~(int64_t)15;
+    f->att_scratch_n = (attn_scratch_floats(ATT_QB, hp->n_head / hp->n_head_kv, hp->head_dim) + 15) & ~(int64_t)15;
     size_t fl = sizeof(float);
     f->x = malloc(fl * (size_t)(B * E));
     f->xb = malloc(fl * (size_t)(B * EQ));
