@@ -302,8 +302,8 @@ static void check_packed_close(const char *rel, uint32_t main)
     }
     printf("INFO %s: largest logit %.4g, largest difference packed - mapped %.3g\n", lab, big, diff);
     snprintf(name, sizeof name, "%s logits within 5 %% of the largest of the mapped model's", lab);
-    t_check(rc == 0 && rc2 == 0 && big > 0 && isfinite(big) && diff <= 0.05 * big, name, "rc %d/%d, diff %.3g of %.4g", rc, rc2, diff,
-            big);
+    t_check(rc == 0 && rc2 == 0 && big > 0 && isfinite(big) && diff <= 0.05 * big, name, "rc %d/%d, diff %.3g of %.4g",
+            rc, rc2, diff, big);
     free(a);
     free(b);
     model_free(mp);

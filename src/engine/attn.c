@@ -76,7 +76,10 @@ typedef int32_t v16i __attribute__((vector_size(64), aligned(4)));
 /* s[t] = scale * q . k_t for the ATTN_KT keys of a tile, from kT[d][t] (the
  * tile transposed): 16 keys per vector, the d sum in 4 interleaved partial
  * sums added in a fixed order (d = r mod 4, then (0 + 1) + (2 + 3)) */
-static inline __attribute__((always_inline)) void tile_scores(const float *qv, const float *kT, int hd, float scale, float *s)
+_Static_assert(ATTN_KT % 16 == 0, "tile_scores takes key tiles of whole 16-key vectors");
+
+static inline __attribute__((always_inline)) void tile_scores(const float *qv, const float *kT, int hd, float scale,
+                                                              float *s)
 {
     enum { H = ATTN_KT / 16 };
     v16f acc[4][H];
