@@ -76,6 +76,38 @@ typedef int32_t v16i __attribute__((vector_size(64), aligned(4)));
 /* s[t] = scale * q . k_t for the ATTN_KT keys of a tile, from kT[d][t] (the
  * tile transposed): 16 keys per vector, the d sum in 4 interleaved partial
  * sums added in a fixed order (d = r mod 4, then (0 + 1) + (2 + 3)) */
+/* s[i] = e^x, x = s[i] - sub <= 0 (a softmax after its max), i < 16: x = n ln2 + r
+ * with n = round(x log2 e), |r| <= ln2 / 2 (ln2 in two parts, so r is
+ * exact to a few ulp), e^r by its Taylor polynomial to r^7 (truncation
+ * < 1e-8 relative), times 2^n built in the exponent bits; x < -87 (the
+ * result would be subnormal or 0) gives 0, -inf gives 0, NaN stays NaN.
+ * Within 2 ulp of expf; one fixed sequence, so the same bits everywhere. */
+static inline __attribute__((always_inline)) void v_exp(float *s, float sub)
+{
+    v16f x;
+    memcpy(&x, s, sizeof x);
+    x -= sub;
+    const v16f magic = (v16f){0} + 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    v16f n = (x * 1.44269504f + magic) - magic;
+    v16f r = (x - n * 0.693145752f) - n * 1.42860677e-6f;
+    v16f p = (v16f){0} + (1.0f / 5040.0f);
+    p = p * r + (1.0f / 720.0f);
+    p = p * r + (1.0f / 120.0f);
+    p = p * r + (1.0f / 24.0f);
+    p = p * r + (1.0f / 6.0f);
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    v16i ni = __builtin_convertvector(n, v16i);
+    v16i big = x < -87.0f; /* -1 there: result 0 (also clears -inf) */
+    v16i scale = ((ni + 127) << 23) & ~big;
+    v16f y = p * (v16f)scale;
+    y = (v16f)((v16i)y & ~big);
+    memcpy(s, &y, sizeof y);
+}
+
+void attn_exp16(float *s, float sub) { v_exp(s, sub); }
+
 _Static_assert(ATTN_KT % 16 == 0, "tile_scores takes key tiles of whole 16-key vectors");
 
 static inline __attribute__((always_inline)) void tile_scores(const float *qv, const float *kT, int hd, float scale,
@@ -159,11 +191,11 @@ void attn_run(const attn_block *b, float *scratch)
                     if (mv[t] > mx)
                         mx = mv[t];
                 float c = expf(m[i] - mx); /* 0 on the first tile (m = -inf) */
+                for (int h = 0; h < ATTN_KT / 16; h++)
+                    v_exp(si + 16 * h, mx);
                 float sum = 0.0f;
-                for (int t = 0; t < nt; t++) {
-                    si[t] = expf(si[t] - mx);
+                for (int t = 0; t < nt; t++)
                     sum += si[t];
-                }
                 l[i] = l[i] * c + sum;
                 m[i] = mx;
                 axpy_rows(b->out + j * b->out_stride + (int64_t)g * hd, c, si, vt, b->kv_stride, nt, hd);

@@ -38,4 +38,9 @@ int64_t attn_scratch_floats(int32_t nq, int32_t n_group, int32_t head_dim);
  * No errors (the caller keeps positions within the cache). */
 void attn_run(const attn_block *b, float *scratch);
 
+/* s[i] = e^(s[i] - sub) for i < 16, as attn_run's softmax computes it (a
+ * polynomial, within 2 ulp of e^x; meant for s[i] - sub <= 0: values below
+ * -87 give 0, NaN stays NaN). Exposed for tests. No errors. */
+void attn_exp16(float *s, float sub);
+
 #endif
