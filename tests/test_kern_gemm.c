@@ -189,6 +189,9 @@ static bool gcase_make(gcase *g, uint32_t type, int64_t k, int64_t nr, int64_t n
     return true;
 }
 
+/* the bound of (b) for quantized weights, k elements of magnitude sum mag */
+static double quant_tol(int64_t k, double mag) { return 8.0 * (double)(k / 32 + 8) * 0x1p-24 * mag + 1e-6; }
+
 /* (c): the first element of g->got (index c * nr + r) whose bits differ
  * from a 1x1 call on its row and column, with that call's value in *v; -1
  * if none */
@@ -233,8 +236,7 @@ static void check_gemm(const kern_ops *ops, uint32_t type)
             }
             ops->gemm[type](g.W, g.row_bytes, g.X, g.x_bytes, g.got, nr, k, nr, nc);
             for (int64_t i = 0; i < nr * nc; i++) {
-                double tol = is_float ? 2.0 * (double)(k + 1) * 0x1p-24 * g.mag[i] + 1e-6
-                                      : 8.0 * (double)(k / 32 + 8) * 0x1p-24 * g.mag[i] + 1e-6;
+                double tol = is_float ? 2.0 * (double)(k + 1) * 0x1p-24 * g.mag[i] + 1e-6 : quant_tol(k, g.mag[i]);
                 double d = fabs((double)g.got[i] - (double)g.ref[i]);
                 if (d / tol > worst)
                     worst = d / tol;
@@ -326,7 +328,7 @@ static void check_long_k(const kern_ops *ops, uint32_t type)
         }
         ops->gemm[type](g.W, g.row_bytes, g.X, g.x_bytes, g.got, nr, k, nr, nc);
         for (int64_t i = 0; i < nr * nc && ok; i++) {
-            double tol = 8.0 * (double)(k / 32 + 8) * 0x1p-24 * g.mag[i] + 1e-6;
+            double tol = quant_tol(k, g.mag[i]);
             if (!(fabs((double)g.got[i] - (double)g.ref[i]) <= tol)) {
                 ok = false;
                 snprintf(why, sizeof why, "k %lld (r %lld, c %lld): got %.9g, ref %.9g", (long long)k,
@@ -498,7 +500,7 @@ static void check_r16(const kern_ops *ops, uint32_t type)
              * (checked once, with the ref table) */
             ref->gemm_r16[type](P, rb, g.X, g.x_bytes, rr, nr, k, nr, nc);
             for (int64_t i = 0; i < nr * nc && ops == ref; i++) {
-                double tol = 8.0 * (double)(k / 32 + 8) * 0x1p-24 * g.mag[i] + 1e-6;
+                double tol = quant_tol(k, g.mag[i]);
                 double d = fabs((double)rr[i] - (double)g.ref[i]);
                 worst = d / tol > worst ? d / tol : worst;
                 if (!(d <= tol) && ok_bound) {

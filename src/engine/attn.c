@@ -73,9 +73,6 @@ int64_t attn_scratch_floats(int32_t nq, int32_t n_group, int32_t head_dim)
 typedef float v16f __attribute__((vector_size(64), aligned(4)));
 typedef int32_t v16i __attribute__((vector_size(64), aligned(4)));
 
-/* s[t] = scale * q . k_t for the ATTN_KT keys of a tile, from kT[d][t] (the
- * tile transposed): 16 keys per vector, the d sum in 4 interleaved partial
- * sums added in a fixed order (d = r mod 4, then (0 + 1) + (2 + 3)) */
 /* s[i] = e^x, x = s[i] - sub <= 0 (a softmax after its max), i < 16: x = n ln2 + r
  * with n = round(x log2 e), |r| <= ln2 / 2 (ln2 in two parts, so r is
  * exact to a few ulp), e^r by its Taylor polynomial to r^7 (truncation
@@ -110,6 +107,9 @@ void attn_exp16(float *s, float sub) { v_exp(s, sub); }
 
 _Static_assert(ATTN_KT % 16 == 0, "tile_scores takes key tiles of whole 16-key vectors");
 
+/* s[t] = scale * q . k_t for the ATTN_KT keys of a tile, from kT[d][t] (the
+ * tile transposed): 16 keys per vector, the d sum in 4 interleaved partial
+ * sums added in a fixed order (d = r mod 4, then (0 + 1) + (2 + 3)) */
 static inline __attribute__((always_inline)) void tile_scores(const float *qv, const float *kT, int hd, float scale,
                                                               float *s)
 {

@@ -69,7 +69,7 @@ bool kern_r16_type(uint32_t type)
     return type == SOV_Q4_0 || type == SOV_Q8_0 || type == SOV_Q4_K || type == SOV_Q6_K;
 }
 
-void kern_r16_form(uint32_t type, int *nf, int fo[2], int *w0, int *nw)
+void kern_r16_form(uint32_t type, int *nf, int fo[2], int *w0, int *nw, unsigned char *flip)
 {
     const int bs = (int)ttype_get(type)->size;
     *nf = type == SOV_Q4_K ? 2 : 1;
@@ -77,6 +77,7 @@ void kern_r16_form(uint32_t type, int *nf, int fo[2], int *w0, int *nw)
     fo[1] = 2;
     *w0 = type == SOV_Q6_K ? 0 : 2 * *nf;
     *nw = (bs - 2 * *nf) / 4;
+    *flip = type == SOV_Q8_0 ? 0x80 : 0;
 }
 
 int kern_r16_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_t k)
@@ -91,9 +92,9 @@ int kern_r16_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_
     if (nr == 0)
         return 0;
     int nf, fo[2], w0, nw;
-    kern_r16_form(type, &nf, fo, &w0, &nw);
+    unsigned char flip;
+    kern_r16_form(type, &nf, fo, &w0, &nw, &flip);
     const uint64_t nb = (uint64_t)k / blck, S = 16 * bs;
-    const unsigned char flip = type == SOV_Q8_0 ? 0x80 : 0;
     unsigned char *tmp = malloc(16 * row_bytes);
     if (!tmp)
         return err_set(SOV_ENOMEM, "r16 layout: no memory for %llu bytes", (unsigned long long)(16 * row_bytes));

@@ -137,8 +137,9 @@ int kern_x8_pack(uint32_t type, void *W, uint64_t row_bytes, int64_t nr, int64_t
 bool kern_r16_type(uint32_t type);
 
 /* The r16 form of a kern_r16_type: *nf f16 fields at block byte offsets
- * fo[0 .. *nf), then *nw words from block byte *w0 on. */
-void kern_r16_form(uint32_t type, int *nf, int fo[2], int *w0, int *nw);
+ * fo[0 .. *nf), then *nw words from block byte *w0 on, stored xor *flip
+ * (0x80 for Q8_0: its codes + 128, else 0). */
+void kern_r16_form(uint32_t type, int *nf, int fo[2], int *w0, int *nw, unsigned char *flip);
 
 /* Rewrites W (nr rows of k elements of `type`, row_bytes apart, contiguous)
  * from the plain layout to the r16 layout, in place. nr must be a multiple

@@ -492,12 +492,12 @@ GEMM_REF(q6_k, SOV_Q6_K)
 GEMM_REF(q8_k, SOV_Q8_K)
 
 /* ob = the plain bytes of the block of row `lane` whose r16 form is at blk
- * (kern.h: nf f16 fields, then nw words; Q8_0 codes back to signed) */
+ * (kern_r16_form: f16 fields, then words; Q8_0 codes back to signed) */
 static void r16_block(uint32_t type, const unsigned char *blk, int lane, unsigned char *ob)
 {
     int nf, fo[2], w0, nw;
-    kern_r16_form(type, &nf, fo, &w0, &nw);
-    const unsigned char flip = type == SOV_Q8_0 ? 0x80 : 0;
+    unsigned char flip;
+    kern_r16_form(type, &nf, fo, &w0, &nw, &flip);
     for (int f = 0; f < nf; f++)
         memcpy(ob + fo[f], blk + 32 * f + 2 * lane, 2);
     for (int t = 0; t < nw; t++)
