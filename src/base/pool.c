@@ -33,6 +33,7 @@ struct pool {
     atomic_int stop;
     pool_fn fn; /* the job: written before gen is bumped */
     void *arg;
+    pool_span *span; /* [n * POOL_SPANS] idle reads of the job, written with fn */
 };
 
 typedef struct {
@@ -75,6 +76,26 @@ static unsigned long wait_job(pool *p, unsigned long seen)
     return g;
 }
 
+#define READ_STEP 4096 /* bytes read between looks at the stop condition */
+
+/* Reads the lines of s[0..POOL_SPANS) into the cache, a step at a time,
+ * while *gen == seen (a worker waiting for the next job; gen non-NULL) or
+ * *done < n (the caller waiting for the workers). */
+static void idle_read(const pool_span *s, _Atomic unsigned long *gen, unsigned long seen, atomic_int *done, int n)
+{
+    for (int k = 0; k < POOL_SPANS; k++) {
+        const char *b = s[k].p;
+        for (size_t o = 0; b && o < s[k].n; o += READ_STEP) {
+            if (gen ? atomic_load_explicit(gen, memory_order_relaxed) != seen
+                    : atomic_load_explicit(done, memory_order_relaxed) >= n)
+                return;
+            size_t e = o + READ_STEP < s[k].n ? o + READ_STEP : s[k].n;
+            for (size_t i = o; i < e; i += 64)
+                _mm_prefetch(b + i, _MM_HINT_T0);
+        }
+    }
+}
+
 static void *worker(void *a)
 {
     worker_arg wa = *(worker_arg *)a;
@@ -85,8 +106,11 @@ static void *worker(void *a)
         seen = wait_job(p, seen);
         if (atomic_load(&p->stop))
             return NULL;
+        pool_span span[POOL_SPANS];
+        memcpy(span, p->span + wa.ith * POOL_SPANS, sizeof span); /* before done: the caller may rewrite it then */
         p->fn(p->arg, wa.ith, p->n);
         atomic_fetch_add(&p->done, 1);
+        idle_read(span, &p->gen, seen, NULL, 0);
     }
 }
 
@@ -102,7 +126,8 @@ int pool_new(pool **out, int n_threads)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->threads = calloc((size_t)n_threads, sizeof *p->threads);
-    if (!p->threads) {
+    p->span = calloc((size_t)n_threads * POOL_SPANS, sizeof *p->span);
+    if (!p->threads || !p->span) {
         p->n = 1;
         pool_free(p);
         return err_set(SOV_ENOMEM, "out of memory");
@@ -126,7 +151,9 @@ int pool_new(pool **out, int n_threads)
     return 0;
 }
 
-void pool_run(pool *p, pool_fn fn, void *arg)
+void pool_run(pool *p, pool_fn fn, void *arg) { pool_run_pf(p, fn, arg, NULL); }
+
+void pool_run_pf(pool *p, pool_fn fn, void *arg, const pool_span *span)
 {
     if (p->n == 1) {
         fn(arg, 0, 1);
@@ -134,6 +161,10 @@ void pool_run(pool *p, pool_fn fn, void *arg)
     }
     p->fn = fn;
     p->arg = arg;
+    if (span)
+        memcpy(p->span, span, sizeof *span * (size_t)p->n * POOL_SPANS);
+    else
+        memset(p->span, 0, sizeof *span * (size_t)p->n * POOL_SPANS);
     atomic_store(&p->done, 0);
     atomic_fetch_add(&p->gen, 1);
     if (atomic_load(&p->sleeping) > 0) {
@@ -143,6 +174,7 @@ void pool_run(pool *p, pool_fn fn, void *arg)
     }
 
     fn(arg, 0, p->n);
+    idle_read(p->span, NULL, 0, &p->done, p->n - 1);
 
     /* workers were just running: spin, yielding now and then in case the
      * pool has more threads than free cores */
@@ -168,6 +200,7 @@ void pool_free(pool *p)
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p->threads);
+    free(p->span);
     free(p);
 }
 

@@ -13,6 +13,15 @@
 #define DEFAULT_BATCH 512
 #define ATT_QB 16 /* query tokens per attention work item */
 
+typedef struct mm_range mm_range;
+
+/* the matrix product after the current step (for reading ahead) */
+typedef struct {
+    const gguf_tensor *W[3];
+    int np; /* 0: unknown */
+    bool swiglu;
+} mm_next;
+
 struct forward {
     const model *m;
     pool *pool;
@@ -39,6 +48,8 @@ struct forward {
     int32_t *lrow;       /* [B] batch index of each row that wants logits */
     float *logits;       /* [logits_cap][n_vocab] */
     int32_t logits_cap, n_logits;
+    mm_range *range;     /* [n_threads] the threads' units in a matrix product */
+    mm_next next;        /* what the next matrix product will be */
 };
 
 /* Below this many multiply-adds an op runs on the calling thread: waking the
@@ -46,12 +57,18 @@ struct forward {
  * output is computed the same way by whichever thread owns it). */
 #define PAR_MIN_WORK 32768
 
+#define PF_BYTES (256u << 10) /* most bytes of the next weights a waiting thread reads ahead */
+#define PF_MAX_THREADS 64      /* more threads than this read nothing ahead */
+
+static void run_pf(forward *f, pool_fn fn, void *arg);
+
+/* Runs fn on the pool when work is worth it, else on this thread. */
 static void run(forward *f, pool_fn fn, void *arg, int64_t work)
 {
-    if (f->pool && work >= PAR_MIN_WORK)
-        pool_run(f->pool, fn, arg);
-    else
+    if (!f->pool || work < PAR_MIN_WORK)
         fn(arg, 0, 1);
+    else
+        run_pf(f, fn, arg);
 }
 
 /* ---- activations -> x format, rows split across threads ---- */
@@ -88,14 +105,19 @@ static void quant_rows(forward *f, uint32_t type, const float *src, int64_t stri
 
 /* ---- threaded matrix products ----
  * One job computes up to MM_PARTS products that share their input (q, k, v;
- * gate, up). Their rows are cut into chunks of about MM_CHUNK_BYTES of
- * weights (whole 16-row tiles) which the threads take in turn from an atomic
- * counter, so a thread that got slower memory or started late does less:
- * the split is dynamic, the result is not (each output value is computed by
- * one gemm call with the same instruction sequence whoever runs it). */
+ * gate, up). Their rows are cut into units (whole 16-row tiles, about
+ * MM_UNIT_BYTES of weights); the units of all parts, in order, are dealt as
+ * one contiguous range per thread, which the thread works through front to
+ * back (one long stream for the hardware prefetchers, and where run() had it
+ * read ahead). A thread done with its range takes units one at a time from
+ * the back of the range with the most left, so a thread that got slower
+ * memory or started late does less, and all finish within about a unit of
+ * each other. The split is dynamic, the result is not: each output value is
+ * computed by one gemm call with the same instruction sequence whoever runs
+ * it. */
 #define MM_PARTS 3
-#ifndef MM_CHUNK_BYTES
-#define MM_CHUNK_BYTES (1u << 20)
+#ifndef MM_UNIT_BYTES
+#define MM_UNIT_BYTES (128u << 10)
 #endif
 #define MM_CB 64 /* activation rows per cache block */
 
@@ -103,8 +125,14 @@ typedef struct {
     const gguf_tensor *W;
     float *out;
     int64_t ldo;
-    int64_t chunk, n_chunk; /* rows per chunk, chunks */
+    int64_t unit, n_unit; /* rows per unit, units */
 } mm_part;
+
+/* a thread's units: next from the front in the low 32 bits, end in the high
+ * 32 (own cache line) */
+struct mm_range {
+    _Alignas(64) atomic_ullong lohi;
+};
 
 typedef struct {
     const kern_ops *ops;
@@ -112,11 +140,82 @@ typedef struct {
     uint64_t x_row;
     int64_t nc;
     int n_part;
-    bool swiglu; /* parts gate, up: a chunk of both, then gate = silu(gate) * up on its rows */
+    bool swiglu; /* parts gate, up: a unit of both, then gate = silu(gate) * up on its rows */
     mm_part part[MM_PARTS];
-    _Alignas(64) atomic_llong next; /* next chunk to take, over the parts in order (own cache line) */
-    char pad[64 - sizeof(atomic_llong)];
+    int64_t n_unit; /* over the parts that are dealt (gate only with swiglu) */
+    mm_range *range; /* [nth] */
 } mm_job;
+
+/* Fills j->part[0..np) for W[0..np) and nth threads: units of about
+ * MM_UNIT_BYTES, at least two per thread where the matrix has the rows,
+ * multiples of 64 rows where it has them so the r16 kernels' one-column
+ * tiles (4 groups of 16 rows) are never cut (at 1 thread, 688-row chunks
+ * spent 7 % of decode time in 3- and 2-group tiles). */
+static void mm_plan(mm_job *j, int np, const gguf_tensor *const *W, bool swiglu, int64_t nth)
+{
+    j->n_part = np;
+    j->swiglu = swiglu;
+    j->n_unit = 0;
+    for (int p = 0; p < np; p++) {
+        int64_t rows = W[p]->ne[1], per = rows / nth;
+        uint64_t row_bytes = W[p]->nbytes / (uint64_t)rows;
+        int64_t unit = 64 * (int64_t)(MM_UNIT_BYTES / (64 * row_bytes));
+        int64_t most = per / 2 / 64 * 64;
+        if (unit > most)
+            unit = most;
+        if (unit < 64)
+            unit = per >= 64 ? 64 : 16;
+        j->part[p].W = W[p];
+        j->part[p].unit = unit;
+        j->part[p].n_unit = (rows + unit - 1) / unit;
+        if (p == 0 || !swiglu)
+            j->n_unit += j->part[p].n_unit;
+    }
+}
+
+/* first unit of thread t's range */
+static int64_t mm_first(const mm_job *j, int64_t t, int64_t nth) { return j->n_unit * t / nth; }
+
+/* unit i (global index) -> part *p, rows [*r0, *r1) */
+static void mm_unit(const mm_job *j, int64_t i, int *p, int64_t *r0, int64_t *r1)
+{
+    int q = 0;
+    while (i >= j->part[q].n_unit)
+        i -= j->part[q++].n_unit;
+    const mm_part *pt = &j->part[q];
+    *p = q;
+    *r0 = i * pt->unit;
+    *r1 = *r0 + pt->unit < pt->W->ne[1] ? *r0 + pt->unit : pt->W->ne[1];
+}
+
+/* Next unit for thread ith: from the front of its range while it lasts
+ * (*own), then from the back of the range with the most left; -1: none. */
+static int64_t mm_take(mm_range *rg, int ith, int nth, bool *own)
+{
+    if (*own) {
+        unsigned long long v = atomic_fetch_add_explicit(&rg[ith].lohi, 1, memory_order_relaxed);
+        if ((uint32_t)v < (uint32_t)(v >> 32))
+            return (uint32_t)v;
+        *own = false;
+    }
+    for (;;) {
+        int best = -1;
+        int64_t most = 0;
+        unsigned long long bv = 0;
+        for (int t = 0; t < nth; t++) {
+            unsigned long long v = atomic_load_explicit(&rg[t].lohi, memory_order_relaxed);
+            int64_t left = (int64_t)(v >> 32) - (int64_t)(uint32_t)v;
+            if (t != ith && left > most)
+                most = left, best = t, bv = v;
+        }
+        if (best < 0)
+            return -1;
+        unsigned long long nv = bv - (1ull << 32);
+        if (atomic_compare_exchange_weak_explicit(&rg[best].lohi, &bv, nv, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return (int64_t)(nv >> 32);
+    }
+}
 
 // out[c*ldo + r] = W[r,k] . X[c,k] for r in [r0, r1), c < nc
 static void mm_rows(const mm_job *j, const mm_part *pt, int64_t r0, int64_t r1)
@@ -125,7 +224,7 @@ static void mm_rows(const mm_job *j, const mm_part *pt, int64_t r0, int64_t r1)
     int64_t k = W->ne[0];
     uint64_t row_bytes = W->nbytes / (uint64_t)W->ne[1];
     /* x8 / r16 tensors were packed for kern_best(), the table forward uses;
-     * chunks start at multiples of 16 rows, so at 8- and 16-row groups */
+     * units start at multiples of 16 rows, so at 8- and 16-row groups */
     kern_gemm_fn gemm = W->layout == KL_R16  ? j->ops->gemm_r16[W->type]
                         : W->layout == KL_X8 ? j->ops->gemm_x8[W->type]
                                              : j->ops->gemm[W->type];
@@ -139,18 +238,13 @@ static void mm_rows(const mm_job *j, const mm_part *pt, int64_t r0, int64_t r1)
 
 static void mm_worker(void *arg, int ith, int nth)
 {
-    (void)ith, (void)nth;
     mm_job *j = arg;
-    int np = j->swiglu ? 1 : j->n_part;
-    for (;;) {
-        int64_t i = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-        int p = 0;
-        while (p < np && i >= j->part[p].n_chunk)
-            i -= j->part[p++].n_chunk;
-        if (p == np)
-            return;
+    bool own = true;
+    for (int64_t i; (i = mm_take(j->range, ith, nth, &own)) >= 0;) {
+        int p;
+        int64_t r0, r1;
+        mm_unit(j, i, &p, &r0, &r1);
         const mm_part *pt = &j->part[p];
-        int64_t rows = pt->W->ne[1], r0 = i * pt->chunk, r1 = r0 + pt->chunk < rows ? r0 + pt->chunk : rows;
         mm_rows(j, pt, r0, r1);
         if (j->swiglu) {
             const mm_part *up = &j->part[1];
@@ -165,6 +259,39 @@ static void mm_worker(void *arg, int ith, int nth)
     }
 }
 
+/* pool_run, and threads that wait meanwhile read ahead the start of their
+ * range of the next matrix product (f->next), at most PF_BYTES. */
+static void run_pf(forward *f, pool_fn fn, void *arg)
+{
+    const int nth = f->n_threads;
+    if (!f->next.np || nth > PF_MAX_THREADS) {
+        pool_run(f->pool, fn, arg);
+        return;
+    }
+    pool_span span[PF_MAX_THREADS * POOL_SPANS];
+    memset(span, 0, sizeof span);
+    mm_job j;
+    mm_plan(&j, f->next.np, f->next.W, f->next.swiglu, nth);
+    uint64_t cap = f->next.swiglu ? PF_BYTES / 2 : PF_BYTES;
+    for (int t = 0; t < nth; t++) {
+        int64_t u0 = mm_first(&j, t, nth), u1 = mm_first(&j, t + 1, nth), r0, r1, e0, e1;
+        int p, pe;
+        if (u0 >= u1)
+            continue;
+        mm_unit(&j, u0, &p, &r0, &r1);
+        mm_unit(&j, u1 - 1, &pe, &e0, &e1);
+        if (pe != p) /* the range runs past this part: to its end */
+            e1 = j.part[p].W->ne[1];
+        for (int s = 0; s < (f->next.swiglu ? 2 : 1); s++) {
+            const gguf_tensor *W = f->next.W[p + s];
+            uint64_t row_bytes = W->nbytes / (uint64_t)W->ne[1], n = (uint64_t)(e1 - r0) * row_bytes;
+            span[t * POOL_SPANS + s] = (pool_span){(const unsigned char *)W->data + (uint64_t)r0 * row_bytes,
+                                                   n < cap ? n : cap};
+        }
+    }
+    pool_run_pf(f->pool, fn, arg, span);
+}
+
 /* out_p[c][r] = W_p[r,k] . src[c][k] for the np products (np <= MM_PARTS;
  * all W_p have the same k, and kern x format), c < n rows of src (stride
  * floats apart); with swiglu (np == 2, same shapes) out_0 becomes
@@ -173,26 +300,19 @@ static void matmul_n(forward *f, int np, const gguf_tensor *const *W, float *con
                      bool swiglu, const float *src, int64_t stride, int32_t n)
 {
     quant_rows(f, W[0]->type, src, stride, W[0]->ne[0], n);
-    mm_job j = {.ops = f->ops, .X = f->xq, .x_row = f->xq_row, .nc = n, .n_part = np, .swiglu = swiglu};
     int64_t work = 0;
-    const int64_t nth = f->pool ? pool_size(f->pool) : 1;
+    for (int p = 0; p < np; p++)
+        work += W[p]->ne[0] * W[p]->ne[1] * n;
+    const int nth = work >= PAR_MIN_WORK ? f->n_threads : 1;
+    mm_job j = {.ops = f->ops, .X = f->xq, .x_row = f->xq_row, .nc = n, .range = f->range};
+    mm_plan(&j, np, W, swiglu, nth);
     for (int p = 0; p < np; p++) {
-        int64_t rows = W[p]->ne[1];
-        /* chunks of at most ~MM_CHUNK_BYTES, as many as a multiple of the
-         * threads and of about equal size, so that threads running at the
-         * same speed finish together (1 MiB chunks left e.g. 896 + 896 +
-         * 256 rows of a 2048-row matrix to 2 threads); whole multiples of
-         * 64 rows where the matrix has them, so the r16 kernels' one-column
-         * tiles (4 groups of 16 rows) are never cut (at 1 thread, 688-row
-         * chunks spent 7 % of decode time in 3- and 2-group tiles) */
-        int64_t nch = (int64_t)((W[p]->nbytes + MM_CHUNK_BYTES - 1) / MM_CHUNK_BYTES);
-        nch = (nch + nth - 1) / nth * nth;
-        const int64_t unit = rows >= 64 * nch ? 64 : 16;
-        int64_t chunk = ((rows + nch - 1) / nch + unit - 1) / unit * unit;
-        j.part[p] = (mm_part){W[p], out[p], ldo[p], chunk, (rows + chunk - 1) / chunk};
-        work += W[p]->ne[0] * rows * n;
+        j.part[p].out = out[p];
+        j.part[p].ldo = ldo[p];
     }
-    atomic_init(&j.next, 0);
+    for (int t = 0; t < nth; t++)
+        atomic_init(&f->range[t].lohi,
+                    (unsigned long long)mm_first(&j, t, nth) | (unsigned long long)mm_first(&j, t + 1, nth) << 32);
     run(f, mm_worker, &j, work);
 }
 
@@ -206,7 +326,24 @@ static void matmul(forward *f, const gguf_tensor *W, const float *src, int64_t s
 static void rows(forward *f, int op, float *out, const float *a, const float *b, int64_t dim, int32_t n);
 enum { ROW_NORM, ROW_SWIGLU, ROW_ADD };
 
-/* q, k, v projections of xb: one job when the three weights share an x format */
+/* f->next = the product(s) matmul_qkv / matmul_ffn_up / matmul will run first */
+static void next_qkv(forward *f, const model_layer *L)
+{
+    uint32_t fmt = kern_xfmt(L->wq->type);
+    bool one = kern_xfmt(L->wk->type) == fmt && kern_xfmt(L->wv->type) == fmt;
+    f->next = (mm_next){{L->wq, L->wk, L->wv}, one ? 3 : 1, false};
+}
+
+static void next_ffn_up(forward *f, const model_layer *L)
+{
+    bool one = kern_xfmt(L->ffn_gate->type) == kern_xfmt(L->ffn_up->type);
+    f->next = (mm_next){{L->ffn_gate, L->ffn_up}, one ? 2 : 1, one};
+}
+
+static void next_one(forward *f, const gguf_tensor *W) { f->next = (mm_next){{W}, 1, false}; }
+
+/* q, k, v projections of xb: one job when the three weights share an x
+ * format. f->next: what comes after the three. */
 static void matmul_qkv(forward *f, const model_layer *L, int32_t n)
 {
     const model_hparams *hp = &f->m->hp;
@@ -219,11 +356,15 @@ static void matmul_qkv(forward *f, const model_layer *L, int32_t n)
         matmul_n(f, 3, W, out, ldo, false, f->xb, E, n);
         return;
     }
-    for (int p = 0; p < 3; p++)
+    const mm_next after = f->next;
+    for (int p = 0; p < 3; p++) {
+        f->next = p < 2 ? (mm_next){{W[p + 1]}, 1, false} : after;
         matmul(f, W[p], f->xb, E, n, out[p], ldo[p]);
+    }
 }
 
-/* h1 = silu(gate(xb)) * up(xb), one job when gate and up share an x format */
+/* h1 = silu(gate(xb)) * up(xb), one job when gate and up share an x
+ * format. f->next: what comes after. */
 static void matmul_ffn_up(forward *f, const model_layer *L, int32_t n)
 {
     const model_hparams *hp = &f->m->hp;
@@ -235,7 +376,10 @@ static void matmul_ffn_up(forward *f, const model_layer *L, int32_t n)
         matmul_n(f, 2, W, out, ldo, true, f->xb, E, n);
         return;
     }
+    const mm_next after = f->next;
+    f->next = (mm_next){{W[1]}, 1, false};
     matmul(f, W[0], f->xb, E, n, f->h1, F);
+    f->next = after;
     matmul(f, W[1], f->xb, E, n, f->h2, F);
     rows(f, ROW_SWIGLU, f->h1, f->h1, f->h2, F, n);
 }
@@ -381,7 +525,8 @@ int forward_new(forward **out, const model *m, int32_t n_ctx, int32_t n_seq, poo
         goto fail;
     f->inv_freq = malloc(sizeof(double) * (size_t)(m->hp.n_rot / 2 + 1));
     f->seq_last = malloc(sizeof(int32_t) * (size_t)n_seq);
-    if (!f->inv_freq || !f->seq_last) {
+    f->range = aligned_alloc(_Alignof(mm_range), sizeof(mm_range) * (size_t)f->n_threads);
+    if (!f->inv_freq || !f->seq_last || !f->range) {
         rc = err_set(SOV_ENOMEM, "out of memory");
         goto fail;
     }
@@ -462,6 +607,7 @@ void forward_free(forward *f)
     free_scratch(f);
     free(f->inv_freq);
     free(f->seq_last);
+    free(f->range);
     free(f->logits);
     free(f);
 }
@@ -497,11 +643,16 @@ static void eval_chunk(forward *f, const forward_batch *b, int32_t i0, int32_t n
     for (int32_t j = 0; j < n; j++)
         att_work += (int64_t)(pos[j] + 1) * Q;
 
+    /* f->next, for run(): the next product in the order qkv, (attention),
+     * wo, gate+up, down, next layer's qkv ... output, and the first layer's
+     * qkv (the next chunk or token) */
     for (int l = 0; l < hp->n_layer; l++) {
         const model_layer *L = &m->layers[l];
         vec_dequant(f, L->attn_norm, f->normw);
+        next_qkv(f, L);
         rows(f, ROW_NORM, f->xb, f->x, f->normw, E, n);
         f->xq_src = NULL;
+        next_one(f, L->wo);
         matmul_qkv(f, L, n);
         add_bias(f, L->bq, f->q, Q, (int)Q, n);
         add_bias(f, L->bk, f->k, KV, (int)KV, n);
@@ -516,13 +667,19 @@ static void eval_chunk(forward *f, const forward_batch *b, int32_t i0, int32_t n
 
         att_job aj = {f, l, pos, seq, items, n_items};
         run(f, att_worker, &aj, att_work);
+        next_ffn_up(f, L);
         matmul(f, L->wo, f->o, Q, n, f->xb, E);
         rows(f, ROW_ADD, f->x, f->xb, NULL, E, n);
 
         vec_dequant(f, L->ffn_norm, f->normw);
         rows(f, ROW_NORM, f->xb, f->x, f->normw, E, n);
         f->xq_src = NULL;
+        next_one(f, L->ffn_down);
         matmul_ffn_up(f, L, n);
+        if (l + 1 < hp->n_layer)
+            next_qkv(f, &m->layers[l + 1]);
+        else
+            next_one(f, m->output);
         matmul(f, L->ffn_down, f->h1, F, n, f->xb, E);
         rows(f, ROW_ADD, f->x, f->xb, NULL, E, n);
     }
@@ -538,6 +695,7 @@ static void eval_chunk(forward *f, const forward_batch *b, int32_t i0, int32_t n
     for (int32_t r = 0; r < nl; r++)
         rmsnorm(f->xb + r * E, f->x + f->lrow[r] * E, f->normw, (int)E, hp->rms_eps);
     f->xq_src = NULL;
+    next_qkv(f, &m->layers[0]);
     matmul(f, m->output, f->xb, E, nl, f->logits + (int64_t)f->n_logits * hp->n_vocab, hp->n_vocab);
     f->n_logits += nl;
 }
