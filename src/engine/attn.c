@@ -1,5 +1,7 @@
 #include "attn.h"
 
+#include "vexp.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -70,37 +72,15 @@ int64_t attn_scratch_floats(int32_t nq, int32_t n_group, int32_t head_dim)
     return (int64_t)nq * n_group * (2 + ATTN_KT) + (int64_t)head_dim * ATTN_KT;
 }
 
-typedef float v16f __attribute__((vector_size(64), aligned(4)));
-typedef int32_t v16i __attribute__((vector_size(64), aligned(4)));
-
-/* s[i] = e^x, x = s[i] - sub <= 0 (a softmax after its max), i < 16: x = n ln2 + r
- * with n = round(x log2 e), |r| <= ln2 / 2 (ln2 in two parts, so r is
- * exact to a few ulp), e^r by its Taylor polynomial to r^7 (truncation
- * < 1e-8 relative), times 2^n built in the exponent bits; x < -87 (the
- * result would be subnormal or 0) gives 0, -inf gives 0, NaN stays NaN.
- * Within 2 ulp of expf; one fixed sequence, so the same bits everywhere. */
+/* s[i] = e^(s[i] - sub), i < 16 (vexp16; the argument is <= 0 in a softmax
+ * after its max) */
 static inline __attribute__((always_inline)) void v_exp(float *s, float sub)
 {
     v16f x;
     memcpy(&x, s, sizeof x);
     x -= sub;
-    const v16f magic = (v16f){0} + 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    v16f n = (x * 1.44269504f + magic) - magic;
-    v16f r = (x - n * 0.693145752f) - n * 1.42860677e-6f;
-    v16f p = (v16f){0} + (1.0f / 5040.0f);
-    p = p * r + (1.0f / 720.0f);
-    p = p * r + (1.0f / 120.0f);
-    p = p * r + (1.0f / 24.0f);
-    p = p * r + (1.0f / 6.0f);
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    v16i ni = __builtin_convertvector(n, v16i);
-    v16i big = x < -87.0f; /* -1 there: result 0 (also clears -inf) */
-    v16i scale = ((ni + 127) << 23) & ~big;
-    v16f y = p * (v16f)scale;
-    y = (v16f)((v16i)y & ~big);
-    memcpy(s, &y, sizeof y);
+    vexp16(&x);
+    memcpy(s, &x, sizeof x);
 }
 
 void attn_exp16(float *s, float sub) { v_exp(s, sub); }

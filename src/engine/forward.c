@@ -1,6 +1,7 @@
 #include "forward.h"
 
 #include "../base/err.h"
+#include "act.h"
 #include "attn.h"
 #include "kern/kern.h"
 #include "kv.h"
@@ -249,12 +250,8 @@ static void mm_worker(void *arg, int ith, int nth)
         if (j->swiglu) {
             const mm_part *up = &j->part[1];
             mm_rows(j, up, r0, r1);
-            for (int64_t c = 0; c < j->nc; c++) {
-                float *g = pt->out + c * pt->ldo;
-                const float *u = up->out + c * up->ldo;
-                for (int64_t r = r0; r < r1; r++)
-                    g[r] = g[r] / (1.0f + expf(-g[r])) * u[r]; // silu(gate) * up
-            }
+            for (int64_t c = 0; c < j->nc; c++)
+                act_swiglu(pt->out + c * pt->ldo + r0, up->out + c * up->ldo + r0, r1 - r0);
         }
     }
 }
@@ -416,9 +413,7 @@ static void row_worker(void *arg, int ith, int nth)
         if (j->op == ROW_NORM) {
             rmsnorm(o, a, j->b, (int)j->dim, j->eps);
         } else if (j->op == ROW_SWIGLU) {
-            const float *u = j->b + r * j->dim;
-            for (int64_t i = 0; i < j->dim; i++)
-                o[i] = a[i] / (1.0f + expf(-a[i])) * u[i]; // silu(gate) * up
+            act_swiglu(o, j->b + r * j->dim, j->dim); /* o == a */
         } else {
             for (int64_t i = 0; i < j->dim; i++)
                 o[i] += a[i];
