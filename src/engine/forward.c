@@ -118,7 +118,7 @@ static void quant_rows(forward *f, uint32_t type, const float *src, int64_t stri
  * it. */
 #define MM_PARTS 3
 #ifndef MM_UNIT_BYTES
-#define MM_UNIT_BYTES (128u << 10)
+#define MM_UNIT_BYTES (64u << 10)
 #endif
 #define MM_CB 64 /* activation rows per cache block */
 
