@@ -26,6 +26,7 @@
 #define MAX_LIST 64
 #define TG_PROMPT 16        /* untimed prompt before each tg run */
 #define BW_PASSES 5         /* bandwidth passes per kernel; the best counts */
+#define BW_RUN_PASSES 2     /* passes per kernel after each timed tg run */
 #define FMA_PASSES 5
 #define TOKEN_SEED 0x5eedULL /* the random tokens are the same in every run */
 
@@ -193,6 +194,21 @@ static uint64_t peak_rss(void)
     return (uint64_t)kb * 1024;
 }
 
+/* VmRSS (resident set now) of this process in bytes; 0 if unreadable. */
+static uint64_t cur_rss(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
 /* Resets VmHWM to the current RSS (Linux: "5" > /proc/self/clear_refs). */
 static bool reset_peak_rss(void)
 {
@@ -249,6 +265,8 @@ typedef struct machine {
     membw_result bw[MAX_LIST];   /* per entry of opts.threads */
     double fma[MAX_LIST];        /* measured FMA GFLOP/s per entry of opts.threads */
     const char *fma_kernel;
+    membw *buf;                  /* the bandwidth buffer, kept for the runs' own measurements */
+    uint64_t buf_rss;            /* what it adds to the resident set */
 } machine;
 
 static double peak_gflops(const machine *mc, int ti, int threads)
@@ -267,8 +285,11 @@ static int measure_machine(const bench_opts *o, pool **pools, machine *mc)
     if (o->no_bw)
         return 0;
     membw *b = NULL;
+    uint64_t rss0 = cur_rss();
     if ((rc = membw_new(&b, (uint64_t)o->bw_mib << 20)))
         return rc;
+    uint64_t rss1 = cur_rss();
+    mc->buf_rss = rss1 > rss0 ? rss1 - rss0 : 0;
     mc->bw_bytes = membw_bytes(b);
     int one = -1;
     for (int i = 0; i < o->n_threads; i++) {
@@ -283,7 +304,10 @@ static int measure_machine(const bench_opts *o, pool **pools, machine *mc)
         goto done;
     mc->have_bw = true;
 done:
-    membw_free(b);
+    if (rc)
+        membw_free(b);
+    else
+        mc->buf = b;
     return rc;
 }
 
@@ -292,12 +316,16 @@ done:
 typedef struct test_result {
     double mean, sd; /* tok/s over the timed runs */
     double *runs;    /* reps entries */
+    double *bw_runs; /* reps entries: read GB/s measured after each run (tg with bandwidth) */
 } test_result;
 
 /* Runs one pp or tg test reps + 1 times (the first is a warm-up) and fills
- * r->runs with tok/s of the timed runs. toks holds n_before + n tokens. */
+ * r->runs with tok/s of the timed runs. toks holds n_before + n tokens.
+ * With bw (tg only), the read bandwidth is measured on pool p right after
+ * each timed run, into r->bw_runs, so each run has the bandwidth of its own
+ * moment (other processes on the machine change it from minute to minute). */
 static int run_test(forward *fw, bool is_pp, const int32_t *toks, int32_t n, int reps, int32_t *pos,
-                    int8_t *want, test_result *r)
+                    int8_t *want, membw *bw, pool *p, test_result *r)
 {
     for (int rep = -1; rep < reps; rep++) {
         double t;
@@ -328,8 +356,16 @@ static int run_test(forward *fw, bool is_pp, const int32_t *toks, int32_t n, int
             }
             t = opt_now() - t0;
         }
-        if (rep >= 0)
+        if (rep >= 0) {
             r->runs[rep] = t > 0 ? n / t : 0;
+            membw_result br;
+            if (!is_pp && bw) {
+                int rc = membw_measure(bw, p, BW_RUN_PASSES, NULL, &br);
+                if (rc)
+                    return rc;
+                r->bw_runs[rep] = br.gbps;
+            }
+        }
     }
     double s = 0, ss = 0;
     for (int i = 0; i < reps; i++)
@@ -428,11 +464,12 @@ int cmd_bench(int argc, char **argv)
     const char *backend = kern_best()->name;
 
     tr.runs = calloc((size_t)o.reps, sizeof *tr.runs);
+    tr.bw_runs = calloc((size_t)o.reps, sizeof *tr.bw_runs);
     int32_t n_tok = n_ctx > TG_PROMPT + max_tg ? n_ctx : TG_PROMPT + max_tg;
     toks = malloc(sizeof *toks * (size_t)n_tok);
     pos = malloc(sizeof *pos * (size_t)n_tok);
     want = malloc((size_t)n_tok);
-    if (!tr.runs || !toks || !pos || !want) {
+    if (!tr.runs || !tr.bw_runs || !toks || !pos || !want) {
         rc = err_set(SOV_ENOMEM, "out of memory");
         goto fail;
     }
@@ -547,7 +584,7 @@ int cmd_bench(int argc, char **argv)
                 snprintf(test, sizeof test, "%s%d", is_pp ? "pp" : "tg", n);
                 if (tty)
                     fprintf(stderr, "sov bench: %s, %d thread%s, %s...\n", name, th, th == 1 ? "" : "s", test);
-                if ((rc = run_test(fw, is_pp, toks, n, (int)o.reps, pos, want, &tr)))
+                if ((rc = run_test(fw, is_pp, toks, n, (int)o.reps, pos, want, mc.buf, pools[ti], &tr)))
                     goto fail;
                 double gflops = NAN, peak_pct = NAN, bpt = NAN, gbps = NAN, roof = NAN, avg_ctx = NAN;
                 if (is_pp) {
@@ -559,8 +596,11 @@ int cmd_bench(int argc, char **argv)
                     avg_ctx = TG_PROMPT + (n + 1) / 2.0; /* token at position p reads p + 1 positions */
                     bpt = model_cost_token_bytes(&cost, avg_ctx);
                     gbps = tr.mean * bpt / 1e9;
-                    if (mc.have_bw)
-                        roof = 100.0 * gbps / mc.bw[ti].gbps;
+                    if (mc.have_bw) { /* each run against the bandwidth measured right after it */
+                        roof = 0;
+                        for (int r = 0; r < o.reps; r++)
+                            roof += 100.0 * tr.runs[r] * bpt / 1e9 / tr.bw_runs[r] / (double)o.reps;
+                    }
                 }
                 if (want_json) {
                     json_t *e = json_object(), *runs = json_array();
@@ -587,6 +627,12 @@ int cmd_bench(int argc, char **argv)
                     jset(e, "bytes_per_token", jnum(bpt));
                     jset(e, "gbps", jnum(gbps));
                     jset(e, "roofline_pct", jnum(roof));
+                    if (!is_pp && mc.have_bw) {
+                        json_t *bwr = json_array();
+                        for (int r = 0; bwr && r < o.reps; r++)
+                            jpush(bwr, jnum(tr.bw_runs[r]));
+                        jset(e, "bw_gbps_runs", bwr);
+                    }
                     jpush(jresults, e);
                 }
                 if (!o.json) {
@@ -606,7 +652,9 @@ int cmd_bench(int argc, char **argv)
             fw = NULL;
         }
 
+        /* less the bandwidth buffer, resident all along */
         uint64_t rss = peak_rss(), kvb = model_kv_bytes(&m->hp, n_ctx, 1);
+        rss = rss > mc.buf_rss ? rss - mc.buf_rss : 0;
         if (want_json) {
             json_t *e = json_object();
             jset(e, "model", json_string(name));
@@ -633,9 +681,10 @@ int cmd_bench(int argc, char **argv)
             fmt_size(w_s, sizeof w_s, cost.weight_bytes_token);
             /* printed after the table, which stays contiguous */
             snprintf(footer[mi], sizeof footer[mi],
-                     "%s: peak RSS %s%s; file %s (%s) + KV cache %s (%d positions) + scratch; "
+                     "%s: peak RSS %s%s%s; file %s (%s) + KV cache %s (%d positions) + scratch; "
                      "weights read per token %s, KV %.1f KiB per position",
-                     name, rss_s, rss_reset ? "" : " (process peak: reset failed)", f_s,
+                     name, rss_s, mc.buf ? " (less the bandwidth buffer)" : "",
+                     rss_reset ? "" : " (process peak: reset failed)", f_s,
                      o.use_mmap ? "mmap" : "read into memory", kv_s, n_ctx, w_s,
                      (double)cost.kv_bytes_pos / 1024);
         }
@@ -645,8 +694,9 @@ int cmd_bench(int argc, char **argv)
 
     if (!o.json) {
         printf("\nGB/s = t/s x bytes streamed per token (weights + KV cache at the run's average position);\n"
-               "roofline = GB/s / measured read bandwidth at that thread count (a bound only when the bytes\n"
-               "per token far exceed the last-level cache); GFLOP/s = matrix flops only (attention excluded)\n");
+               "roofline = GB/s / read bandwidth at that thread count, measured right after each timed run\n"
+               "(mean of the runs' ratios; a bound only when the bytes per token far exceed the last-level\n"
+               "cache); GFLOP/s = matrix flops only (attention excluded)\n");
         printf("\nmemory:\n");
         for (int k = 0; k < o.n_models; k++)
             printf("  %s\n", footer[k]);
@@ -689,6 +739,8 @@ done:
     json_decref(jresults);
     json_decref(root);
     free(tr.runs);
+    free(tr.bw_runs);
+    membw_free(mc.buf);
     free(toks);
     free(pos);
     free(want);
