@@ -18,10 +18,33 @@ typedef float v8f __attribute__((vector_size(32), aligned(4)));
 #define ATTN_CLONES
 #endif
 
+typedef float v16f_u __attribute__((vector_size(64), aligned(4)));
+
 // o[d] = o[d] * c + sum_t p[t] * V[t][d]   (per element: o * c, then + p[t] * V[t][d] in t order)
 static inline __attribute__((always_inline)) void axpy_rows(float *o, float c, const float *p, const float *v,
                                                             int64_t stride, int nt, int n)
 {
+    if (n % 64 == 0) { /* 4 vectors of 16 side by side: the same per-element sequence, half the instructions */
+        for (int d0 = 0; d0 < n; d0 += 64) {
+            v16f_u acc[4];
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                memcpy(&acc[i], o + d0 + 16 * i, sizeof acc[i]);
+                acc[i] *= c;
+            }
+            for (int t = 0; t < nt; t++)
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; i++) {
+                    v16f_u x;
+                    memcpy(&x, v + t * stride + d0 + 16 * i, sizeof x);
+                    acc[i] += p[t] * x;
+                }
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++)
+                memcpy(o + d0 + 16 * i, &acc[i], sizeof acc[i]);
+        }
+        return;
+    }
     if (n % 8 == 0) {
         /* up to 8 vectors of 8 (64 elements) side by side over the keys:
          * independent chains, not one chain per vector */
@@ -94,24 +117,30 @@ static inline __attribute__((always_inline)) void tile_scores(const float *qv, c
                                                               float *s)
 {
     enum { H = ATTN_KT / 16 };
-    v16f acc[4][H];
+    v16f acc[4][H]; /* constant trip counts, unrolled: the 4 x H accumulators stay in registers */
+#pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
         for (int h = 0; h < H; h++)
             acc[r][h] = (v16f){0};
     int d = 0;
     for (; d + 4 <= hd; d += 4)
+#pragma GCC unroll 4
         for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
             for (int h = 0; h < H; h++) {
                 v16f kv;
                 memcpy(&kv, kT + (int64_t)(d + r) * ATTN_KT + 16 * h, sizeof kv);
                 acc[r][h] += qv[d + r] * kv;
             }
     for (; d < hd; d++)
+#pragma GCC unroll 4
         for (int h = 0; h < H; h++) {
             v16f kv;
             memcpy(&kv, kT + (int64_t)d * ATTN_KT + 16 * h, sizeof kv);
             acc[d % 4][h] += qv[d] * kv;
         }
+#pragma GCC unroll 4
     for (int h = 0; h < H; h++) {
         v16f t = ((acc[0][h] + acc[1][h]) + (acc[2][h] + acc[3][h])) * scale;
         memcpy(s + 16 * h, &t, sizeof t);
@@ -141,9 +170,13 @@ void attn_run(const attn_block *b, float *scratch)
         /* the tile's keys transposed, once for all queries and heads; keys
          * past the last position read as zeros (their scores are unused) */
         const int32_t nk = maxpos + 1 - t0 < ATTN_KT ? maxpos + 1 - t0 : ATTN_KT;
-        for (int d = 0; d < hd; d++)
-            for (int t = 0; t < ATTN_KT; t++)
-                kT[(int64_t)d * ATTN_KT + t] = t < nk ? kt[(int64_t)t * b->kv_stride + d] : 0.0f;
+        for (int t = 0; t < nk; t++) {
+            const float *kr = kt + (int64_t)t * b->kv_stride;
+            for (int d = 0; d < hd; d++)
+                kT[(int64_t)d * ATTN_KT + t] = kr[d];
+        }
+        for (int d = 0; nk < ATTN_KT && d < hd; d++)
+            memset(kT + (int64_t)d * ATTN_KT + nk, 0, sizeof(float) * (size_t)(ATTN_KT - nk));
         for (int32_t j = 0; j < b->nq; j++) {
             int32_t nt = b->pos[j] + 1 - t0; /* keys of this tile the query sees */
             if (nt <= 0)
