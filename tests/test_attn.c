@@ -1,7 +1,9 @@
 /* attn_run against a float64 reference on random data (several query
  * blocks, group sizes, head sizes, positions across key tiles), each query
  * of a block against the same query alone (bitwise), and the softmax's
- * vector exp against exp() in double.
+ * vector exp against exp() in double. K is laid out as the cache holds it
+ * (transposed tiles), with NaN in the lanes past the last key, which the
+ * kernel must leave unused.
  *
  * Tolerance of the attention check: the output is a convex combination of
  * value rows; float scores, exp within 2 ulp, a float running sum and
@@ -71,7 +73,7 @@ static void ref_attn(const attn_block *b, double *out)
             for (int t = 0; t <= b->pos[j]; t++) {
                 double d = 0;
                 for (int e = 0; e < hd; e++)
-                    d += (double)q[e] * b->k[t * b->kv_stride + e];
+                    d += (double)q[e] * b->k[t / ATTN_KT * b->k_tile_stride + e * ATTN_KT + t % ATTN_KT];
                 sc[t] = d * b->scale;
                 mx = sc[t] > mx ? sc[t] : mx;
             }
@@ -118,7 +120,22 @@ static void check_attn(void)
                         q[i] = 3.0f * urand(); /* peaked enough that the softmax is not flat */
                     for (int j = 0; j < nq; j++)
                         pos[j] = starts[si] + j;
-                    attn_block b = {nq, G, hd, pos, q, G * hd, k, v, kvs, out, G * hd, 1.0f / sqrtf((float)hd)};
+                    /* K as the cache holds it: tiles of [hd][ATTN_KT], a gap of 3 floats between them,
+                     * NaN past the last key (the kernel must not use those lanes) */
+                    const int64_t nt = (n_pos + ATTN_KT - 1) / ATTN_KT, kts = hd * ATTN_KT + 3;
+                    float *kt = malloc(sizeof(float) * (size_t)(nt * kts));
+                    if (!kt) {
+                        t_check(false, "attn case setup", "out of memory");
+                        return;
+                    }
+                    for (int64_t i = 0; i < nt * kts; i++)
+                        kt[i] = NAN;
+                    for (int64_t t = 0; t < n_pos; t++)
+                        for (int e = 0; e < hd; e++)
+                            kt[t / ATTN_KT * kts + e * ATTN_KT + t % ATTN_KT] = k[t * kvs + e];
+                    attn_block b = {.nq = nq, .n_group = G, .head_dim = hd, .pos = pos, .q = q, .q_stride = G * hd,
+                                    .k = kt, .k_tile_stride = kts, .v = v, .kv_stride = kvs, .out = out,
+                                    .out_stride = G * hd, .scale = 1.0f / sqrtf((float)hd)};
                     attn_run(&b, scr);
                     ref_attn(&b, ref);
                     for (int64_t i = 0; i < nq * G * hd && ok; i++)
@@ -138,7 +155,7 @@ static void check_attn(void)
                                      starts[si], j);
                         }
                     }
-                    free(k), free(v), free(q), free(out), free(one), free(ref), free(scr);
+                    free(k), free(kt), free(v), free(q), free(out), free(one), free(ref), free(scr);
                 }
     t_check(ok, "attn_run within 1e-4 max|v| of the float64 reference (hd 8..128, groups, blocks, tiles)", "%s", why);
     t_check(same, "attn_run: a query alone gives the bits it gets in a block", "%s", why);

@@ -92,7 +92,8 @@ static inline __attribute__((always_inline)) void axpy_rows(float *o, float c, c
 
 int64_t attn_scratch_floats(int32_t nq, int32_t n_group, int32_t head_dim)
 {
-    return (int64_t)nq * n_group * (2 + ATTN_KT) + (int64_t)head_dim * ATTN_KT;
+    (void)head_dim;
+    return (int64_t)nq * n_group * (2 + ATTN_KT);
 }
 
 /* s[i] = e^(s[i] - sub), i < 16 (vexp16; the argument is <= 0 in a softmax
@@ -153,7 +154,6 @@ void attn_run(const attn_block *b, float *scratch)
     const int hd = b->head_dim, G = b->n_group;
     const int64_t nqg = (int64_t)b->nq * G;
     float *m = scratch, *l = scratch + nqg, *s = scratch + 2 * nqg; /* s: [nqg][ATTN_KT] */
-    float *kT = s + nqg * ATTN_KT;                                    /* [head_dim][ATTN_KT] */
     int32_t maxpos = 0;
     for (int32_t j = 0; j < b->nq; j++) {
         if (b->pos[j] > maxpos)
@@ -166,17 +166,10 @@ void attn_run(const attn_block *b, float *scratch)
         l[i] = 0.0f;
     }
     for (int32_t t0 = 0; t0 <= maxpos; t0 += ATTN_KT) {
-        const float *kt = b->k + (int64_t)t0 * b->kv_stride, *vt = b->v + (int64_t)t0 * b->kv_stride;
-        /* the tile's keys transposed, once for all queries and heads; keys
-         * past the last position read as zeros (their scores are unused) */
-        const int32_t nk = maxpos + 1 - t0 < ATTN_KT ? maxpos + 1 - t0 : ATTN_KT;
-        for (int t = 0; t < nk; t++) {
-            const float *kr = kt + (int64_t)t * b->kv_stride;
-            for (int d = 0; d < hd; d++)
-                kT[(int64_t)d * ATTN_KT + t] = kr[d];
-        }
-        for (int d = 0; nk < ATTN_KT && d < hd; d++)
-            memset(kT + (int64_t)d * ATTN_KT + nk, 0, sizeof(float) * (size_t)(ATTN_KT - nk));
+        /* the tile's keys, transposed in the cache; keys past the last
+         * position hold whatever is there (their scores are unused) */
+        const float *kT = b->k + (int64_t)(t0 / ATTN_KT) * b->k_tile_stride;
+        const float *vt = b->v + (int64_t)t0 * b->kv_stride;
         for (int32_t j = 0; j < b->nq; j++) {
             int32_t nt = b->pos[j] + 1 - t0; /* keys of this tile the query sees */
             if (nt <= 0)

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(KV_TILE == ATTN_KT, "the cache stores K in the attention kernel's tiles");
+
 #define DEFAULT_BATCH 512
 #define ATT_QB 16 /* query tokens per attention work item */
 
@@ -494,7 +496,8 @@ static void att_worker(void *arg, int ith, int nth)
             .pos = j->pos + it->j0,
             .q = f->q + (int64_t)it->j0 * Q + (int64_t)it->kvh * G * hd,
             .q_stride = Q,
-            .k = kv_k(&f->kv, j->layer, seq, 0) + (int64_t)it->kvh * hd,
+            .k = kv_k_tile(&f->kv, j->layer, seq, 0) + (int64_t)it->kvh * hd * KV_TILE,
+            .k_tile_stride = (int64_t)f->kv.row * KV_TILE,
             .v = kv_v(&f->kv, j->layer, seq, 0) + (int64_t)it->kvh * hd,
             .kv_stride = f->kv.row,
             .out = f->o + (int64_t)it->j0 * Q + (int64_t)it->kvh * G * hd,
@@ -656,7 +659,7 @@ static void eval_chunk(forward *f, const forward_batch *b, int32_t i0, int32_t n
             int32_t s = seq ? seq[j] : 0;
             rope(f, f->q + j * Q, hp->n_head, pos[j]);
             rope(f, f->k + j * KV, hp->n_head_kv, pos[j]);
-            memcpy(kv_k(&f->kv, l, s, pos[j]), f->k + j * KV, sizeof(float) * (size_t)KV);
+            kv_k_put(&f->kv, l, s, pos[j], f->k + j * KV);
             memcpy(kv_v(&f->kv, l, s, pos[j]), f->v + j * KV, sizeof(float) * (size_t)KV);
         }
 

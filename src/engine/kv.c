@@ -13,13 +13,16 @@ int kv_init(kv_cache *kv, const model_hparams *hp, int32_t n_ctx, int32_t n_seq)
     kv->n_seq = n_seq;
     kv->n_ctx = n_ctx;
     kv->row = hp->n_head_kv * hp->head_dim;
+    kv->n_tile = (n_ctx + KV_TILE - 1) / KV_TILE;
     uint64_t bytes = model_kv_bytes(hp, n_ctx, n_seq) / 2;
-    kv->k = calloc(1, bytes);
+    /* K by whole tiles: up to KV_TILE - 1 positions more */
+    uint64_t kbytes = bytes / (uint64_t)n_ctx * (uint64_t)kv->n_tile * KV_TILE;
+    kv->k = calloc(1, kbytes);
     kv->v = calloc(1, bytes);
     if (!kv->k || !kv->v) {
         kv_free(kv);
-        return err_set(SOV_ENOMEM, "cannot allocate the KV cache (2 x %.1f MiB for %d positions)",
-                       bytes / 1048576.0, n_ctx);
+        return err_set(SOV_ENOMEM, "cannot allocate the KV cache (%.1f + %.1f MiB for %d positions)",
+                       kbytes / 1048576.0, bytes / 1048576.0, n_ctx);
     }
     return 0;
 }
