@@ -60,7 +60,9 @@ struct forward {
  * output is computed the same way by whichever thread owns it). */
 #define PAR_MIN_WORK 32768
 
+#ifndef PF_BYTES
 #define PF_BYTES (256u << 10) /* most bytes of the next weights a waiting thread reads ahead */
+#endif
 #define PF_MAX_THREADS 64      /* more threads than this read nothing ahead */
 
 static void run_pf(forward *f, pool_fn fn, void *arg);
