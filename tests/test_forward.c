@@ -154,10 +154,12 @@ static void check_threads_identical(const char *rel, bool packed)
     model *m = load_as(rel, packed, lab, sizeof lab);
     if (!m)
         return;
-    int32_t prompt[4] = {1, 403, 407, 261}, a[64], b[64];
-    int rc1 = greedy(m, 1, prompt, 4, 64, a), rc2 = greedy(m, 2, prompt, 4, 64, b);
-    snprintf(name, sizeof name, "%s greedy 1 and 2 threads identical", lab);
-    t_check(rc1 == 0 && rc2 == 0 && memcmp(a, b, sizeof a) == 0, name, "rc %d/%d or sequences differ", rc1, rc2);
+    int32_t prompt[4] = {1, 403, 407, 261}, a[64], b[64], c[64];
+    /* 3 threads on 2 cores: units taken from the back of 2 other ranges */
+    int rc1 = greedy(m, 1, prompt, 4, 64, a), rc2 = greedy(m, 2, prompt, 4, 64, b), rc3 = greedy(m, 3, prompt, 4, 64, c);
+    snprintf(name, sizeof name, "%s greedy 1, 2 and 3 threads identical", lab);
+    t_check(rc1 == 0 && rc2 == 0 && rc3 == 0 && memcmp(a, b, sizeof a) == 0 && memcmp(a, c, sizeof a) == 0, name,
+            "rc %d/%d/%d or sequences differ", rc1, rc2, rc3);
     model_free(m);
 }
 

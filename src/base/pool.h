@@ -34,8 +34,9 @@ typedef struct {
  * the job ends for the caller or the next job comes for a worker. What the
  * next job reads first, read while the memory bus would otherwise idle (the
  * caller's serial work between jobs, threads waiting for the slowest) makes
- * that job shorter. The spans must stay readable until the next pool_run;
- * span (pool_size * POOL_SPANS entries) is copied, NULL means none. */
+ * that job shorter. The reads are prefetch instructions, which never
+ * fault, so a span freed meanwhile is harmless. span (pool_size *
+ * POOL_SPANS entries) is copied; NULL means none. */
 void pool_run_pf(pool *p, pool_fn fn, void *arg, const pool_span *span);
 
 /* Number of threads (including the caller). */
