@@ -91,11 +91,11 @@ static void ref_attn(const attn_block *b, double *out)
 
 static void check_attn(void)
 {
-    const int hds[] = {8, 40, 64, 128}, groups[] = {1, 4, 8}, nqs[] = {1, 5, 16};
+    const int hds[] = {8, 40, 64, 80, 128}, groups[] = {1, 4, 8}, nqs[] = {1, 5, 16};
     const int32_t starts[] = {0, 3, 31, 100};
     bool ok = true, same = true;
     char why[256] = "";
-    for (size_t hi = 0; hi < 4; hi++)
+    for (size_t hi = 0; hi < 5; hi++)
         for (size_t gi = 0; gi < 3; gi++)
             for (size_t qi = 0; qi < 3; qi++)
                 for (size_t si = 0; si < 4; si++) {

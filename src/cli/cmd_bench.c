@@ -179,35 +179,25 @@ static uint64_t rng_next(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-/* VmHWM (peak resident set) of this process in bytes; 0 if unreadable. */
-static uint64_t peak_rss(void)
+/* The "<key>: N kB" line of /proc/self/status in bytes; 0 if unreadable. */
+static uint64_t status_bytes(const char *key)
 {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f)
         return 0;
     char line[256];
+    size_t kl = strlen(key);
     unsigned long long kb = 0;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+        if (!strncmp(line, key, kl) && line[kl] == ':' && sscanf(line + kl + 1, "%llu kB", &kb) == 1)
             break;
     fclose(f);
     return (uint64_t)kb * 1024;
 }
 
-/* VmRSS (resident set now) of this process in bytes; 0 if unreadable. */
-static uint64_t cur_rss(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return 0;
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
-            break;
-    fclose(f);
-    return (uint64_t)kb * 1024;
-}
+/* VmHWM (peak resident set) / VmRSS (resident set now) of this process */
+static uint64_t peak_rss(void) { return status_bytes("VmHWM"); }
+static uint64_t cur_rss(void) { return status_bytes("VmRSS"); }
 
 /* Resets VmHWM to the current RSS (Linux: "5" > /proc/self/clear_refs). */
 static bool reset_peak_rss(void)

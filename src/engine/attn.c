@@ -18,66 +18,44 @@ typedef float v8f __attribute__((vector_size(32), aligned(4)));
 #define ATTN_CLONES
 #endif
 
-typedef float v16f_u __attribute__((vector_size(64), aligned(4)));
+/* o[d0 ..) for NV vectors of L lanes (type VT) side by side over the keys:
+ * independent chains, the accumulators in registers (constant counts) */
+#define AXPY_TILE(VT, L, NV)                                                                                    \
+    do {                                                                                                        \
+        VT acc[NV];                                                                                             \
+        _Pragma("GCC unroll 8") for (int i = 0; i < NV; i++)                                                    \
+        {                                                                                                       \
+            memcpy(&acc[i], o + d0 + L * i, sizeof acc[i]);                                                     \
+            acc[i] *= c;                                                                                        \
+        }                                                                                                       \
+        for (int t = 0; t < nt; t++)                                                                            \
+            _Pragma("GCC unroll 8") for (int i = 0; i < NV; i++)                                                \
+            {                                                                                                   \
+                VT x;                                                                                           \
+                memcpy(&x, v + t * stride + d0 + L * i, sizeof x);                                              \
+                acc[i] += p[t] * x;                                                                             \
+            }                                                                                                   \
+        _Pragma("GCC unroll 8") for (int i = 0; i < NV; i++) memcpy(o + d0 + L * i, &acc[i], sizeof acc[i]);    \
+    } while (0)
 
-// o[d] = o[d] * c + sum_t p[t] * V[t][d]   (per element: o * c, then + p[t] * V[t][d] in t order)
+// o[d] = o[d] * c + sum_t p[t] * V[t][d]   (per element: o * c, then + p[t] * V[t][d] in t order,
+// whatever the vector width: the same bits on every path)
 static inline __attribute__((always_inline)) void axpy_rows(float *o, float c, const float *p, const float *v,
                                                             int64_t stride, int nt, int n)
 {
-    if (n % 64 == 0) { /* 4 vectors of 16 side by side: the same per-element sequence, half the instructions */
-        for (int d0 = 0; d0 < n; d0 += 64) {
-            v16f_u acc[4];
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) {
-                memcpy(&acc[i], o + d0 + 16 * i, sizeof acc[i]);
-                acc[i] *= c;
-            }
-            for (int t = 0; t < nt; t++)
-#pragma GCC unroll 4
-                for (int i = 0; i < 4; i++) {
-                    v16f_u x;
-                    memcpy(&x, v + t * stride + d0 + 16 * i, sizeof x);
-                    acc[i] += p[t] * x;
-                }
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++)
-                memcpy(o + d0 + 16 * i, &acc[i], sizeof acc[i]);
-        }
+    int d0 = 0;
+    if (n % 16 == 0) { /* 64 elements as 4 vectors of 16, then 16 at a time */
+        for (; d0 + 64 <= n; d0 += 64)
+            AXPY_TILE(v16f, 16, 4);
+        for (; d0 < n; d0 += 16)
+            AXPY_TILE(v16f, 16, 1);
         return;
     }
-    if (n % 8 == 0) {
-        /* up to 8 vectors of 8 (64 elements) side by side over the keys:
-         * independent chains, not one chain per vector */
-        int d0 = 0;
-        for (; d0 + 64 <= n; d0 += 64) { /* a constant count: the accumulators stay in registers */
-            v8f acc[8];
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++) {
-                memcpy(&acc[i], o + d0 + 8 * i, sizeof acc[i]);
-                acc[i] *= c;
-            }
-            for (int t = 0; t < nt; t++)
-#pragma GCC unroll 8
-                for (int i = 0; i < 8; i++) {
-                    v8f x;
-                    memcpy(&x, v + t * stride + d0 + 8 * i, sizeof x);
-                    acc[i] += p[t] * x;
-                }
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++)
-                memcpy(o + d0 + 8 * i, &acc[i], sizeof acc[i]);
-        }
-        for (; d0 < n; d0 += 8) {
-            v8f acc;
-            memcpy(&acc, o + d0, sizeof acc);
-            acc *= c;
-            for (int t = 0; t < nt; t++) {
-                v8f x;
-                memcpy(&x, v + t * stride + d0, sizeof x);
-                acc += p[t] * x;
-            }
-            memcpy(o + d0, &acc, sizeof acc);
-        }
+    if (n % 8 == 0) { /* 64 elements as 8 vectors of 8, then 8 at a time */
+        for (; d0 + 64 <= n; d0 += 64)
+            AXPY_TILE(v8f, 8, 8);
+        for (; d0 < n; d0 += 8)
+            AXPY_TILE(v8f, 8, 1);
         return;
     }
     for (int d = 0; d < n; d++)
