@@ -153,10 +153,11 @@ typedef struct {
 
 /* Fills j->part[0..np) for W[0..np) and nth threads: units of about
  * MM_UNIT_BYTES, at least two per thread where the matrix has the rows,
- * multiples of 64 rows where it has them so the r16 kernels' one-column
- * tiles (4 groups of 16 rows) are never cut (at 1 thread, 688-row chunks
- * spent 7 % of decode time in 3- and 2-group tiles). */
-static void mm_plan(mm_job *j, int np, const gguf_tensor *const *W, bool swiglu, int64_t nth)
+ * multiples of the rows an r16 kernel reads for one column (ops->r16_rows:
+ * 64 or 48; 64 for the other layouts) where it has them, so no one-column
+ * tile is cut short (at 1 thread, 688-row chunks spent 7 % of decode time
+ * in 3- and 2-group tiles). */
+static void mm_plan(mm_job *j, const kern_ops *ops, int np, const gguf_tensor *const *W, bool swiglu, int64_t nth)
 {
     j->n_part = np;
     j->swiglu = swiglu;
@@ -164,12 +165,13 @@ static void mm_plan(mm_job *j, int np, const gguf_tensor *const *W, bool swiglu,
     for (int p = 0; p < np; p++) {
         int64_t rows = W[p]->ne[1], per = rows / nth;
         uint64_t row_bytes = W[p]->nbytes / (uint64_t)rows;
-        int64_t unit = 64 * (int64_t)(MM_UNIT_BYTES / (64 * row_bytes));
-        int64_t most = per / 2 / 64 * 64;
+        int64_t base = W[p]->layout == KL_R16 && ops->r16_rows[W[p]->type] ? ops->r16_rows[W[p]->type] : 64;
+        int64_t unit = base * (int64_t)(MM_UNIT_BYTES / ((uint64_t)base * row_bytes));
+        int64_t most = per / 2 / base * base;
         if (unit > most)
             unit = most;
-        if (unit < 64)
-            unit = per >= 64 ? 64 : 16;
+        if (unit < base)
+            unit = per >= base ? base : 16;
         j->part[p].W = W[p];
         j->part[p].unit = unit;
         j->part[p].n_unit = (rows + unit - 1) / unit;
@@ -272,7 +274,7 @@ static void run_pf(forward *f, pool_fn fn, void *arg)
     pool_span span[PF_MAX_THREADS * POOL_SPANS];
     memset(span, 0, sizeof span);
     mm_job j;
-    mm_plan(&j, f->next.np, f->next.W, f->next.swiglu, nth);
+    mm_plan(&j, f->ops, f->next.np, f->next.W, f->next.swiglu, nth);
     uint64_t cap = f->next.swiglu ? PF_BYTES / 2 : PF_BYTES;
     for (int t = 0; t < nth; t++) {
         int64_t u0 = mm_first(&j, t, nth), u1 = mm_first(&j, t + 1, nth), r0, r1, e0, e1;
@@ -306,7 +308,7 @@ static void matmul_n(forward *f, int np, const gguf_tensor *const *W, float *con
         work += W[p]->ne[0] * W[p]->ne[1] * n;
     const int nth = work >= PAR_MIN_WORK ? f->n_threads : 1;
     mm_job j = {.ops = f->ops, .X = f->xq, .x_row = f->xq_row, .nc = n, .range = f->range};
-    mm_plan(&j, np, W, swiglu, nth);
+    mm_plan(&j, f->ops, np, W, swiglu, nth);
     for (int p = 0; p < np; p++) {
         j.part[p].out = out[p];
         j.part[p].ldo = ldo[p];

@@ -122,6 +122,10 @@ typedef struct kern_ops {
     /* gemm over weights in the r16 layout: W starts a 16-row group and nr
      * is a multiple of 16; NULL where the table has none */
     kern_gemm_fn gemm_r16[SOV_TYPE_COUNT];
+    /* rows gemm_r16 reads side by side for one column (a multiple of 16;
+     * 0: no preference): callers that split rows keep to multiples of it,
+     * so no tile is cut short */
+    int r16_rows[SOV_TYPE_COUNT];
 } kern_ops;
 
 /* True if `type` has an x8 layout (the 32-element block types). */

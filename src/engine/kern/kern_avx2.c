@@ -453,6 +453,7 @@ void kern_avx2_fill(kern_ops *o)
     /* no AVX2 kernels for the r16 layout: the reference's scalar ones would
      * be far slower than x8, so weights stay x8 on this table */
     memset(o->gemm_r16, 0, sizeof o->gemm_r16);
+    memset(o->r16_rows, 0, sizeof o->r16_rows);
     o->quant_x[KX_Q8_32] = quant_x_q8_32;
     o->gemm[SOV_F32] = gemm_f32;
     o->gemm[SOV_F16] = gemm_f16;
