@@ -16,8 +16,9 @@
  * with vpermt2w and add a horizontal sum): kern_bench, Intel Xeon, 1
  * thread, one column, weights in cache: Q4_0 22 -> 39-45 GB/s (Q4_K 14-18
  * -> 44-50, Q6_K 22-26 -> 35 against kern_avx512_k.c). A tile of one
- * column reads R1 groups (R1 streams): the one-stream x8 walk reached 13
- * GB/s from memory on that CPU, 4 streams 18-19 (its read bandwidth: 19.5). */
+ * column reads R1 groups (R1 streams; Q6_K R1_Q6K): the one-stream x8 walk
+ * reached 13 GB/s from memory on that CPU, 4 streams 18-19 (its read
+ * bandwidth: 19.5). */
 #include "kern.h"
 
 #include <immintrin.h>
