@@ -249,13 +249,13 @@ static void jpush(json_t *a, json_t *v)
 
 typedef struct machine {
     cpu_peak_info ci;
-    bool have_bw;
     uint64_t bw_bytes;
     membw_result bw1;            /* 1 thread */
     membw_result bw[MAX_LIST];   /* per entry of opts.threads */
     double fma[MAX_LIST];        /* measured FMA GFLOP/s per entry of opts.threads */
     const char *fma_kernel;
-    membw *buf;                  /* the bandwidth buffer, kept for the runs' own measurements */
+    membw *buf;                  /* the bandwidth buffer, kept for the runs' own measurements;
+                                  * non-NULL once bw[] and bw1 are measured */
     uint64_t buf_rss;            /* what it adds to the resident set */
 } machine;
 
@@ -292,7 +292,6 @@ static int measure_machine(const bench_opts *o, pool **pools, machine *mc)
         mc->bw1 = mc->bw[one];
     else if ((rc = membw_measure(b, NULL, BW_PASSES, NULL, &mc->bw1)))
         goto done;
-    mc->have_bw = true;
 done:
     if (rc)
         membw_free(b);
@@ -469,7 +468,7 @@ int cmd_bench(int argc, char **argv)
         root = json_object();
         jmodels = json_array();
         jresults = json_array();
-        json_t *cpu = json_object(), *jbw = mc.have_bw ? json_array() : json_null(), *jpk = json_array();
+        json_t *cpu = json_object(), *jbw = mc.buf ? json_array() : json_null(), *jpk = json_array();
         if (!root || !jmodels || !jresults || !cpu || !jbw || !jpk) {
             json_decref(cpu);
             json_decref(jbw);
@@ -484,7 +483,7 @@ int cmd_bench(int argc, char **argv)
         jset(cpu, "basis", json_string(mc.ci.basis));
         jset(cpu, "n_cpus", json_integer(pool_cpu_count()));
         jset(root, "cpu", cpu);
-        if (mc.have_bw) {
+        if (mc.buf) {
             for (int i = -1; i < o.n_threads; i++) {
                 const membw_result *b = i < 0 ? &mc.bw1 : &mc.bw[i];
                 if (i >= 0 && o.threads[i] == 1)
@@ -522,7 +521,7 @@ int cmd_bench(int argc, char **argv)
         jset(root, "results", jresults);
     }
     if (!o.json) {
-        if (mc.have_bw) {
+        if (mc.buf) {
             printf("memory read bandwidth (%.0f MiB buffer, best of %d passes per kernel): 1 thread %.1f GB/s (%s)",
                    (double)mc.bw_bytes / (1 << 20), BW_PASSES, mc.bw1.gbps, mc.bw1.kernel);
             for (int i = 0; i < o.n_threads; i++)
@@ -586,7 +585,7 @@ int cmd_bench(int argc, char **argv)
                     avg_ctx = TG_PROMPT + (n + 1) / 2.0; /* token at position p reads p + 1 positions */
                     bpt = model_cost_token_bytes(&cost, avg_ctx);
                     gbps = tr.mean * bpt / 1e9;
-                    if (mc.have_bw) { /* each run against the bandwidth measured right after it */
+                    if (mc.buf) { /* each run against the bandwidth measured right after it */
                         roof = 0;
                         for (int r = 0; r < o.reps; r++)
                             roof += 100.0 * tr.runs[r] * bpt / 1e9 / tr.bw_runs[r] / (double)o.reps;
@@ -617,7 +616,7 @@ int cmd_bench(int argc, char **argv)
                     jset(e, "bytes_per_token", jnum(bpt));
                     jset(e, "gbps", jnum(gbps));
                     jset(e, "roofline_pct", jnum(roof));
-                    if (!is_pp && mc.have_bw) {
+                    if (!is_pp && mc.buf) {
                         json_t *bwr = json_array();
                         for (int r = 0; bwr && r < o.reps; r++)
                             jpush(bwr, jnum(tr.bw_runs[r]));

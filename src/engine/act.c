@@ -33,15 +33,11 @@ ACT_CLONES void act_swiglu(float *g, const float *u, int64_t n)
         swiglu16(&a, &b);
         memcpy(g + i, &a, sizeof a);
     }
-    if (i < n) { /* the tail through the same 16-lane code */
-        float ta[16] = {0}, tb[16] = {0};
-        memcpy(ta, g + i, sizeof(float) * (size_t)(n - i));
-        memcpy(tb, u + i, sizeof(float) * (size_t)(n - i));
-        v16f a, b;
-        memcpy(&a, ta, sizeof a);
-        memcpy(&b, tb, sizeof b);
+    if (i < n) { /* the tail through the same 16-lane code, zero-padded */
+        v16f a = {0}, b = {0};
+        memcpy(&a, g + i, sizeof(float) * (size_t)(n - i));
+        memcpy(&b, u + i, sizeof(float) * (size_t)(n - i));
         swiglu16(&a, &b);
-        memcpy(ta, &a, sizeof a);
-        memcpy(g + i, ta, sizeof(float) * (size_t)(n - i));
+        memcpy(g + i, &a, sizeof(float) * (size_t)(n - i));
     }
 }
