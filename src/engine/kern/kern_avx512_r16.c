@@ -47,15 +47,23 @@ AI int span(int T) { return T == Q40 ? 16 * 18 : T == Q80 ? 16 * 34 : T == Q4K ?
 #define RPF_Q6K 4096
 #endif
 
-/* Prefetch byte o of group g's stream of a tile of kind T (G groups gs
- * bytes apart, W the tile's first group), d and 2d ahead. Past the end of
+/* Prefetch byte o of group g's stream of a tile of kind T and C columns
+ * (G groups gs bytes apart, W the tile's first group).
+ * One column (decode, bound by memory): d and 2d ahead. Past the end of
  * its stream (gs bytes) the address moves on to group g of the next tile
  * (G gs further on): tiles are walked in memory order, so the streams of
  * the next tile start warm instead of cold (Q4_0 0.91 -> 0.95 as above). A
- * prefetch past the weights is harmless: prefetches never fault. */
-AI void pf(int T, const unsigned char *W, uint64_t gs, int G, int g, uint64_t o)
+ * prefetch past the weights is harmless: prefetches never fault.
+ * Several columns (prompts, bound by compute; drive keeps a chunk of rows
+ * in L2 for all column tiles): RPF ahead into L1 only, as cheap as it gets
+ * (the above cost pp512 3-5 %). */
+AI void pf(int T, int C, const unsigned char *W, uint64_t gs, int G, int g, uint64_t o)
 {
     const unsigned char *s = W + (uint64_t)g * gs;
+    if (C > 1) {
+        _mm_prefetch((const char *)(s + o + RPF), _MM_HINT_T0);
+        return;
+    }
     const uint64_t d = T == Q6K ? RPF_Q6K : RPF, a = o + d, c = o + 2 * d, next = (uint64_t)(G - 1) * gs;
     _mm_prefetch((const char *)(s + a + (a >= gs ? next : 0)), _MM_HINT_T0);
     _mm_prefetch((const char *)(s + c + (c >= gs ? next : 0)), _MM_HINT_T1);
@@ -84,7 +92,7 @@ AI void rtile(int T, int G, int C, const unsigned char *W, uint64_t gs, const un
         UNROLL for (int g = 0; g < G; g++)
         {
             const unsigned char *p = W + (uint64_t)g * gs + (uint64_t)b * (uint64_t)S;
-            UNROLL for (int i = 0; i < (S + 63) / 64; i++) pf(T, W, gs, G, g, (uint64_t)b * (uint64_t)S + 64 * i);
+            UNROLL for (int i = 0; i < (S + 63) / 64; i++) pf(T, C, W, gs, G, g, (uint64_t)b * (uint64_t)S + 64 * i);
             /* q[u] pairs with x word u: Q4_0 words 0-3 low nibbles, 4-7 high */
             __m512i q[8];
             if (T == Q40) {
@@ -166,7 +174,7 @@ AI void ktile(int G, int C, const unsigned char *W, uint64_t gs, const unsigned 
         __m512i I[4][4];
         UNROLL for (int g = 0; g < G; g++)
         {
-            UNROLL for (int i = 0; i < 4; i++) pf(Q4K, W, gs, G, g, (uint64_t)b * (uint64_t)span(Q4K) + 64 * i);
+            UNROLL for (int i = 0; i < 4; i++) pf(Q4K, C, W, gs, G, g, (uint64_t)b * (uint64_t)span(Q4K) + 64 * i);
             UNROLL for (int c = 0; c < C; c++) I[g][c] = _mm512_setzero_si512();
         }
         /* the groups advance together, a sub-block pair (512 bytes) at a
@@ -179,7 +187,7 @@ AI void ktile(int G, int C, const unsigned char *W, uint64_t gs, const unsigned 
             UNROLL for (int t = 0; t < 8; t++)
             {
                 const unsigned char *q = p + 256 + 64 * (8 * i + t);
-                pf(Q4K, W, gs, G, g, (uint64_t)b * (uint64_t)span(Q4K) + 256 + 64 * (8 * i + t));
+                pf(Q4K, C, W, gs, G, g, (uint64_t)b * (uint64_t)span(Q4K) + 256 + 64 * (8 * i + t));
                 __m512i v = _mm512_loadu_si512(q);
                 __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(v, m4h);
                 UNROLL for (int c = 0; c < C; c++)
@@ -261,8 +269,8 @@ AI void k6tile(int G, int C, const unsigned char *W, uint64_t gs, const unsigned
         UNROLL for (int g = 0; g < G; g++)
         {
             const uint64_t o = (uint64_t)b * (uint64_t)span(Q6K);
-            pf(Q6K, W, gs, G, g, o); /* d */
-            UNROLL for (int u = 0; u < 4; u++) pf(Q6K, W, gs, G, g, o + 32 + 64 * (48 + u));
+            pf(Q6K, C, W, gs, G, g, o); /* d */
+            UNROLL for (int u = 0; u < 4; u++) pf(Q6K, C, W, gs, G, g, o + 32 + 64 * (48 + u));
             UNROLL for (int c = 0; c < C; c++) I[g][c] = _mm512_setzero_si512();
         }
         /* the groups advance together, 16 elements of a row at a time */
@@ -279,9 +287,9 @@ AI void k6tile(int G, int C, const unsigned char *W, uint64_t gs, const unsigned
                 const unsigned char *pl = wd + 64 * (16 * n + 8 * (m % 2) + l4), *ph = wd + 64 * (32 + 8 * n + l4);
                 const uint64_t o = (uint64_t)b * (uint64_t)span(Q6K) + 32;
                 if (m < 2) /* first touch of the ql word */
-                    pf(Q6K, W, gs, G, g, o + 64 * (16 * n + 8 * (m % 2) + l4));
+                    pf(Q6K, C, W, gs, G, g, o + 64 * (16 * n + 8 * (m % 2) + l4));
                 if (m == 0) /* and of the qh word */
-                    pf(Q6K, W, gs, G, g, o + 64 * (32 + 8 * n + l4));
+                    pf(Q6K, C, W, gs, G, g, o + 64 * (32 + 8 * n + l4));
                 __m512i lo = _mm512_and_si512(_mm512_loadu_si512(pl), m < 2 ? m4 : m4h);
                 __m512i hi = _mm512_and_si512(_mm512_loadu_si512(ph), hm);
                 UNROLL for (int c = 0; c < C; c++)
