@@ -56,10 +56,11 @@ AI int span(int T) { return T == Q40 ? 16 * 18 : T == Q80 ? 16 * 34 : T == Q4K ?
  * prefetch past the weights is harmless: prefetches never fault.
  * Several columns (prompts, bound by compute; drive keeps a chunk of rows
  * in L2 for all column tiles): RPF ahead into L1 only, as cheap as it gets
- * (the above cost pp512 3-5 %). */
+ * (the above cost pp512 3-6 %). */
 AI void pf(int T, int C, const unsigned char *W, uint64_t gs, int G, int g, uint64_t o)
 {
-    const unsigned char *s = W + (uint64_t)g * gs;
+    /* addresses as integers: they may lie past the weights' allocation */
+    const uintptr_t s = (uintptr_t)W + (uintptr_t)((uint64_t)g * gs);
     if (C > 1) {
         _mm_prefetch((const char *)(s + o + RPF), _MM_HINT_T0);
         return;
