@@ -44,20 +44,23 @@ static inline __attribute__((always_inline)) void axpy_rows(float *o, float c, c
                                                             int64_t stride, int nt, int n)
 {
     int d0 = 0;
-    if (n % 16 == 0) { /* 64 elements as 4 vectors of 16, then 16 at a time */
-        for (; d0 + 64 <= n; d0 += 64)
-            AXPY_TILE(v16f, 16, 4);
-        for (; d0 < n; d0 += 16)
-            AXPY_TILE(v16f, 16, 1);
+/* 64 elements at a time as 64 / L vectors of L lanes, then L at a time */
+#define AXPY_ALL(VT, L)                       \
+    do {                                      \
+        for (; d0 + 64 <= n; d0 += 64)        \
+            AXPY_TILE(VT, L, 64 / (L));       \
+        for (; d0 < n; d0 += (L))             \
+            AXPY_TILE(VT, L, 1);              \
+    } while (0)
+    if (n % 16 == 0) {
+        AXPY_ALL(v16f, 16);
         return;
     }
-    if (n % 8 == 0) { /* 64 elements as 8 vectors of 8, then 8 at a time */
-        for (; d0 + 64 <= n; d0 += 64)
-            AXPY_TILE(v8f, 8, 8);
-        for (; d0 < n; d0 += 8)
-            AXPY_TILE(v8f, 8, 1);
+    if (n % 8 == 0) {
+        AXPY_ALL(v8f, 8);
         return;
     }
+#undef AXPY_ALL
     for (int d = 0; d < n; d++)
         o[d] *= c;
     for (int t = 0; t < nt; t++) {
