@@ -2,7 +2,11 @@
 # Installs what sov needs to build and test on Debian 12 (idempotent, quiet
 # when everything is already there).
 set -euo pipefail
-pkgs=(gcc make pkg-config libpcre2-dev libjansson-dev libunistring-dev python3)
+pkgs=(gcc make pkg-config libpcre2-dev libjansson-dev libunistring-dev libmicrohttpd-dev python3 curl)
+# node + npm run the API tests (the official openai package); a machine that
+# already has them (e.g. from NodeSource) keeps its own
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

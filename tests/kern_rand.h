@@ -3,8 +3,8 @@
 #ifndef SOV_TEST_KERN_RAND_H
 #define SOV_TEST_KERN_RAND_H
 
-#include "engine/kern/fp16.h"
-#include "engine/ttype.h"
+#include "base/fp16.h"
+#include "format/ttype.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -5,10 +5,10 @@
 
 #include "base/err.h"
 #include "engine/forward.h"
-#include "engine/gguf.h"
-#include "engine/gguf_write.h"
+#include "format/gguf.h"
+#include "format/gguf_write.h"
 #include "engine/model.h"
-#include "engine/ttype.h"
+#include "format/ttype.h"
 
 #include <math.h>
 #include <stdlib.h>

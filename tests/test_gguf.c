@@ -5,8 +5,8 @@
 
 #include "base/err.h"
 #include "base/file.h"
-#include "engine/gguf.h"
-#include "engine/ttype.h"
+#include "format/gguf.h"
+#include "format/ttype.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -24,9 +24,9 @@
 #include "base/err.h"
 #include "base/file.h"
 #include "engine/forward.h"
-#include "engine/gguf.h"
+#include "format/gguf.h"
 #include "engine/model.h"
-#include "engine/vocab.h"
+#include "tok/vocab.h"
 
 #include <math.h>
 #include <signal.h>

@@ -4,9 +4,9 @@
  * so a misread block layout cannot pass. */
 #include "t.h"
 
-#include "engine/kern/fp16.h"
+#include "base/fp16.h"
 #include "engine/kern/kern.h"
-#include "engine/ttype.h"
+#include "format/ttype.h"
 
 #include <math.h>
 #include <stdint.h>

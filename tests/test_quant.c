@@ -21,13 +21,13 @@
 
 #include "base/err.h"
 #include "base/pool.h"
-#include "engine/gguf.h"
-#include "engine/gguf_write.h"
-#include "engine/kern/fp16.h"
+#include "format/gguf.h"
+#include "format/gguf_write.h"
+#include "base/fp16.h"
 #include "engine/kern/kern.h"
-#include "engine/quant.h"
-#include "engine/quantize.h"
-#include "engine/ttype.h"
+#include "quant/quant.h"
+#include "quant/quantize.h"
+#include "format/ttype.h"
 
 #include <math.h>
 #include <stdint.h>

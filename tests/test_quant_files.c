@@ -7,9 +7,9 @@
 #include "t.h"
 
 #include "base/err.h"
-#include "engine/gguf.h"
+#include "format/gguf.h"
 #include "engine/kern/kern.h"
-#include "engine/ttype.h"
+#include "format/ttype.h"
 
 #include <math.h>
 #include <string.h>

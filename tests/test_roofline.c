@@ -13,9 +13,9 @@
 #include "base/membw.h"
 #include "base/pool.h"
 #include "engine/cost.h"
-#include "engine/gguf_write.h"
+#include "format/gguf_write.h"
 #include "engine/model.h"
-#include "engine/ttype.h"
+#include "format/ttype.h"
 
 #include <math.h>
 #include <stdint.h>

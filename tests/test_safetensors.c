@@ -12,13 +12,13 @@
 #include "t.h"
 
 #include "base/err.h"
-#include "engine/convert.h"
-#include "engine/gguf.h"
-#include "engine/gguf_write.h"
-#include "engine/kern/fp16.h"
-#include "engine/safetensors.h"
-#include "engine/ttype.h"
-#include "engine/vocab.h"
+#include "format/convert.h"
+#include "format/gguf.h"
+#include "format/gguf_write.h"
+#include "base/fp16.h"
+#include "format/safetensors.h"
+#include "format/ttype.h"
+#include "tok/vocab.h"
 
 #include <ftw.h>
 #include <math.h>

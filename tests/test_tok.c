@@ -4,8 +4,8 @@
 #include "t.h"
 
 #include "base/err.h"
-#include "engine/gguf.h"
-#include "engine/vocab.h"
+#include "format/gguf.h"
+#include "tok/vocab.h"
 
 #include <dirent.h>
 #include <stdint.h>

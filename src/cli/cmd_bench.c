@@ -12,7 +12,7 @@
 #include "../engine/forward.h"
 #include "../engine/kern/kern.h"
 #include "../engine/model.h"
-#include "../engine/ttype.h"
+#include "../format/ttype.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -2,8 +2,8 @@
 #include "cmd.h"
 
 #include "../base/err.h"
-#include "../engine/convert.h"
-#include "../engine/ttype.h"
+#include "../format/convert.h"
+#include "../format/ttype.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -4,10 +4,10 @@
 #include "opt.h"
 
 #include "../base/err.h"
-#include "../engine/gguf.h"
+#include "../format/gguf.h"
 #include "../engine/model.h"
-#include "../engine/ttype.h"
-#include "../engine/vocab.h"
+#include "../format/ttype.h"
+#include "../tok/vocab.h"
 
 #include <inttypes.h>
 #include <stdbool.h>

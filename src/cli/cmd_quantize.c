@@ -4,8 +4,8 @@
 
 #include "../base/err.h"
 #include "../base/pool.h"
-#include "../engine/quantize.h"
-#include "../engine/ttype.h"
+#include "../quant/quantize.h"
+#include "../format/ttype.h"
 
 #include <inttypes.h>
 #include <stdio.h>

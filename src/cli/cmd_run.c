@@ -8,7 +8,7 @@
 #include "../engine/forward.h"
 #include "../engine/model.h"
 #include "../engine/sample.h"
-#include "../engine/vocab.h"
+#include "../tok/vocab.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
 
 #include "../base/err.h"
 #include "../base/pool.h"
-#include "../engine/synth.h"
+#include "../quant/synth.h"
 
 #include <inttypes.h>
 #include <stdio.h>

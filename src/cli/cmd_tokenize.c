@@ -3,8 +3,8 @@
 #include "opt.h"
 
 #include "../base/err.h"
-#include "../engine/gguf.h"
-#include "../engine/vocab.h"
+#include "../format/gguf.h"
+#include "../tok/vocab.h"
 
 #include <stdbool.h>
 #include <stdio.h>

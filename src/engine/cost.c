@@ -2,7 +2,7 @@
 #include "cost.h"
 
 #include "../base/err.h"
-#include "ttype.h"
+#include "../format/ttype.h"
 
 #include <string.h>
 

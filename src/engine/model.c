@@ -2,7 +2,7 @@
 
 #include "../base/err.h"
 #include "kern/kern.h"
-#include "ttype.h"
+#include "../format/ttype.h"
 
 #include <inttypes.h>
 #include <math.h>

@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "gguf.h"
-#include "vocab.h"
+#include "../format/gguf.h"
+#include "../tok/vocab.h"
 
 enum rope_kind { ROPE_NORMAL = 0, ROPE_NEOX = 2 }; /* adjacent pairs / split halves */
 

@@ -8,9 +8,9 @@
  * libFuzzer saves the input as a crash artifact. */
 #include "base/err.h"
 #include "engine/forward.h"
-#include "engine/gguf.h"
+#include "format/gguf.h"
 #include "engine/model.h"
-#include "engine/vocab.h"
+#include "tok/vocab.h"
 
 #include <stdint.h>
 #include <stdio.h>

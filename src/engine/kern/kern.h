@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../ttype.h"
+#include "../../format/ttype.h"
 
 /* dst[0..n) = dequantize(src); n is a multiple of the type's block size. */
 typedef void (*kern_dequant_fn)(const void *src, float *dst, int64_t n);

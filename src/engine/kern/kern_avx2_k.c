@@ -170,7 +170,7 @@ AI __m256 f_min(const unsigned char *p)
 AI __m256 f_off(const unsigned char *p) { return _mm256_set1_ps(ld_f16(p)); }
 
 /* The 8 6-bit (scale, min) pairs of q4_k / q5_k (layout: kern_ref.c
- * k4_scale_min) as 8 scale bytes and 8 min bytes. */
+ * dequant_k4_scale_min) as 8 scale bytes and 8 min bytes. */
 AI void k4_scales(const unsigned char *q, uint64_t *sc, uint64_t *mn)
 {
     uint32_t u0, u1, u2;

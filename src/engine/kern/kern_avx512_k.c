@@ -157,7 +157,7 @@ AI __m512 f_off(const unsigned char *p)
 }
 
 /* The 8 6-bit (scale, min) pairs of q4_k / q5_k (layout: kern_ref.c
- * k4_scale_min) as 8 scale bytes and 8 min bytes. */
+ * dequant_k4_scale_min) as 8 scale bytes and 8 min bytes. */
 AI void k4_scales(const unsigned char *q, uint64_t *sc, uint64_t *mn)
 {
     uint32_t u0, u1, u2;

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gguf.h"
+#include "../format/gguf.h"
 
 /* 64-bit FNV-1a style hash of n bytes, continuing from state h (start with
  * TOK_HASH_INIT). Streaming: hashing "ab" equals hashing "a" then "b". */

@@ -1,8 +1,8 @@
 #include "quant.h"
 
 #include "../base/err.h"
-#include "kern/fp16.h"
-#include "ttype.h"
+#include "../base/fp16.h"
+#include "../format/ttype.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -418,7 +418,7 @@ static void k4_search(const float *x, int nmax, float *d_out, float *dmin_out, i
 }
 
 /* Packs 8 (scale, min) pairs of 6 bits into 12 bytes (inverse of
- * kern_ref.c's k4_scale_min). */
+ * dequant.h's dequant_k4_scale_min). */
 static void k4_pack_scales(const int *sc, const int *mn, uint8_t *q)
 {
     for (int j = 0; j < 4; j++) {

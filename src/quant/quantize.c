@@ -1,9 +1,9 @@
 #include "quantize.h"
 
 #include "../base/err.h"
-#include "gguf.h"
-#include "gguf_write.h"
-#include "kern/kern.h"
+#include "../format/gguf.h"
+#include "../format/gguf_write.h"
+#include "dequant.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -18,7 +18,7 @@ typedef struct qtensor {
     uint32_t out_type;
     int64_t ne0, n_rows;
     uint64_t in_row_bytes;
-    kern_dequant_fn dequant;
+    dequant_fn dequant;
     pool *pool;
 } qtensor;
 
@@ -75,7 +75,6 @@ int quantize_gguf(const char *in_path, const char *out_path, const quantize_opts
     if (!opts || !opts->mix)
         return err_set(SOV_EINVAL, "quantize: no target type");
     const quant_mix *mix = opts->mix;
-    const kern_ops *ops = kern_ref_ops();
 
     if ((rc = gguf_open(&g, in_path)))
         goto fail;
@@ -101,7 +100,7 @@ int quantize_gguf(const char *in_path, const char *out_path, const quantize_opts
             rc = err_set(SOV_EUNSUPPORTED, "tensor name of %" PRIu64 " bytes is too long", t->name.len);
             goto fail;
         }
-        if (t->type >= SOV_TYPE_COUNT || !ops->dequant[t->type]) {
+        if (t->type >= SOV_TYPE_COUNT || !dequant_get(t->type)) {
             rc = err_set(SOV_EUNSUPPORTED, "tensor '%s' has type %s (%u), which sov cannot read", name,
                          ttype_name(t->type), t->type);
             goto fail;
@@ -133,7 +132,7 @@ int quantize_gguf(const char *in_path, const char *out_path, const quantize_opts
             q->ne0 = ne0;
             q->n_rows = ne0 ? n_el / ne0 : 0;
             q->in_row_bytes = q->n_rows ? t->nbytes / (uint64_t)q->n_rows : 0;
-            q->dequant = ops->dequant[t->type];
+            q->dequant = dequant_get(t->type);
             q->pool = opts->pool;
             rc = gguf_w_add_tensor_fn(w, name, out, t->n_dims, t->ne, out_bytes, fill_tensor, q);
         }

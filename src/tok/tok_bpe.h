@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gguf.h"
+#include "../format/gguf.h"
 #include "tok_spm.h"
 
 typedef struct bpe_vocab bpe_vocab;

@@ -2,7 +2,7 @@
 
 #include "../base/err.h"
 #include "../base/file.h"
-#include "kern/fp16.h"
+#include "../base/fp16.h"
 #include "safetensors.h"
 #include "ttype.h"
 

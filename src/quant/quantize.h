@@ -16,7 +16,7 @@
 
 #include "../base/pool.h"
 #include "quant.h"
-#include "ttype.h"
+#include "../format/ttype.h"
 
 typedef struct quantize_opts {
     const quant_mix *mix; /* target (quant_mix_find) */

@@ -1,9 +1,9 @@
 #include "synth.h"
 
 #include "../base/err.h"
-#include "gguf.h"
-#include "gguf_write.h"
-#include "ttype.h"
+#include "../format/gguf.h"
+#include "../format/gguf_write.h"
+#include "../format/ttype.h"
 
 #include <errno.h>
 #include <inttypes.h>
