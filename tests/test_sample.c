@@ -112,6 +112,63 @@ int main(void)
     t_check(memcmp(a, b, sizeof a) == 0, "same seed reproduces", "differs");
     t_check(memcmp(a, c, sizeof a) != 0, "other seed differs", "identical");
 
+
+    /* logit bias: +/- shifts greedy; out-of-range ids rejected */
+    p = base();
+    p.temp = 0;
+    sample_new(&s, &p, 6);
+    int32_t bid[2] = {1, 4};
+    float bv[2] = {-100.0f, 10.0f};
+    t_check(s && sample_set_bias(s, bid, bv, 2) == 0 && sample_next(s, lg, NULL, 0) == 4,
+            "logit bias moves greedy", "-");
+    int32_t badid = 6;
+    t_check(s && sample_set_bias(s, &badid, bv, 1) != 0, "logit bias id out of range rejected", "accepted");
+    sample_set_bias(s, NULL, NULL, 0);
+    t_check(s && sample_next(s, lg, NULL, 0) == 1, "logit bias cleared", "-");
+    sample_free(s);
+
+    /* frequency penalty: greedy alternates between the two tied maxima once
+     * each has been returned (3 - 1.5 * count) */
+    p = base();
+    p.temp = 0;
+    p.frequency_penalty = 1.5f;
+    sample_new(&s, &p, 6);
+    int32_t seqf[3];
+    for (int i = 0; i < 3 && s; i++)
+        seqf[i] = sample_next(s, lg, NULL, 0);
+    /* 1 (3.0), then 3 (3.0 vs 1.5), then 2 (2.0 vs 1.5 / 1.5) */
+    t_check(s && seqf[0] == 1 && seqf[1] == 3 && seqf[2] == 2, "frequency penalty over returned tokens",
+            "got %d %d %d", seqf[0], seqf[1], seqf[2]);
+    sample_free(s);
+    p = base();
+    p.temp = 0;
+    p.presence_penalty = 0.6f;
+    sample_new(&s, &p, 6);
+    for (int i = 0; i < 3 && s; i++)
+        seqf[i] = sample_next(s, lg, NULL, 0);
+    /* 1, then 3 (3.0 vs 2.4), then 1 or 3 tie at 2.4 > 2.0: 1 (first) */
+    t_check(s && seqf[0] == 1 && seqf[1] == 3 && seqf[2] == 1, "presence penalty once per token",
+            "got %d %d %d", seqf[0], seqf[1], seqf[2]);
+    sample_free(s);
+
+    /* logprobs: log-softmax of the adjusted logits, top-n descending */
+    p = base();
+    p.temp = 0;
+    sample_new(&s, &p, 6);
+    float lpt, tl[3];
+    int32_t ti[3];
+    t_check(s && sample_logprobs(s, 1, &lpt, 3, ti, tl) < 0, "logprobs before sampling rejected", "-");
+    int32_t tk = s ? sample_next(s, lg, NULL, 0) : -1;
+    int nt = s ? sample_logprobs(s, tk, &lpt, 3, ti, tl) : -1;
+    double zz = 0;
+    for (int i = 0; i < 6; i++)
+        zz += exp(lg[i]);
+    double want = 3.0 - log(zz);
+    t_check(nt == 3 && fabs(lpt - want) < 1e-6 && ti[0] == 1 && ti[1] == 3 && ti[2] == 2 &&
+                fabs(tl[2] - (2.0 - log(zz))) < 1e-6 && tl[0] == lpt,
+            "logprobs and top logprobs", "n %d lp %g want %g ids %d %d %d", nt, lpt, want, ti[0], ti[1], ti[2]);
+    sample_free(s);
+
     p = base();
     p.repeat_penalty = 0;
     t_check(sample_new(&s, &p, 6) != 0, "invalid params rejected", "accepted");

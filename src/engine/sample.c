@@ -16,14 +16,19 @@ struct sampler {
     sample_params p;
     int32_t n_vocab;
     uint64_t rng;
-    float *work; /* penalized logits */
+    float *work; /* adjusted logits of the last sample_next */
     cand *cands;
+    int32_t *count;     /* [n_vocab] times each token was returned (presence/frequency) */
+    int32_t n_bias, *bias_id;
+    float *bias;
+    bool have_last;     /* work holds the last call's adjusted logits */
 };
 
 sample_params sample_defaults(void)
 {
     return (sample_params){.temp = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f,
-                           .repeat_penalty = 1.0f, .repeat_last_n = 64, .seed = 0};
+                           .repeat_penalty = 1.0f, .repeat_last_n = 64, .presence_penalty = 0.0f,
+                           .frequency_penalty = 0.0f, .seed = 0};
 }
 
 /* splitmix64: small, well-distributed, reproducible across platforms */
@@ -43,7 +48,7 @@ int sample_new(sampler **out, const sample_params *p, int32_t n_vocab)
     if (n_vocab < 1)
         return err_set(SOV_EINVAL, "vocabulary size %d", n_vocab);
     if (isnan(p->temp) || isnan(p->top_p) || isnan(p->min_p) || !(p->repeat_penalty > 0) ||
-        p->repeat_last_n < 0)
+        p->repeat_last_n < 0 || !isfinite(p->presence_penalty) || !isfinite(p->frequency_penalty))
         return err_set(SOV_EINVAL, "invalid sampling parameters");
     sampler *s = calloc(1, sizeof *s);
     if (!s)
@@ -53,7 +58,8 @@ int sample_new(sampler **out, const sample_params *p, int32_t n_vocab)
     s->rng = p->seed;
     s->work = malloc(sizeof(float) * (size_t)n_vocab);
     s->cands = malloc(sizeof(cand) * (size_t)n_vocab);
-    if (!s->work || !s->cands) {
+    s->count = calloc((size_t)n_vocab, sizeof *s->count);
+    if (!s->work || !s->cands || !s->count) {
         sample_free(s);
         return err_set(SOV_ENOMEM, "out of memory");
     }
@@ -67,6 +73,9 @@ void sample_free(sampler *s)
         return;
     free(s->work);
     free(s->cands);
+    free(s->count);
+    free(s->bias_id);
+    free(s->bias);
     free(s);
 }
 
@@ -125,13 +134,47 @@ static int32_t top_k_select(cand *c, int32_t n, int32_t k)
     return k;
 }
 
+int sample_set_bias(sampler *s, const int32_t *ids, const float *bias, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= s->n_vocab)
+            return err_set(SOV_EINVAL, "logit_bias: token id %d is outside the vocabulary (0..%d)", ids[i],
+                           s->n_vocab - 1);
+        if (!isfinite(bias[i]))
+            return err_set(SOV_EINVAL, "logit_bias: the bias of token %d is not a finite number", ids[i]);
+    }
+    int32_t *ni = NULL;
+    float *nb = NULL;
+    if (n > 0) {
+        ni = malloc(sizeof *ni * (size_t)n);
+        nb = malloc(sizeof *nb * (size_t)n);
+        if (!ni || !nb) {
+            free(ni);
+            free(nb);
+            return err_set(SOV_ENOMEM, "out of memory");
+        }
+        memcpy(ni, ids, sizeof *ni * (size_t)n);
+        memcpy(nb, bias, sizeof *nb * (size_t)n);
+    }
+    free(s->bias_id);
+    free(s->bias);
+    s->bias_id = ni;
+    s->bias = nb;
+    s->n_bias = n;
+    return 0;
+}
+
+static int32_t pick(sampler *s, const float *lg);
+
 int32_t sample_next(sampler *s, const float *logits, const int32_t *hist, int64_t n_hist)
 {
     const sample_params *p = &s->p;
     const int32_t n = s->n_vocab;
-    const float *lg = logits;
+    float *w = s->work;
+    memcpy(w, logits, sizeof(float) * (size_t)n);
+    for (int32_t i = 0; i < s->n_bias; i++)
+        w[s->bias_id[i]] += s->bias[i];
     if (p->repeat_penalty != 1.0f && n_hist > 0 && p->repeat_last_n > 0) {
-        memcpy(s->work, logits, sizeof(float) * (size_t)n);
         int64_t from = n_hist > p->repeat_last_n ? n_hist - p->repeat_last_n : 0;
         /* each distinct token in the window is penalized once */
         for (int64_t i = from; i < n_hist; i++) {
@@ -143,11 +186,58 @@ int32_t sample_next(sampler *s, const float *logits, const int32_t *hist, int64_
                 seen = hist[j] == t;
             if (seen)
                 continue;
-            float v = s->work[t];
-            s->work[t] = v > 0 ? v / p->repeat_penalty : v * p->repeat_penalty;
+            float v = w[t];
+            w[t] = v > 0 ? v / p->repeat_penalty : v * p->repeat_penalty;
         }
-        lg = s->work;
     }
+    if (p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f)
+        for (int32_t t = 0; t < n; t++)
+            if (s->count[t])
+                w[t] -= (float)s->count[t] * p->frequency_penalty + p->presence_penalty;
+    s->have_last = true;
+    int32_t tok = pick(s, w);
+    s->count[tok]++;
+    return tok;
+}
+
+int sample_logprobs(sampler *s, int32_t tok, float *lp_tok, int32_t n_top, int32_t *top_ids, float *top_lp)
+{
+    const int32_t n = s->n_vocab;
+    if (!s->have_last)
+        return err_set(SOV_EINVAL, "sample_logprobs before any sample_next");
+    if (tok < 0 || tok >= n)
+        return err_set(SOV_EINVAL, "token id %d out of range", tok);
+    const float *w = s->work;
+    float mx = w[0];
+    for (int32_t i = 1; i < n; i++)
+        if (w[i] > mx)
+            mx = w[i];
+    double sum = 0;
+    for (int32_t i = 0; i < n; i++)
+        sum += exp((double)w[i] - mx);
+    const double lse = mx + log(sum);
+    *lp_tok = (float)((double)w[tok] - lse);
+    if (n_top > n)
+        n_top = n;
+    if (n_top <= 0)
+        return 0;
+    cand *c = s->cands;
+    for (int32_t i = 0; i < n; i++)
+        c[i] = (cand){w[i], i};
+    top_k_select(c, n, n_top);
+    qsort(c, (size_t)n_top, sizeof *c, cand_desc);
+    for (int32_t i = 0; i < n_top; i++) {
+        top_ids[i] = c[i].id;
+        top_lp[i] = (float)((double)c[i].logit - lse);
+    }
+    return n_top;
+}
+
+/* The token for adjusted logits lg: greedy or temperature + filters. */
+static int32_t pick(sampler *s, const float *lg)
+{
+    const sample_params *p = &s->p;
+    const int32_t n = s->n_vocab;
     if (p->temp <= 0.0f)
         return sample_argmax(lg, n);
 
