@@ -31,6 +31,7 @@ const char *err_name(int code)
     case SOV_EUNSUPPORTED: return "unsupported";
     case SOV_ENOTFOUND: return "not found";
     case SOV_ERANGE: return "out of range";
+    case SOV_EBUSY: return "busy";
     default: return "error";
     }
 }

@@ -13,6 +13,7 @@ enum {
     SOV_EUNSUPPORTED = -5, /* valid but not supported (type, arch, ...) */
     SOV_ENOTFOUND = -6,  /* missing key / tensor / file */
     SOV_ERANGE = -7,     /* value out of range (context full, ...) */
+    SOV_EBUSY = -8,      /* no room now (queue full, draining); try later */
 };
 
 /* Records a printf-style message for the calling thread and returns code,

@@ -12,6 +12,7 @@ typedef struct {
 
 static const subcmd cmds[] = {
     {"run", cmd_run, "generate text from a GGUF model"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching"},
     {"info", cmd_info, "describe a GGUF model: architecture, tensors, memory"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"convert", cmd_convert, "convert a Hugging Face llama checkpoint folder to GGUF"},

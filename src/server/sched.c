@@ -1,0 +1,685 @@
+#include "sched.h"
+
+#include "../base/err.h"
+#include "../engine/forward.h"
+#include "../tok/vocab.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct slot {
+    int32_t *toks;      /* [n_ctx + 1]: prompt + generated tokens of the current or last job */
+    int32_t n_kv;       /* toks[0..n_kv) are in this sequence's KV cache */
+    int32_t n_toks;
+    sched_job *job;     /* NULL: free (its KV stays for prefix reuse) */
+    sampler *smp;
+    uint64_t used;      /* step of the last admission, for least-recently-used choice */
+    uint64_t order;     /* admission number: prompt chunks go oldest first */
+} slot;
+
+struct sched {
+    const model *m;
+    const vocab *vb;
+    pool *pl;
+    forward *fw;
+    metrics *mt;
+    sched_params sp;
+    int32_t n_vocab;
+    size_t max_piece;   /* longest token text in bytes */
+    slot *slots;
+
+    pthread_t th;
+    bool th_started;
+    pthread_mutex_t mu; /* guards the queue, stop, draining, n_running */
+    pthread_cond_t cv;
+    sched_job **q;      /* ring of queue_max */
+    int32_t q_head, q_n;
+    bool stop, draining;
+    int32_t n_running;
+
+    /* batch of one step */
+    int32_t *b_tok, *b_pos, *b_seq, *b_slot;
+    int8_t *b_logits;
+    char *piece;
+    size_t piece_cap;
+    uint64_t tick, n_admitted;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void sched_gen_clear(sched_gen *g)
+{
+    for (int32_t i = 0; i < g->n_stop; i++)
+        free(g->stop[i]);
+    free(g->bias_id);
+    free(g->bias);
+    g->n_stop = 0;
+    g->n_bias = 0;
+    g->bias_id = NULL;
+    g->bias = NULL;
+}
+
+int sched_job_new(sched_job **out, const sched *s, int32_t *prompt, int32_t n_prompt, const sched_gen *gen)
+{
+    *out = NULL;
+    sched_gen g = *gen;
+    sched_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        free(prompt);
+        sched_gen_clear(&g);
+        return err_set(SOV_ENOMEM, "out of memory");
+    }
+    j->prompt = prompt;
+    j->n_prompt = n_prompt;
+    j->gen = g;
+    j->refs = 1;
+    atomic_init(&j->cancel, false);
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&j->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    int32_t n_max = g.n_max > 0 ? g.n_max : 1;
+    j->text = malloc((size_t)n_max * s->max_piece + 1);
+    if (g.logprobs >= 0) {
+        j->toks = malloc(sizeof *j->toks * (size_t)n_max);
+        size_t nt = (size_t)n_max * (size_t)(g.logprobs > 0 ? g.logprobs : 1);
+        j->top_id = malloc(sizeof *j->top_id * nt);
+        j->top_lp = malloc(sizeof *j->top_lp * nt);
+    }
+    if (!j->text || (g.logprobs >= 0 && (!j->toks || !j->top_id || !j->top_lp))) {
+        sched_job_unref(j);
+        return err_set(SOV_ENOMEM, "out of memory for a generation of %d tokens", n_max);
+    }
+    *out = j;
+    return 0;
+}
+
+void sched_job_unref(sched_job *j)
+{
+    if (!j)
+        return;
+    pthread_mutex_lock(&j->mu);
+    int left = --j->refs;
+    pthread_mutex_unlock(&j->mu);
+    if (left > 0)
+        return;
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j->prompt);
+    sched_gen_clear(&j->gen);
+    free(j->text);
+    free(j->toks);
+    free(j->top_id);
+    free(j->top_lp);
+    free(j);
+}
+
+static void job_ref(sched_job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->refs++;
+    pthread_mutex_unlock(&j->mu);
+}
+
+void sched_cancel(sched_job *j)
+{
+    atomic_store(&j->cancel, true);
+}
+
+bool sched_job_wait(sched_job *j, size_t seen, int32_t seen_tok, int timeout_ms, sched_view *v)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&j->mu);
+    while (j->committed <= seen && j->n_tok_committed <= seen_tok && j->finish == SCHED_RUNNING)
+        if (pthread_cond_timedwait(&j->cv, &j->mu, &dl) == ETIMEDOUT)
+            break;
+    v->committed = j->committed;
+    v->n_tok_committed = j->n_tok_committed;
+    v->finish = j->finish;
+    v->n_gen = j->n_gen;
+    v->n_cached = j->n_cached;
+    bool news = j->committed > seen || j->n_tok_committed > seen_tok || j->finish != SCHED_RUNNING;
+    pthread_mutex_unlock(&j->mu);
+    return news;
+}
+
+/* ---- committing text ---- */
+
+/* Bytes at the end of t[0..n) that are an incomplete UTF-8 character. */
+static size_t utf8_tail(const char *t, size_t n)
+{
+    for (size_t k = 1; k <= 3 && k <= n; k++) {
+        unsigned char c = (unsigned char)t[n - k];
+        if ((c & 0xc0) == 0x80)
+            continue; /* continuation byte: look further back */
+        size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+        return need > k ? k : 0;
+    }
+    return 0;
+}
+
+/* Publishes what of j's text is decided (caller holds j->mu): all of it when
+ * the job finished, else all but a suffix that starts some stop string and
+ * an incomplete UTF-8 character. */
+static void job_commit(sched_job *j)
+{
+    size_t c = j->len;
+    if (j->finish == SCHED_RUNNING) {
+        size_t hold = 0;
+        for (int32_t i = 0; i < j->gen.n_stop; i++) {
+            const char *st = j->gen.stop[i];
+            size_t sl = strlen(st);
+            for (size_t k = sl - 1 < j->len ? sl - 1 : j->len; k > hold; k--)
+                if (!memcmp(j->text + j->len - k, st, k)) {
+                    hold = k;
+                    break;
+                }
+        }
+        c = j->len - hold;
+        c -= utf8_tail(j->text, c);
+        if (c < j->committed)
+            c = j->committed;
+    }
+    j->committed = c;
+    int32_t nt = j->n_tok_committed;
+    while (nt < j->n_tok && j->toks[nt].end <= c)
+        nt++;
+    j->n_tok_committed = nt;
+}
+
+/* Ends j with reason `finish` (caller holds j->mu). */
+static void job_finish(sched_job *j, int finish)
+{
+    if (j->finish != SCHED_RUNNING)
+        return;
+    j->finish = finish;
+    job_commit(j);
+    pthread_cond_broadcast(&j->cv);
+}
+
+/* ---- scheduler ---- */
+
+static int32_t lcp(const int32_t *a, int32_t na, const int32_t *b, int32_t nb)
+{
+    int32_t n = na < nb ? na : nb, i = 0;
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
+
+/* Frees slot sl's job after it finished (counts its tokens); the slot's
+ * tokens and KV stay for reuse. */
+static void slot_release(sched *s, slot *sl)
+{
+    sched_job *j = sl->job;
+    metrics_tokens(s->mt, j->n_prompt, j->n_gen, j->n_cached);
+    sample_free(sl->smp);
+    sl->smp = NULL;
+    sl->job = NULL;
+    sched_job_unref(j);
+    pthread_mutex_lock(&s->mu);
+    s->n_running--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void job_fail(sched_job *j, const char *msg)
+{
+    pthread_mutex_lock(&j->mu);
+    snprintf(j->err, sizeof j->err, "%s", msg);
+    job_finish(j, SCHED_ERROR);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Puts j into a free slot: the one whose KV shares the longest prefix with
+ * the prompt (least recently used among equals); only the rest of the prompt
+ * is evaluated (at least its last token, whose logits start generation).
+ * Called with s->mu held. Returns false if no slot is free. */
+static bool admit(sched *s, sched_job *j)
+{
+    slot *best = NULL;
+    int32_t best_l = -1;
+    for (int32_t i = 0; i < s->sp.n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->job)
+            continue;
+        int32_t l = lcp(sl->toks, sl->n_kv, j->prompt, j->n_prompt);
+        if (l > best_l || (l == best_l && sl->used < best->used)) {
+            best = sl;
+            best_l = l;
+        }
+    }
+    if (!best)
+        return false;
+    s->n_running++;
+    if (atomic_load(&j->cancel)) {
+        pthread_mutex_lock(&j->mu);
+        job_finish(j, SCHED_CANCELLED);
+        pthread_mutex_unlock(&j->mu);
+        s->n_running--;
+        sched_job_unref(j);
+        return true;
+    }
+    int rc = sample_new(&best->smp, &j->gen.sp, s->n_vocab);
+    if (!rc && j->gen.n_bias)
+        rc = sample_set_bias(best->smp, j->gen.bias_id, j->gen.bias, j->gen.n_bias);
+    if (rc) {
+        job_fail(j, err_msg());
+        sample_free(best->smp);
+        best->smp = NULL;
+        s->n_running--;
+        sched_job_unref(j);
+        return true;
+    }
+    int32_t reuse = best_l < j->n_prompt - 1 ? best_l : j->n_prompt - 1;
+    memcpy(best->toks, j->prompt, sizeof *best->toks * (size_t)j->n_prompt);
+    best->n_toks = j->n_prompt;
+    best->n_kv = reuse;
+    best->used = ++s->tick;
+    best->order = ++s->n_admitted;
+    best->job = j;
+    pthread_mutex_lock(&j->mu);
+    j->n_cached = reuse;
+    pthread_mutex_unlock(&j->mu);
+    return true;
+}
+
+/* Handles the token slot sl sampled: appends its text, checks stop strings
+ * and limits, publishes. */
+static void on_token(sched *s, slot *sl, int32_t tok, double t)
+{
+    sched_job *j = sl->job;
+    const sched_gen *g = &j->gen;
+    int32_t prev = sl->toks[sl->n_toks - 1];
+    sl->toks[sl->n_toks++] = tok;
+    bool eog = vocab_is_eog(s->vb, tok);
+
+    float lp = 0;
+    int32_t n_top = 0;
+    int32_t top_id[SCHED_MAX_TOP];
+    float top_lp[SCHED_MAX_TOP];
+    if (g->logprobs >= 0) {
+        int r = sample_logprobs(sl->smp, tok, &lp, g->logprobs, top_id, top_lp);
+        n_top = r > 0 ? r : 0;
+    }
+    int n = 0;
+    if (!(eog && !g->ignore_eos)) {
+        n = vocab_piece(s->vb, prev, tok, s->piece, s->piece_cap);
+        if (n < 0 || (size_t)n > s->piece_cap)
+            n = 0; /* cannot happen: piece_cap >= max_piece */
+    }
+
+    pthread_mutex_lock(&j->mu);
+    if (j->n_gen == 0) {
+        j->t_first = t;
+        metrics_ttft(s->mt, t - j->t_submit);
+    } else {
+        metrics_itl(s->mt, t - j->t_last);
+    }
+    j->t_last = t;
+    j->n_gen++;
+    if (eog && !g->ignore_eos) {
+        job_finish(j, SCHED_STOP);
+        pthread_mutex_unlock(&j->mu);
+        return;
+    }
+    size_t old = j->len;
+    memcpy(j->text + j->len, s->piece, (size_t)n);
+    j->len += (size_t)n;
+    if (g->logprobs >= 0) {
+        sched_tok *r = &j->toks[j->n_tok];
+        r->id = tok;
+        r->end = j->len;
+        r->lp = lp;
+        r->top_off = j->n_tok * (g->logprobs > 0 ? g->logprobs : 1);
+        memcpy(j->top_id + r->top_off, top_id, sizeof *top_id * (size_t)n_top);
+        memcpy(j->top_lp + r->top_off, top_lp, sizeof *top_lp * (size_t)n_top);
+        j->n_tok++;
+    }
+    /* the earliest stop string that the new bytes complete */
+    size_t cut = SIZE_MAX;
+    for (int32_t i = 0; i < g->n_stop; i++) {
+        size_t sl_len = strlen(g->stop[i]);
+        size_t from = old >= sl_len - 1 ? old - (sl_len - 1) : 0;
+        if (j->len - from < sl_len)
+            continue;
+        const char *hit = memmem(j->text + from, j->len - from, g->stop[i], sl_len);
+        if (hit && (size_t)(hit - j->text) < cut)
+            cut = (size_t)(hit - j->text);
+    }
+    if (cut != SIZE_MAX) {
+        j->len = cut;
+        /* tokens that start at or after the stop are dropped; one that
+         * straddles it keeps the part before */
+        while (j->n_tok > 0 && (j->n_tok == 1 ? 0 : j->toks[j->n_tok - 2].end) >= cut)
+            j->n_tok--;
+        if (j->n_tok > 0 && j->toks[j->n_tok - 1].end > cut)
+            j->toks[j->n_tok - 1].end = cut;
+        job_finish(j, SCHED_STOP);
+    } else if (j->n_gen >= g->n_max || sl->n_toks > s->sp.n_ctx) {
+        job_finish(j, SCHED_LENGTH);
+    } else {
+        job_commit(j);
+        pthread_cond_broadcast(&j->cv);
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* One engine step over every slot with work. Returns false on an engine
+ * error (every running job has then failed). */
+static void step(sched *s)
+{
+    const int32_t ns = s->sp.n_slots;
+    /* cancelled jobs leave first */
+    for (int32_t i = 0; i < ns; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->job && atomic_load(&sl->job->cancel)) {
+            pthread_mutex_lock(&sl->job->mu);
+            job_finish(sl->job, SCHED_CANCELLED);
+            pthread_mutex_unlock(&sl->job->mu);
+            slot_release(s, sl);
+        }
+    }
+    int32_t n = 0;
+    /* the next token of every generating slot */
+    for (int32_t i = 0; i < ns; i++) {
+        slot *sl = &s->slots[i];
+        if (!sl->job || sl->n_toks - sl->n_kv != 1)
+            continue;
+        s->b_tok[n] = sl->toks[sl->n_kv];
+        s->b_pos[n] = sl->n_kv;
+        s->b_seq[n] = i;
+        s->b_logits[n] = 1;
+        s->b_slot[n] = i;
+        sl->n_kv++;
+        n++;
+    }
+    /* prompt tokens, oldest admission first, into what is left */
+    for (;;) {
+        slot *sl = NULL;
+        int32_t si = -1;
+        for (int32_t i = 0; i < ns; i++) {
+            slot *c = &s->slots[i];
+            if (c->job && c->n_toks - c->n_kv > 1 && (!sl || c->order < sl->order)) {
+                sl = c;
+                si = i;
+            }
+        }
+        if (!sl || n >= s->sp.n_batch)
+            break;
+        int32_t take = sl->n_toks - sl->n_kv;
+        if (take > s->sp.n_batch - n)
+            take = s->sp.n_batch - n;
+        for (int32_t k = 0; k < take; k++) {
+            s->b_tok[n] = sl->toks[sl->n_kv];
+            s->b_pos[n] = sl->n_kv;
+            s->b_seq[n] = si;
+            s->b_logits[n] = sl->n_kv == sl->n_toks - 1;
+            s->b_slot[n] = si;
+            sl->n_kv++;
+            n++;
+        }
+        /* a slot whose prompt is done now waits for its logits: it has one
+         * pending token only after sampling, so it is not picked again */
+        if (sl->n_toks - sl->n_kv > 0)
+            break; /* budget used up */
+    }
+    if (n == 0)
+        return;
+    forward_batch b = {.n = n, .token = s->b_tok, .pos = s->b_pos, .seq = s->b_seq, .logits = s->b_logits};
+    int rc = forward_decode(s->fw, &b);
+    double t = now_s();
+    if (rc) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "engine error: %s", err_msg());
+        fprintf(stderr, "sov serve: %s\n", msg);
+        for (int32_t i = 0; i < ns; i++)
+            if (s->slots[i].job) {
+                job_fail(s->slots[i].job, msg);
+                s->slots[i].n_kv = 0; /* its KV is in doubt */
+                slot_release(s, &s->slots[i]);
+            }
+        return;
+    }
+    int32_t k = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (!s->b_logits[i])
+            continue;
+        slot *sl = &s->slots[s->b_slot[i]];
+        const float *lg = forward_logits(s->fw, k++);
+        int32_t tok = sample_next(sl->smp, lg, sl->toks, sl->n_toks);
+        on_token(s, sl, tok, t);
+        if (sl->job->finish != SCHED_RUNNING)
+            slot_release(s, sl);
+    }
+}
+
+static void gauges(sched *s)
+{
+    int64_t active = 0, kv = 0;
+    for (int32_t i = 0; i < s->sp.n_slots; i++) {
+        active += s->slots[i].job != NULL;
+        kv += s->slots[i].n_kv;
+    }
+    pthread_mutex_lock(&s->mu);
+    int64_t q = s->q_n;
+    pthread_mutex_unlock(&s->mu);
+    metrics_gauges(s->mt, q, active, s->sp.n_slots, kv, (int64_t)s->sp.n_slots * s->sp.n_ctx);
+}
+
+static void *sched_main(void *arg)
+{
+    sched *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        if (s->stop)
+            break;
+        while (s->q_n > 0) {
+            sched_job *j = s->q[s->q_head];
+            if (!admit(s, j))
+                break;
+            s->q_head = (s->q_head + 1) % s->sp.queue_max;
+            s->q_n--;
+        }
+        bool any = false;
+        for (int32_t i = 0; i < s->sp.n_slots && !any; i++)
+            any = s->slots[i].job != NULL;
+        if (!any) {
+            pthread_mutex_unlock(&s->mu);
+            gauges(s);
+            pthread_mutex_lock(&s->mu);
+            if (!s->stop && s->q_n == 0)
+                pthread_cond_wait(&s->cv, &s->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&s->mu);
+        step(s);
+        gauges(s);
+        pthread_mutex_lock(&s->mu);
+    }
+    /* stopping: everything still queued or running is cancelled */
+    while (s->q_n > 0) {
+        sched_job *j = s->q[s->q_head];
+        s->q_head = (s->q_head + 1) % s->sp.queue_max;
+        s->q_n--;
+        pthread_mutex_lock(&j->mu);
+        job_finish(j, SCHED_CANCELLED);
+        pthread_mutex_unlock(&j->mu);
+        sched_job_unref(j);
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (int32_t i = 0; i < s->sp.n_slots; i++)
+        if (s->slots[i].job) {
+            pthread_mutex_lock(&s->slots[i].job->mu);
+            job_finish(s->slots[i].job, SCHED_CANCELLED);
+            pthread_mutex_unlock(&s->slots[i].job->mu);
+            slot_release(s, &s->slots[i]);
+        }
+    return NULL;
+}
+
+int sched_new(sched **out, const model *m, pool *p, const sched_params *sp, metrics *mt)
+{
+    *out = NULL;
+    if (!m->vocab)
+        return err_set(SOV_EINVAL, "the model has no tokenizer");
+    if (sp->n_slots < 1 || sp->n_slots > 256 || sp->n_ctx < 2 || sp->queue_max < 1 || sp->n_batch < 1)
+        return err_set(SOV_EINVAL, "scheduler: slots %d, context %d, queue %d, batch %d", sp->n_slots, sp->n_ctx,
+                       sp->queue_max, sp->n_batch);
+    sched *s = calloc(1, sizeof *s);
+    if (!s)
+        return err_set(SOV_ENOMEM, "out of memory");
+    int rc;
+    s->m = m;
+    s->vb = m->vocab;
+    s->pl = p;
+    s->mt = mt;
+    s->sp = *sp;
+    /* every generating slot gets its token each step, and prompts still move */
+    if (s->sp.n_batch < s->sp.n_slots + 16)
+        s->sp.n_batch = s->sp.n_slots + 16;
+    s->n_vocab = vocab_n_tokens(s->vb);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+
+    s->piece_cap = 256;
+    s->piece = malloc(s->piece_cap);
+    if (!s->piece)
+        goto nomem;
+    for (int32_t id = 0; id < s->n_vocab; id++) {
+        int n = vocab_piece(s->vb, 0, id, s->piece, s->piece_cap);
+        int n2 = vocab_piece(s->vb, -1, id, s->piece, s->piece_cap);
+        if (n2 > n)
+            n = n2;
+        if (n > 0 && (size_t)n > s->max_piece)
+            s->max_piece = (size_t)n;
+    }
+    if (s->max_piece < 1)
+        s->max_piece = 1;
+    if (s->max_piece > s->piece_cap) {
+        free(s->piece);
+        s->piece_cap = s->max_piece;
+        if (!(s->piece = malloc(s->piece_cap)))
+            goto nomem;
+    }
+
+    if ((rc = forward_new(&s->fw, m, s->sp.n_ctx, s->sp.n_slots, p)) ||
+        (rc = forward_set_batch(s->fw, s->sp.n_batch)))
+        goto fail;
+    s->slots = calloc((size_t)s->sp.n_slots, sizeof *s->slots);
+    s->q = calloc((size_t)s->sp.queue_max, sizeof *s->q);
+    size_t nb = (size_t)s->sp.n_batch;
+    s->b_tok = malloc(sizeof(int32_t) * nb);
+    s->b_pos = malloc(sizeof(int32_t) * nb);
+    s->b_seq = malloc(sizeof(int32_t) * nb);
+    s->b_slot = malloc(sizeof(int32_t) * nb);
+    s->b_logits = malloc(nb);
+    if (!s->slots || !s->q || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_slot || !s->b_logits)
+        goto nomem;
+    for (int32_t i = 0; i < s->sp.n_slots; i++)
+        if (!(s->slots[i].toks = malloc(sizeof(int32_t) * ((size_t)s->sp.n_ctx + 1))))
+            goto nomem;
+    if (pthread_create(&s->th, NULL, sched_main, s)) {
+        rc = err_set(SOV_EIO, "cannot start the scheduler thread");
+        goto fail;
+    }
+    s->th_started = true;
+    *out = s;
+    return 0;
+nomem:
+    rc = err_set(SOV_ENOMEM, "out of memory");
+fail:
+    sched_free(s);
+    return rc;
+}
+
+void sched_free(sched *s)
+{
+    if (!s)
+        return;
+    if (s->th_started) {
+        pthread_mutex_lock(&s->mu);
+        s->stop = true;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->th, NULL);
+    }
+    if (s->slots)
+        for (int32_t i = 0; i < s->sp.n_slots; i++)
+            free(s->slots[i].toks);
+    free(s->slots);
+    free(s->q);
+    free(s->b_tok);
+    free(s->b_pos);
+    free(s->b_seq);
+    free(s->b_slot);
+    free(s->b_logits);
+    free(s->piece);
+    forward_free(s->fw);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}
+
+int sched_submit(sched *s, sched_job *j)
+{
+    if (j->n_prompt < 1 || j->gen.n_max < 1)
+        return err_set(SOV_EINVAL, "empty prompt or no tokens to generate");
+    if ((int64_t)j->n_prompt + j->gen.n_max > s->sp.n_ctx)
+        return err_set(SOV_ERANGE,
+                       "this model's context is %d tokens per request; the prompt has %d tokens and %d more were "
+                       "asked for (max_tokens): %lld in all",
+                       s->sp.n_ctx, j->n_prompt, j->gen.n_max, (long long)j->n_prompt + j->gen.n_max);
+    pthread_mutex_lock(&s->mu);
+    if (s->stop || s->draining) {
+        pthread_mutex_unlock(&s->mu);
+        return err_set(SOV_EBUSY, "the server is shutting down");
+    }
+    if (s->q_n >= s->sp.queue_max) {
+        pthread_mutex_unlock(&s->mu);
+        return err_set(SOV_EBUSY, "the request queue is full (%d waiting); retry later", s->sp.queue_max);
+    }
+    job_ref(j);
+    j->t_submit = now_s();
+    s->q[(s->q_head + s->q_n) % s->sp.queue_max] = j;
+    s->q_n++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+void sched_drain(sched *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->draining = true;
+    pthread_mutex_unlock(&s->mu);
+}
+
+int sched_busy(sched *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int n = s->q_n + s->n_running;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+int32_t sched_n_ctx(const sched *s) { return s->sp.n_ctx; }
+int32_t sched_n_slots(const sched *s) { return s->sp.n_slots; }
+const char *sched_kernels(const sched *s) { return forward_kernels(s->fw); }
