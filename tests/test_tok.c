@@ -455,18 +455,117 @@ static void model_prompts(void)
     }
 }
 
-static void specials(void)
+/* One expected tokenization of a shared vocab. */
+typedef struct tcase {
+    const char *text;
+    bool add_special, parse_special;
+    int32_t want[24];
+    size_t n;
+    const char *rule; /* the llama.cpp rule it checks */
+} tcase;
+
+static void run_cases(const char *file, const tcase *c, size_t nc)
 {
     gguf *g = NULL;
     vocab *v = NULL;
-    char got[512];
+    char name[400], got[512], q[160];
+    snprintf(name, sizeof name, "tok %s load", file);
+    if (t_check(gguf_open(&g, t_shared(file)) == 0 && vocab_load(&v, g) == 0, name, "%s", err_msg())) {
+        for (size_t i = 0; i < nc; i++) {
+            fmt_str(q, sizeof q, c[i].text, strlen(c[i].text));
+            snprintf(name, sizeof name, "tok %s \"%s\"%s: %s", strrchr(file, '/') + 1, q,
+                     c[i].parse_special ? "" : " (no parse_special)", c[i].rule);
+            t_check(encode_is(v, c[i].text, c[i].add_special, c[i].parse_special, c[i].want, c[i].n, got, sizeof got),
+                    name, "got %s", got);
+        }
+    }
+    vocab_free(v);
+    gguf_close(g);
+}
+
+/* Special tokens in text, checked against llama.cpp's llama_tokenize
+ * (llama_vocab::impl::tokenize + tokenizer_st_partition, src/llama-vocab.cpp).
+ * The facts these rest on:
+ *  P  SPM: a raw-text fragment gets a ' ' prefix (U+2581) when the vocab adds
+ *     one and the fragment is the first or follows any token fragment
+ *     (is_prev_special); BOS added by add_special does not count as text.
+ *  R  phi-3 (general.name "Phi3" contains "phi3"): every special token and
+ *     </s> get RSTRIP, then <unk>, <s>, <|endoftext|> lose it; RSTRIP drops
+ *     the isspace() bytes right after the token's text.
+ *  K  without RSTRIP/LSTRIP (any other name) whitespace next to a special
+ *     token stays in the neighbouring text.
+ *  U  without parse_special, user-defined tokens are still split out, control
+ *     and unknown ones are not; texts llama.cpp takes for end-of-generation
+ *     (</s> among them) or FIM tokens gain the control class first.
+ *  B  BPE: no space prefix; fragments are tokenized as they are.
+ * phi-3 ids: 1 <s>, 2 </s> (user-defined), 0 <unk>, 32010 <|user|>,
+ * 32007 <|end|>, 32001 <|assistant|>, 32000 <|endoftext|>, 32011 [PAD32011]
+ * (unknown), 259 "▁▁", 29871 "▁", 921 "▁x", 15043 "▁Hello", 6324 "▁Hi",
+ * 727 "▁there". */
+static void specials(void)
+{
+    static const tcase phi3[] = {
+        /* <s> keeps the ' ' after it (no RSTRIP), which then gets the prefix: ▁▁;
+         * </s> strips its ' '; <unk> keeps " x", prefixed: ▁ ▁x */
+        {"<s> </s> <unk> x", true, true, {1, 1, 259, 2, 0, 29871, 921}, 7, "P R: <s>/<unk> exempt, </s> rstrips"},
+        /* all three are control (</s> by its EOG text): one SPM run ▁<s>▁</s>▁<unk>▁x */
+        {"<s> </s> <unk> x", true, false, {1, 529, 29879, 29958, 1533, 29879, 29958, 529, 2960, 29958, 921}, 11,
+         "U: </s> counts as control"},
+        /* the chat template: each "\n" after a special token is stripped, so
+         * "Hello" starts a fragment after a special token: ▁Hello */
+        {"<|user|>\nHello<|end|>\n<|assistant|>\n", true, true, {1, 32010, 15043, 32007, 32001}, 5,
+         "P R: chat turn"},
+        {"<|user|>\nHi<|end|>", true, true, {1, 32010, 6324, 32007}, 4, "P R: newline after <|user|> dropped"},
+        /* user-defined </s> directly followed by text: the text gets the prefix */
+        {"</s>x", true, true, {1, 2, 921}, 3, "P: text right after a user-defined token"},
+        {"</s> \t x", true, true, {1, 2, 921}, 3, "R: all whitespace after </s> dropped"},
+        /* no LSTRIP: the ' ' before <|end|> stays (▁Hi ▁); the one after goes */
+        {"Hi <|end|> there", true, true, {1, 6324, 29871, 32007, 727}, 5, "K R: spaces around a control token"},
+        {"Hi<|end|>there", true, true, {1, 6324, 32007, 727}, 4, "P: no spaces around a control token"},
+        /* <|endoftext|> is exempt: "  x" after it becomes ▁▁▁x */
+        {" <|endoftext|>  x", true, true, {1, 259, 32000, 259, 921}, 5, "R: <|endoftext|> exempt"},
+        /* unknown-type [PAD32011] is special too: parsed (and rstripped) only with parse_special */
+        {"[PAD32011]  x", true, true, {1, 32011, 921}, 3, "R: unknown-type tokens rstrip"},
+        {"[PAD32011]  x", true, false, {1, 518, 29925, 3035, 29941, 29906, 29900, 29896, 29896, 29962, 29871, 921}, 12,
+         "U: unknown not parsed"},
+        {"", true, true, {1}, 1, "empty text: only BOS"},
+    };
+    static const tcase llama_spm[] = {
+        /* general.name "llama-spm": no RSTRIP, the ' ' after </s> stays and
+         * is prefixed: ▁▁there -> ▁ ▁there */
+        {"Hi </s> there", true, true, {1, 6324, 29871, 2, 29871, 727}, 6, "K P: other SPM names keep whitespace"},
+        {"Hi</s>there", true, true, {1, 6324, 2, 727}, 4, "P: text after </s> is prefixed"},
+    };
+    static const tcase gpt2[] = {
+        {"Hello <|endoftext|> world", false, true, {15496, 220, 50256, 995}, 4, "B K: spaces kept, no prefix"},
+        {"Hello<|endoftext|>world", false, true, {15496, 50256, 6894}, 3, "B: no prefix after a special token"},
+        {"Hello<|endoftext|>world", false, false, {15496, 27, 91, 437, 1659, 5239, 91, 29, 6894}, 9,
+         "U: control stays text"},
+    };
+    static const tcase deepseek_llm[] = {
+        /* [PAD100015] is user-defined: split even without parse_special */
+        {"a[PAD100015]b", true, false, {100000, 64, 100015, 65}, 4, "U B: user-defined token between text"},
+        {"a [PAD100015] b", true, false, {100000, 64, 207, 100015, 270}, 5, "U B K: spaces around it kept"},
+    };
+    static const tcase deepseek_coder[] = {
+        /* <｜fim▁begin｜> is user-defined in the file but a FIM_PRE text, so control */
+        {"x<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>y", true, true, {32013, 87, 32016, 88}, 4,
+         "B: FIM token parsed"},
+        {"x<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>y", true, false,
+         {32013, 87, 27, 169, 121, 237, 69, 308, 11028, 210, 946, 169, 121, 237, 29, 88}, 16,
+         "U: FIM text counts as control"},
+    };
+    run_cases("vocab/ggml-vocab-phi-3.gguf", phi3, sizeof phi3 / sizeof phi3[0]);
+    run_cases("vocab/ggml-vocab-llama-spm.gguf", llama_spm, sizeof llama_spm / sizeof llama_spm[0]);
+    run_cases("vocab/ggml-vocab-gpt-2.gguf", gpt2, sizeof gpt2 / sizeof gpt2[0]);
+    run_cases("vocab/ggml-vocab-deepseek-llm.gguf", deepseek_llm, sizeof deepseek_llm / sizeof deepseek_llm[0]);
+    run_cases("vocab/ggml-vocab-deepseek-coder.gguf", deepseek_coder, sizeof deepseek_coder / sizeof deepseek_coder[0]);
+
+    gguf *g = NULL;
+    vocab *v = NULL;
     if (!t_check(gguf_open(&g, t_shared("vocab/ggml-vocab-phi-3.gguf")) == 0 && vocab_load(&v, g) == 0,
                  "tok phi-3 load", "%s", err_msg()))
         goto out;
-    /* phi-3: <|user|> 32010, <|end|> 32007 are control tokens */
-    const int32_t with[] = {1, 32010, 29871, 13, 18567, 32007};
-    bool ok = encode_is(v, "<|user|>\nHi<|end|>", true, true, with, 6, got, sizeof got);
-    t_check(ok, "tok phi-3 parse_special splits control tokens", "got %s", got);
     int32_t *ids = NULL;
     size_t n = 0;
     int rc = vocab_encode(v, "<|user|>", 8, false, false, &ids, &n);
@@ -478,10 +577,6 @@ static void specials(void)
     char buf[16];
     t_check(vocab_piece(v, -1, 32010, buf, sizeof buf) == 0 && vocab_is_eog(v, 32007) && vocab_is_eog(v, 32000),
             "tok phi-3 control piece empty, <|end|> and eos are eog", "-");
-    /* empty text: nothing, or just BOS */
-    rc = vocab_encode(v, "", 0, true, true, &ids, &n);
-    t_check(rc == 0 && n == 1 && ids[0] == 1, "tok empty text gives only BOS", "rc %d n %zu", rc, n);
-    free(ids);
 out:
     vocab_free(v);
     gguf_close(g);
@@ -745,6 +840,116 @@ static void corrupted(void)
     }
 }
 
+/* An 11-token SPM vocab for the name-keyed strip rules: 0 <unk> (unknown),
+ * 1 <s>, 2 </s> (control), 3 ▁, 4 a, 5 ▁a, 6 <mask>, 7 [MASK] (user-defined),
+ * 8 <|channel|>, 9 <|x|>, 10 <|endoftext|> (control); general.name /
+ * general.architecture as given (NULL: absent). It has every token the
+ * phi-3 rule names (llama.cpp refuses a phi-3-named vocab without them). */
+static img make_named_spm(const char *name, const char *arch)
+{
+    static const char *const toks[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "\xe2\x96\x81" "a",
+                                       "<mask>", "[MASK]", "<|channel|>", "<|x|>", "<|endoftext|>"};
+    static const uint32_t types[] = {2, 3, 3, 1, 1, 1, 4, 4, 3, 3, 3};
+    enum { NT = sizeof types / sizeof types[0] };
+    img m = {0}, kv = {0};
+    uint64_t nkv = 0;
+    put_str(&kv, "tokenizer.ggml.model"); put_u32(&kv, GGUF_STRING); put_str(&kv, "llama"); nkv++;
+    put_str(&kv, "tokenizer.ggml.tokens"); put_u32(&kv, GGUF_ARRAY); put_u32(&kv, GGUF_STRING); put_u64(&kv, NT);
+    for (int i = 0; i < NT; i++) put_str(&kv, toks[i]);
+    nkv++;
+    put_str(&kv, "tokenizer.ggml.scores"); put_u32(&kv, GGUF_ARRAY); put_u32(&kv, GGUF_FLOAT32); put_u64(&kv, NT);
+    for (int i = 0; i < NT; i++) {
+        float f = -(float)i;
+        put(&kv, &f, 4);
+    }
+    nkv++;
+    put_str(&kv, "tokenizer.ggml.token_type"); put_u32(&kv, GGUF_ARRAY); put_u32(&kv, GGUF_INT32); put_u64(&kv, NT);
+    for (int i = 0; i < NT; i++) put_u32(&kv, types[i]);
+    nkv++;
+    if (name) {
+        put_str(&kv, "general.name"); put_u32(&kv, GGUF_STRING); put_str(&kv, name); nkv++;
+    }
+    if (arch) {
+        put_str(&kv, "general.architecture"); put_u32(&kv, GGUF_STRING); put_str(&kv, arch); nkv++;
+    }
+    put(&m, "GGUF", 4); put_u32(&m, 3); put_u64(&m, 0); put_u64(&m, nkv);
+    put(&m, kv.b, kv.n);
+    free(kv.b);
+    return m;
+}
+
+/* llama.cpp sets LSTRIP/RSTRIP by name (llama_vocab::impl::load, "Handle per
+ * token attributes"), checked on make_named_spm (add_special off):
+ *  L  tokenizer.ggml.pre containing jina-v2-de/-es/-code or
+ *     general.architecture containing nomic-bert-moe/jina-bert-v3: <mask>
+ *     gets LSTRIP, which drops the isspace() bytes before it from the text
+ *     on its left (only when text is there: a fragment emptied by it is gone);
+ *  M  else general.name, lowercased, containing modern-bert: [MASK] gets LSTRIP;
+ *  R  else a name containing phi-3 / phi3 (any case): RSTRIP on all special
+ *     tokens but <unk>, <s>, <|endoftext|>;
+ *  G  <|channel|> (gpt-oss) is made plain user-defined whatever its type,
+ *     so it is split out without parse_special; control <|x|> is not;
+ *  P  the SPM prefix: first fragment, or one after any special token. */
+static void strip_rules(void)
+{
+    struct {
+        const char *name, *arch, *text;
+        bool parse_special;
+        int32_t want[8];
+        size_t n;
+        const char *rule;
+    } c[] = {
+        {NULL, "nomic-bert-moe", "a <mask> a", false, {5, 6, 3, 5}, 4, "L: ' ' before <mask> dropped, after kept"},
+        {NULL, "nomic-bert-moe", "a \t\n<mask>a", false, {5, 6, 5}, 3, "L P: all whitespace before it dropped"},
+        {NULL, "nomic-bert-moe", " <mask>a", false, {6, 5}, 2, "L P: emptied fragment vanishes"},
+        {NULL, "nomic-bert-moe", "a [MASK]", false, {5, 3, 7}, 3, "L: [MASK] not stripped there"},
+        {NULL, "llama", "a <mask> a", false, {5, 3, 6, 3, 5}, 5, "no rule: whitespace kept on both sides"},
+        {"Modern-BERT-base", NULL, "a [MASK]", false, {5, 7}, 2, "M: name lowercased"},
+        {"Modern-BERT-base", NULL, "a <mask>", false, {5, 3, 6}, 3, "M: <mask> not stripped there"},
+        {"Phi-3-mini-4k", NULL, "<|x|> a", true, {9, 5}, 2, "R P: control token rstrips"},
+        {"Phi-3-mini-4k", NULL, "<mask>  a", false, {6, 5}, 2, "R P: user-defined token rstrips"},
+        {"Phi-3-mini-4k", NULL, "<s> a", true, {1, 3, 5}, 3, "R P: <s> exempt"},
+        {"Phi-3-mini-4k", NULL, "<|endoftext|> a", true, {10, 3, 5}, 3, "R P: <|endoftext|> exempt"},
+        {"Phi-3-mini-4k", NULL, "</s> a", true, {2, 5}, 2, "R P: </s> rstrips"},
+        {"Phi-3-mini-4k", NULL, "a <mask>", false, {5, 3, 6}, 3, "R: no LSTRIP"},
+        {"other", NULL, "<|x|> a", true, {9, 3, 5}, 3, "no rule: other names keep it"},
+        {NULL, NULL, "a<|channel|>a", false, {5, 8, 5}, 3, "G P: <|channel|> user-defined"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        img m = make_named_spm(c[i].name, c[i].arch);
+        gguf *g = NULL;
+        vocab *v = NULL;
+        char name[300], got[256], q[64];
+        fmt_str(q, sizeof q, c[i].text, strlen(c[i].text));
+        snprintf(name, sizeof name, "tok strip name=%s arch=%s \"%s\": %s", c[i].name ? c[i].name : "-",
+                 c[i].arch ? c[i].arch : "-", q, c[i].rule);
+        bool ok = gguf_open_mem(&g, m.b, m.n) == 0 && vocab_load(&v, g) == 0;
+        if (!ok)
+            snprintf(got, sizeof got, "load: %s", err_msg());
+        else
+            ok = encode_is(v, c[i].text, false, c[i].parse_special, c[i].want, c[i].n, got, sizeof got);
+        t_check(ok, name, "got %s", got);
+        vocab_free(v);
+        gguf_close(g);
+        free(m.b);
+    }
+    /* control <|x|> stays text without parse_special: no id 9 */
+    img m = make_named_spm(NULL, NULL);
+    gguf *g = NULL;
+    vocab *v = NULL;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    bool ok = gguf_open_mem(&g, m.b, m.n) == 0 && vocab_load(&v, g) == 0 &&
+              vocab_encode(v, "a<|x|>", 6, false, false, &ids, &n) == 0 && n > 2;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = ids[i] != 9;
+    t_check(ok, "tok strip control <|x|> stays text without parse_special", "n %zu", n);
+    free(ids);
+    vocab_free(v);
+    gguf_close(g);
+    free(m.b);
+}
+
 /* Every supported pre-tokenizer name compiles and tokenizes. */
 static void pre_names(void)
 {
@@ -991,6 +1196,7 @@ int main(void)
     model_prompts();
     specials();
     corrupted();
+    strip_rules();
     pre_names();
     random_bytes();
     unencodable();

@@ -21,17 +21,31 @@ enum tok_type {
 
 #define MAX_EOG 16
 
+/* Token attributes as llama.cpp's tokenizer_st_partition sees them
+ * (LLAMA_TOKEN_ATTR_*): the class from tokenizer.ggml.token_type, corrected
+ * by token text, plus the whitespace stripping that llama.cpp sets by model
+ * name (build_attrs). */
+enum tok_attr {
+    TA_CONTROL = 1,
+    TA_USER = 2,    /* user-defined: parsed even without parse_special */
+    TA_UNKNOWN = 4,
+    TA_LSTRIP = 8,  /* whitespace before the token's text is dropped */
+    TA_RSTRIP = 16, /* whitespace after the token's text is dropped */
+};
+#define TA_SPECIAL (TA_CONTROL | TA_USER | TA_UNKNOWN)
+
 struct vocab {
     int kind;
     int32_t n;
     const gguf_str *texts; /* into the gguf mapping */
     uint8_t *types;        /* enum tok_type per token */
+    uint8_t *attr;         /* TA_* bits per token: what special-token parsing sees */
     float *scores;         /* SPM scores (0 when absent) */
     tok_map map;
     char *pre;
     int32_t bos, eos, unk, eot, eom, cls, sep;
     bool add_bos, add_eos, add_space_prefix;
-    int32_t *special; /* control / user-defined / unknown tokens, longest text first */
+    int32_t *special; /* tokens with TA_CONTROL / TA_USER / TA_UNKNOWN, longest text first */
     size_t n_special;
     int32_t eog[MAX_EOG];
     int n_eog;
@@ -87,17 +101,16 @@ static void add_eog(vocab *v, int32_t id)
     v->eog[v->n_eog++] = id;
 }
 
-/* Control / user-defined / unknown tokens with non-empty text, sorted longest
- * text first (ties: lower id first). */
+/* Tokens with a TA_SPECIAL attribute and non-empty text, sorted longest
+ * text first (ties: lower id first; llama.cpp's std::sort leaves ties in no
+ * particular order). */
 static int build_specials(vocab *v)
 {
     size_t k = 0;
     uint64_t *keys = NULL;
-    for (int32_t i = 0; i < v->n; i++) {
-        uint8_t t = v->types[i];
-        if ((t == TT_CONTROL || t == TT_USER_DEFINED || t == TT_UNKNOWN) && v->texts[i].len > 0)
+    for (int32_t i = 0; i < v->n; i++)
+        if ((v->attr[i] & TA_SPECIAL) && v->texts[i].len > 0)
             k++;
-    }
     v->special = malloc((k ? k : 1) * sizeof *v->special);
     keys = malloc((k ? k : 1) * sizeof *keys);
     if (!v->special || !keys) {
@@ -106,8 +119,7 @@ static int build_specials(vocab *v)
     }
     k = 0;
     for (int32_t i = 0; i < v->n; i++) {
-        uint8_t t = v->types[i];
-        if ((t == TT_CONTROL || t == TT_USER_DEFINED || t == TT_UNKNOWN) && v->texts[i].len > 0) {
+        if ((v->attr[i] & TA_SPECIAL) && v->texts[i].len > 0) {
             uint64_t len = v->texts[i].len > UINT32_MAX ? UINT32_MAX : v->texts[i].len;
             keys[k++] = ((uint64_t)(UINT32_MAX - len) << 32) | (uint32_t)i;
         }
@@ -118,6 +130,167 @@ static int build_specials(vocab *v)
     v->n_special = k;
     free(keys);
     return 0;
+}
+
+/* True if s contains needle; fold: compare s lowercased (ASCII), needle is
+ * lowercase. */
+static bool str_has(gguf_str s, const char *needle, bool fold)
+{
+    size_t nl = strlen(needle);
+    for (size_t i = 0; i + nl <= s.len; i++) {
+        size_t j = 0;
+        for (; j < nl; j++) {
+            char c = s.ptr[i + j];
+            if (fold && c >= 'A' && c <= 'Z')
+                c = (char)(c - 'A' + 'a');
+            if (c != needle[j])
+                break;
+        }
+        if (j == nl)
+            return true;
+    }
+    return false;
+}
+
+static bool str_has_any(gguf_str s, const char *const *needles, bool fold)
+{
+    for (; *needles; needles++)
+        if (str_has(s, *needles, fold))
+            return true;
+    return false;
+}
+
+/* Id of the token with text s, or -1. */
+static int32_t find_text(const vocab *v, const char *s) { return tok_map_find(&v->map, s, strlen(s)); }
+
+static bool text_in(gguf_str t, const char *const *list)
+{
+    for (; *list; list++)
+        if (gguf_str_eq(t, *list))
+            return true;
+    return false;
+}
+
+/* Token texts llama.cpp takes for FIM tokens when the id is not in the
+ * metadata (llama_vocab::impl::load, "auto-detect special tokens by text"). */
+#define FULLWIDTH_BAR "\xef\xbd\x9c" /* U+FF5C, DeepSeek's token brackets */
+#define LOWER_BLOCK "\xe2\x96\x81"   /* U+2581 */
+static const char *const fim_pre[] = {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
+                                      "<" FULLWIDTH_BAR "fim" LOWER_BLOCK "begin" FULLWIDTH_BAR ">",
+                                      "<PRE>", LOWER_BLOCK "<PRE>", "<|code_prefix|>", "<|prefix|>", NULL};
+static const char *const fim_suf[] = {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",
+                                      "<" FULLWIDTH_BAR "fim" LOWER_BLOCK "hole" FULLWIDTH_BAR ">",
+                                      "<SUF>", LOWER_BLOCK "<SUF>", "<|code_suffix|>", "<|suffix|>", NULL};
+static const char *const fim_mid[] = {"<|fim_middle|>", "<fim-middle>", "<fim_middle>",
+                                      "<" FULLWIDTH_BAR "fim" LOWER_BLOCK "end" FULLWIDTH_BAR ">",
+                                      "<MID>", LOWER_BLOCK "<MID>", "<|code_middle|>", "<|middle|>", NULL};
+static const char *const fim_pad[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]", NULL};
+static const char *const fim_rep[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", NULL};
+static const char *const fim_sep[] = {"<|file_sep|>", NULL};
+/* Texts llama.cpp puts in its end-of-generation set; each becomes a control
+ * token. The EOT / EOM texts it detects are all in this list. */
+static const char *const eog_texts[] = {
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
+    "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+    "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+    "<" FULLWIDTH_BAR "end" LOWER_BLOCK "of" LOWER_BLOCK "sentence" FULLWIDTH_BAR ">", "[e~[", NULL};
+
+/* True if metadata key holds a token id in range (llama.cpp ignores one out
+ * of range and keeps its default, here none). */
+static bool has_id(const gguf *g, const char *key, int32_t n)
+{
+    int64_t id;
+    return gguf_get_i64(g, key, &id) == 0 && id >= 0 && id < n;
+}
+
+static void set_attr(vocab *v, int32_t id, uint8_t bits, bool on)
+{
+    if (id >= 0)
+        v->attr[id] = on ? (uint8_t)(v->attr[id] | bits) : (uint8_t)(v->attr[id] & ~bits);
+}
+
+/* Token attributes the way llama.cpp derives them in llama_vocab::impl::load:
+ *  1. class from token_type: control, user-defined, unknown (others: none);
+ *  2. FIM-looking texts (first token by id per kind, only when the kind's id
+ *     is not in the metadata) and end-of-generation texts gain control;
+ *  3. gpt-oss <|channel|> <|message|> <|start|> <|constrain|> become plain
+ *     user-defined; <|end|> too when the vocab has <|return|> and <|call|>
+ *     (or <|calls|>), or <|calls|>/<|call|> and <|flush|>; </s> becomes
+ *     normal when the vocab has <|tool_response>;
+ *  4. by name, after the special-token set is fixed: tokenizer.ggml.pre
+ *     containing jina-v2-de/-es/-code or general.architecture containing
+ *     nomic-bert-moe/jina-bert-v3: <mask> gets LSTRIP; else general.name
+ *     (lowercased) containing phi-3/phi3: every special token and </s> get
+ *     RSTRIP, then <unk>, <s>, <|endoftext|> lose it; else a name containing
+ *     modern-bert: [MASK] gets LSTRIP.
+ * Differences, all on files llama.cpp refuses: a phi-3-named vocab lacking
+ * one of </s> <unk> <s> <|endoftext|> (llama.cpp throws from
+ * token_to_id.at) gets the rule for the tokens it has, and metadata of the
+ * wrong type counts as absent. */
+static void build_attrs(vocab *v, const gguf *g)
+{
+    for (int32_t i = 0; i < v->n; i++) {
+        uint8_t t = v->types[i];
+        v->attr[i] = t == TT_CONTROL ? TA_CONTROL : t == TT_USER_DEFINED ? TA_USER : t == TT_UNKNOWN ? TA_UNKNOWN : 0;
+    }
+    static const struct {
+        const char *key, *old_key;
+        const char *const *texts;
+    } fim[] = {
+        {"tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id", fim_pre},
+        {"tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.suffix_token_id", fim_suf},
+        {"tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.middle_token_id", fim_mid},
+        {"tokenizer.ggml.fim_pad_token_id", NULL, fim_pad},
+        {"tokenizer.ggml.fim_rep_token_id", NULL, fim_rep},
+        {"tokenizer.ggml.fim_sep_token_id", NULL, fim_sep},
+    };
+    for (size_t k = 0; k < sizeof fim / sizeof fim[0]; k++) {
+        if (has_id(g, fim[k].key, v->n) || (fim[k].old_key && has_id(g, fim[k].old_key, v->n)))
+            continue;
+        for (int32_t i = 0; i < v->n; i++)
+            if (text_in(v->texts[i], fim[k].texts)) {
+                v->attr[i] |= TA_CONTROL;
+                break;
+            }
+    }
+    for (int32_t i = 0; i < v->n; i++)
+        if (text_in(v->texts[i], eog_texts))
+            v->attr[i] |= TA_CONTROL;
+    static const char *const gpt_oss[] = {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"};
+    for (size_t k = 0; k < sizeof gpt_oss / sizeof gpt_oss[0]; k++) {
+        int32_t id = find_text(v, gpt_oss[k]);
+        if (id >= 0)
+            v->attr[id] = TA_USER;
+    }
+    int32_t end = find_text(v, "<|end|>");
+    bool call = find_text(v, "<|call|>") >= 0 || find_text(v, "<|calls|>") >= 0;
+    if (end >= 0 && call && (find_text(v, "<|return|>") >= 0 || find_text(v, "<|flush|>") >= 0))
+        v->attr[end] = TA_USER;
+    int32_t eos_s = find_text(v, "</s>");
+    if (eos_s >= 0 && find_text(v, "<|tool_response>") >= 0)
+        v->attr[eos_s] = 0;
+
+    gguf_str name = {"", 0}, pre = {"", 0}, arch = {"", 0};
+    (void)gguf_get_str(g, "general.name", &name);
+    (void)gguf_get_str(g, "tokenizer.ggml.pre", &pre);
+    (void)gguf_get_str(g, "general.architecture", &arch);
+    static const char *const jina_pre[] = {"jina-v2-de", "jina-v2-es", "jina-v2-code", NULL};
+    static const char *const jina_arch[] = {"nomic-bert-moe", "jina-bert-v3", NULL};
+    static const char *const phi3[] = {"phi-3", "phi3", NULL};
+    static const char *const mbert[] = {"modern-bert", NULL};
+    if (str_has_any(pre, jina_pre, false) || str_has_any(arch, jina_arch, false)) {
+        set_attr(v, find_text(v, "<mask>"), TA_LSTRIP, true);
+    } else if (str_has_any(name, phi3, true)) {
+        for (int32_t i = 0; i < v->n; i++)
+            if (v->attr[i] & TA_SPECIAL)
+                v->attr[i] |= TA_RSTRIP;
+        set_attr(v, find_text(v, "</s>"), TA_RSTRIP, true);
+        set_attr(v, find_text(v, "<unk>"), TA_RSTRIP, false);
+        set_attr(v, find_text(v, "<s>"), TA_RSTRIP, false);
+        set_attr(v, find_text(v, "<|endoftext|>"), TA_RSTRIP, false);
+    } else if (str_has_any(name, mbert, true)) {
+        set_attr(v, find_text(v, "[MASK]"), TA_LSTRIP, true);
+    }
 }
 
 static void build_eog(vocab *v)
@@ -202,8 +375,9 @@ int vocab_load(vocab **out, const gguf *g)
     v->texts = toks->v.arr.strs;
 
     v->types = malloc((size_t)v->n);
+    v->attr = malloc((size_t)v->n);
     v->scores = calloc((size_t)v->n, sizeof *v->scores);
-    if (!v->types || !v->scores) {
+    if (!v->types || !v->attr || !v->scores) {
         rc = err_set(SOV_ENOMEM, "vocab: out of memory for %d tokens", v->n);
         goto fail;
     }
@@ -290,6 +464,7 @@ int vocab_load(vocab **out, const gguf *g)
 
     if ((rc = tok_map_build(&v->map, v->texts, v->n)) < 0)
         goto fail;
+    build_attrs(v, g);
     if ((rc = build_specials(v)) < 0)
         goto fail;
 
@@ -353,6 +528,7 @@ void vocab_free(vocab *v)
     free(v->pre);
     free(v->scores);
     free(v->types);
+    free(v->attr);
     free(v);
 }
 
@@ -421,12 +597,20 @@ static int frags_push(frags *a, int32_t id, size_t off, size_t len)
     return 0;
 }
 
+/* isspace() in the C locale, as llama.cpp's partition tests bytes. */
+static bool is_ws(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
 /* Splits the raw fragments of *cur at every occurrence of special token id
- * (non-overlapping, left to right). */
+ * (non-overlapping, left to right), as llama.cpp's tokenizer_st_partition
+ * does for one token: with TA_LSTRIP the whitespace just before an
+ * occurrence is dropped from the text on its left, with TA_RSTRIP the
+ * whitespace just after it from the text on its right; text left empty is no
+ * fragment. */
 static int split_special(const vocab *v, const char *text, int32_t id, frags *cur, frags *tmp)
 {
     const char *t = v->texts[id].ptr;
     size_t tl = (size_t)v->texts[id].len;
+    bool lstrip = v->attr[id] & TA_LSTRIP, rstrip = v->attr[id] & TA_RSTRIP;
     bool hit = false;
     for (size_t i = 0; i < cur->n && !hit; i++)
         if (cur->f[i].id < 0 && cur->f[i].len >= tl && memmem(text + cur->f[i].off, cur->f[i].len, t, tl))
@@ -450,12 +634,16 @@ static int split_special(const vocab *v, const char *text, int32_t id, frags *cu
                     return rc;
                 break;
             }
-            size_t at = (size_t)(p - text);
-            if (at > pos && (rc = frags_push(tmp, -1, pos, at - pos)) < 0)
+            size_t at = (size_t)(p - text), left = at;
+            while (lstrip && left > pos && is_ws(text[left - 1]))
+                left--;
+            if (left > pos && (rc = frags_push(tmp, -1, pos, left - pos)) < 0)
                 return rc;
             if ((rc = frags_push(tmp, id, at, tl)) < 0)
                 return rc;
             pos = at + tl;
+            while (rstrip && pos < end && is_ws(text[pos]))
+                pos++;
         }
     }
     frags x = *cur;
@@ -481,12 +669,18 @@ int vocab_encode(const vocab *v, const char *text, size_t len, bool add_special,
             goto fail;
         for (size_t k = 0; k < v->n_special; k++) {
             int32_t id = v->special[k];
-            if (!parse_special && v->types[id] != TT_USER_DEFINED)
+            /* without parse_special llama.cpp still splits out user-defined
+             * tokens, but not control or unknown ones */
+            if (!parse_special && (v->attr[id] & (TA_CONTROL | TA_UNKNOWN)))
                 continue;
             if ((rc = split_special(v, text, id, &cur, &tmp)) < 0)
                 goto fail;
         }
     }
+    /* llama.cpp (SPM): a raw fragment gets the ' ' prefix when the vocab adds
+     * one and the fragment is the first or follows a token fragment of any
+     * kind (control, user-defined or unknown); BOS from add_special changes
+     * nothing. BPE and WordPiece add no prefix. */
     bool prev_special = true;
     for (size_t i = 0; i < cur.n; i++) {
         frag f = cur.f[i];

@@ -37,9 +37,18 @@ bool vocab_is_eog(const vocab *v, int32_t id); /* end of generation (eos, eot, .
 /* Token text exactly as stored in the vocab (not NUL-terminated: *len). */
 const char *vocab_token_text(const vocab *v, int32_t id, size_t *len);
 
-/* Tokenizes text[0..len). add_special: add BOS/EOS according to the vocab's
- * flags. parse_special: text of control/user-defined tokens in the input
- * maps to those tokens. *ids is malloc'd (caller frees), *n_ids its count.
+/* Tokenizes text[0..len) as llama.cpp's llama_tokenize does. add_special:
+ * add BOS/EOS according to the vocab's flags. Special-token text in the input
+ * maps to its token (longest text first): user-defined tokens always,
+ * control and unknown ones only with parse_special (token classes follow
+ * llama.cpp: from tokenizer.ggml.token_type, with end-of-generation and FIM
+ * texts made control). Whitespace next to a special token is kept, except
+ * where llama.cpp strips it by model name: general.name containing
+ * phi-3/phi3 drops the whitespace after every special token but <unk>, <s>
+ * and <|endoftext|>; jina-v2 / nomic-bert-moe / modern-bert vocabs drop it
+ * before <mask> / [MASK]. SPM vocabs that add a space prefix prepend ' ' to
+ * each run of text that starts the input or follows a special token.
+ * *ids is malloc'd (caller frees), *n_ids its count.
  * Errors: SOV_ENOMEM, SOV_EFORMAT (unencodable input). */
 int vocab_encode(const vocab *v, const char *text, size_t len, bool add_special,
                  bool parse_special, int32_t **ids, size_t *n_ids);
