@@ -18,6 +18,8 @@
 
 enum { ST_LOADING = 0, ST_READY, ST_DRAINING };
 
+#define HTTP_IDLE_S 60 /* a connection with no traffic for this long is closed */
+
 struct http {
     struct MHD_Daemon *d;
     metrics *mt;
@@ -201,6 +203,7 @@ static bool stream_fill(stream *st)
         st->role_sent = true;
         return out_add(st, oai_chunk(&st->meta, &st->r, st->j, 0, 0, 0, 0, true, SCHED_RUNNING));
     }
+    int idle_ms = 0;
     for (;;) {
         sched_view v;
         if (!sched_job_wait(st->j, st->sent, st->sent_tok, 200, &v)) {
@@ -208,6 +211,10 @@ static bool stream_fill(stream *st)
                 sched_cancel(st->j);
                 return false;
             }
+            /* an SSE comment now and then (a long prompt before the first
+             * token) keeps the connection from timing out as idle */
+            if ((idle_ms += 200) >= 15000)
+                return out_add(st, dup_str(": keep-alive\n\n"));
             continue;
         }
         if (v.committed > st->sent || v.n_tok_committed > st->sent_tok) {
@@ -277,6 +284,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             return MHD_CONTENT_READER_END_WITH_ERROR;
     }
 }
+
+static enum MHD_Result route(http *h, struct MHD_Connection *c, req *rq, const char *url, const char *method);
 
 /* ---- generation ---- */
 
@@ -418,8 +427,11 @@ static enum MHD_Result generate(http *h, struct MHD_Connection *c, req *rq, int 
         rq->answered = true;
         return res;
     }
-    /* not streamed: wait here (this connection's own thread) for the end */
+    /* not streamed: wait here (this connection's own thread) for the end,
+     * with the idle timeout off meanwhile (MHD would otherwise count the
+     * wait as idleness); setting it back restarts its clock */
     atomic_fetch_add(&h->busy, 1);
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     sched_view v;
     for (;;) {
         sched_job_wait(j, SIZE_MAX - 1, INT32_MAX - 1, 200, &v);
@@ -436,6 +448,7 @@ static enum MHD_Result generate(http *h, struct MHD_Connection *c, req *rq, int 
             return MHD_NO;
         }
     }
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)HTTP_IDLE_S);
     if (v.finish == SCHED_ERROR)
         oai_fail(&e, 500, "server_error", NULL, NULL, "%s", j->err);
     else if (v.finish == SCHED_CANCELLED)
@@ -536,8 +549,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq->endpoint = "other";
         *con_cls = rq;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > h->max_body)
+        if (cl && strtoull(cl, NULL, 10) > h->max_body) {
             rq->too_big = true;
+            /* answered before the body is read: MHD closes the connection
+             * after the 413 instead of reading what was announced */
+            return route(h, c, rq, url, method);
+        }
         return MHD_YES;
     }
     if (*data_size) {
@@ -646,7 +663,7 @@ int http_start(http **out, const http_cfg *cfg, metrics *mt)
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
                             (unsigned)(cfg->max_conns > 0 ? cfg->max_conns : 256), MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)60, MHD_OPTION_END);
+                            (unsigned)HTTP_IDLE_S, MHD_OPTION_END);
     if (!h->d) {
         http_stop(h);
         return err_set(SOV_EIO, "cannot listen on %s port %d (in use, or not an address of this machine?)", host,
