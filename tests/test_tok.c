@@ -496,7 +496,8 @@ static void run_cases(const char *file, const tcase *c, size_t nc)
  *     token stays in the neighbouring text.
  *  U  without parse_special, user-defined tokens are still split out, control
  *     and unknown ones are not; texts llama.cpp takes for end-of-generation
- *     (</s> among them) or FIM tokens gain the control class first.
+ *     (<|end|>, ...; not </s>, see vocab.c) or FIM tokens gain the control
+ *     class first.
  *  B  BPE: no space prefix; fragments are tokenized as they are.
  * phi-3 ids: 1 <s>, 2 </s> (user-defined), 0 <unk>, 32010 <|user|>,
  * 32007 <|end|>, 32001 <|assistant|>, 32000 <|endoftext|>, 32011 [PAD32011]
@@ -508,9 +509,12 @@ static void specials(void)
         /* <s> keeps the ' ' after it (no RSTRIP), which then gets the prefix: ▁▁;
          * </s> strips its ' '; <unk> keeps " x", prefixed: ▁ ▁x */
         {"<s> </s> <unk> x", true, true, {1, 1, 259, 2, 0, 29871, 921}, 7, "P R: <s>/<unk> exempt, </s> rstrips"},
-        /* all three are control (</s> by its EOG text): one SPM run ▁<s>▁</s>▁<unk>▁x */
-        {"<s> </s> <unk> x", true, false, {1, 529, 29879, 29958, 1533, 29879, 29958, 529, 2960, 29958, 921}, 11,
-         "U: </s> counts as control"},
+        /* without parse_special <s> and <unk> (control) stay text, the
+         * user-defined </s> is still split out and strips the ' ' after it,
+         * so the text after it gets one prefix, no lone ▁ (29871):
+         * ▁<s>▁ | </s> | ▁<unk>▁x -- llama.cpp: ... 2 529 ... */
+        {"<s> </s> <unk> x", true, false, {1, 529, 29879, 29958, 29871, 2, 529, 2960, 29958, 921}, 10,
+         "U R P: user-defined </s> split without parse_special, no extra \u2581 after it"},
         /* the chat template: each "\n" after a special token is stripped, so
          * "Hello" starts a fragment after a special token: ▁Hello */
         {"<|user|>\nHello<|end|>\n<|assistant|>\n", true, true, {1, 32010, 15043, 32007, 32001}, 5,

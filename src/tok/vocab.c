@@ -188,10 +188,15 @@ static const char *const fim_pad[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "
 static const char *const fim_rep[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", NULL};
 static const char *const fim_sep[] = {"<|file_sep|>", NULL};
 /* Texts llama.cpp puts in its end-of-generation set; each becomes a control
- * token. The EOT / EOM texts it detects are all in this list. */
+ * token. The EOT / EOM texts it detects are all in this list. "</s>" is
+ * not: the llama.cpp releases sov is checked against keep a user-defined
+ * </s> (phi-3's) user-defined, so it is split out of text even without
+ * special-token parsing (phi-3, `<s> </s> <unk> x`, parse_special off:
+ * ... 2 529 ...); the newest llama.cpp also lists "</s>" here (for
+ * paddleocr), which would make it control and leave it as text. */
 static const char *const eog_texts[] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
-    "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+    "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
     "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
     "<" FULLWIDTH_BAR "end" LOWER_BLOCK "of" LOWER_BLOCK "sentence" FULLWIDTH_BAR ">", "[e~[", NULL};
 
