@@ -123,6 +123,8 @@ int main(void)
             "logit bias moves greedy", "-");
     int32_t badid = 6;
     t_check(s && sample_set_bias(s, &badid, bv, 1) != 0, "logit bias id out of range rejected", "accepted");
+    float nanb = NAN;
+    t_check(s && sample_set_bias(s, bid, &nanb, 1) != 0, "logit bias NaN rejected", "accepted");
     sample_set_bias(s, NULL, NULL, 0);
     t_check(s && sample_next(s, lg, NULL, 0) == 1, "logit bias cleared", "-");
     sample_free(s);

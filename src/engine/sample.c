@@ -140,8 +140,8 @@ int sample_set_bias(sampler *s, const int32_t *ids, const float *bias, int32_t n
         if (ids[i] < 0 || ids[i] >= s->n_vocab)
             return err_set(SOV_EINVAL, "logit_bias: token id %d is outside the vocabulary (0..%d)", ids[i],
                            s->n_vocab - 1);
-        if (!isfinite(bias[i]))
-            return err_set(SOV_EINVAL, "logit_bias: the bias of token %d is not a finite number", ids[i]);
+        if (isnan(bias[i]) || bias[i] == INFINITY)
+            return err_set(SOV_EINVAL, "logit_bias: the bias of token %d is not a number or -infinity", ids[i]);
     }
     int32_t *ni = NULL;
     float *nb = NULL;

@@ -29,9 +29,9 @@ int sample_new(sampler **out, const sample_params *p, int32_t n_vocab);
 void sample_free(sampler *s);
 
 /* Sets additive biases on token logits (OpenAI's logit_bias): bias[i] is
- * added to the logit of ids[i] before every other step; -100 and below
- * excludes the token. Replaces earlier biases; n = 0 clears them.
- * Errors: SOV_EINVAL (an id out of range, a non-finite bias; the message
+ * added to the logit of ids[i] before every other step; -INFINITY excludes
+ * the token. Replaces earlier biases; n = 0 clears them.
+ * Errors: SOV_EINVAL (an id out of range, a NaN or +infinite bias; the message
  * names it; nothing changes), SOV_ENOMEM. */
 int sample_set_bias(sampler *s, const int32_t *ids, const float *bias, int32_t n);
 

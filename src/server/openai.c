@@ -553,6 +553,13 @@ const char *oai_finish_reason(int finish)
     }
 }
 
+/* A log-probability as JSON: OpenAI's -9999 stands for "impossible" (a
+ * banned token's -infinity is not a JSON number). */
+static json_t *lp_json(float lp)
+{
+    return json_real(lp >= -9999.0f ? (double)lp : -9999.0);
+}
+
 static json_t *bytes_array(const char *s, size_t n)
 {
     json_t *a = json_array();
@@ -590,12 +597,12 @@ static json_t *chat_logprobs(const oai_meta *m, const sched_job *j, int32_t k0, 
         int32_t nt = j->gen.logprobs;
         for (int32_t i = 0; top && i < nt; i++) {
             int32_t id = j->top_id[t->top_off + i];
-            json_array_append_new(top, json_pack("{s:o,s:f,s:o}", "token", piece_json(m->vb, rec_prev(j, k), id, false),
-                                                 "logprob", (double)j->top_lp[t->top_off + i], "bytes",
+            json_array_append_new(top, json_pack("{s:o,s:o,s:o}", "token", piece_json(m->vb, rec_prev(j, k), id, false),
+                                                 "logprob", lp_json(j->top_lp[t->top_off + i]), "bytes",
                                                  piece_json(m->vb, rec_prev(j, k), id, true)));
         }
-        json_array_append_new(content, json_pack("{s:o,s:f,s:o,s:o}", "token",
-                                                 oai_json_text(j->text + start, t->end - start), "logprob", (double)t->lp,
+        json_array_append_new(content, json_pack("{s:o,s:o,s:o,s:o}", "token",
+                                                 oai_json_text(j->text + start, t->end - start), "logprob", lp_json(t->lp),
                                                  "bytes", bytes_array(j->text + start, t->end - start), "top_logprobs",
                                                  top ? top : json_array()));
     }
@@ -610,14 +617,14 @@ static json_t *legacy_logprobs(const oai_meta *m, const sched_job *j, int32_t k0
         const sched_tok *t = &j->toks[k];
         size_t start = k > 0 ? j->toks[k - 1].end : 0;
         json_array_append_new(toks, oai_json_text(j->text + start, t->end - start));
-        json_array_append_new(lps, json_real(t->lp));
+        json_array_append_new(lps, lp_json(t->lp));
         json_t *o = json_object();
         for (int32_t i = 0; o && i < j->gen.logprobs; i++) {
             int32_t id = j->top_id[t->top_off + i];
             json_t *pj = piece_json(m->vb, rec_prev(j, k), id, false);
             const char *key = pj ? json_string_value(pj) : "";
             if (!json_object_get(o, key)) /* two ids with the same text: the likelier one */
-                json_object_set_new(o, key, json_real(j->top_lp[t->top_off + i]));
+                json_object_set_new(o, key, lp_json(j->top_lp[t->top_off + i]));
             json_decref(pj);
         }
         json_array_append_new(tops, o);
