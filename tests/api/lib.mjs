@@ -64,7 +64,8 @@ export async function startServer(extraArgs = [], { model = MODEL, env = {}, tim
     let out = '';
     let exitInfo = null;
     const exited = new Promise((resolve) => {
-        proc.once('exit', (code, signal) => { exitInfo = { code, signal }; live.delete(srv); resolve(exitInfo); });
+        // 'close', not 'exit': stderr is drained by then (sanitizer reports come last)
+        proc.once('close', (code, signal) => { exitInfo = { code, signal }; live.delete(srv); resolve(exitInfo); });
         // a process that could not be spawned never emits 'exit'
         proc.once('error', (e) => { if (proc.pid === undefined) { exitInfo = { code: null, signal: null, error: e.message }; live.delete(srv); resolve(exitInfo); } });
     });
@@ -164,9 +165,24 @@ async function stopServer(srv) {
     return { ...(info ?? { code: null, signal: 'SIGKILL' }), killed: true };
 }
 
-/** Stops every server given (ignoring undefined ones), in parallel. */
+/** Stops every server given (ignoring undefined ones), in parallel, and
+ * throws (failing the suite's after() hook) unless each one drained and
+ * exited 0 on SIGTERM without a sanitizer report on stderr: under
+ * `make check` that is where AddressSanitizer / LeakSanitizer / UBSan speak. */
 export async function stopAll(...servers) {
-    return Promise.all(servers.flat().filter(Boolean).map((s) => s.stop()));
+    const list = servers.flat().filter(Boolean);
+    const infos = await Promise.all(list.map((s) => s.stop()));
+    const bad = [];
+    list.forEach((s, i) => {
+        const info = infos[i];
+        const err = s.stderr();
+        const san = err.match(/(AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:)[^\n]*/);
+        if (info.killed || info.code !== 0 || san)
+            bad.push(`${s.cmdline ?? 'sov serve'}: exit ${info.code} signal ${info.signal}${info.killed ? ' (killed)' : ''}` +
+                (san ? `; ${san[0]}` : '') + `; stderr tail: ${err.slice(-600).replace(/\n/g, ' | ')}`);
+    });
+    if (bad.length) throw new Error(`server did not stop cleanly: ${bad.join(' ;; ')}`);
+    return infos;
 }
 
 // ---------------------------------------------------------------- clients
