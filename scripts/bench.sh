@@ -51,3 +51,7 @@ args=()
 for m in "${models[@]}"; do args+=(-m "$m"); done
 "$SOV" bench "${args[@]}" -t 1,2 -p 512 -n 64 -r 3 --json-out "$CACHE/bench.json"
 echo "bench: JSON written to $CACHE/bench.json" >&2
+
+# serving concurrency sweep: sov serve with 1-16 streaming clients (JSON to
+# bench-cache/bench_serve.json)
+bash "$(dirname "${BASH_SOURCE[0]}")/bench_serve.sh" "$BUILD"
