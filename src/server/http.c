@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 enum { ST_LOADING = 0, ST_READY, ST_DRAINING };
@@ -381,6 +383,7 @@ static enum MHD_Result generate(http *h, struct MHD_Connection *c, req *rq, int 
         oai_fail(&e, 503, "server_error", NULL, NULL, "%s", err_msg());
         goto err;
     }
+    j->per_token = r.stream;
     if ((rc = sched_submit(h->sc, j))) {
         if (rc == SOV_EBUSY && atomic_load(&h->state) == ST_DRAINING)
             oai_fail(&e, 503, "server_error", NULL, "shutting_down", "%s", err_msg());
@@ -542,6 +545,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     http *h = cls;
     req *rq = *con_cls;
+    /* connection threads run at the lowest priority: they wait most of the
+     * time and, when they write a token, must not preempt the compute
+     * threads (which yield while they wait for one another, giving these
+     * threads their turn without stalling a matrix product) */
+    static _Thread_local bool niced;
+    if (!niced) {
+        niced = true;
+        (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    }
     if (!rq) {
         rq = calloc(1, sizeof *rq);
         if (!rq)

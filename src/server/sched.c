@@ -377,7 +377,8 @@ static void on_token(sched *s, slot *sl, int32_t tok, double t)
         job_finish(j, SCHED_LENGTH);
     } else {
         job_commit(j);
-        pthread_cond_broadcast(&j->cv);
+        if (j->per_token)
+            pthread_cond_broadcast(&j->cv);
     }
     pthread_mutex_unlock(&j->mu);
 }

@@ -73,6 +73,7 @@ typedef struct sched_job {
     int32_t *prompt;          /* malloc'd, owned */
     int32_t n_prompt;
     sched_gen gen;
+    bool per_token;           /* wake waiters at every token (streams); else only at the end */
 
     /* output: guarded by mu, except text[0..committed) and toks[0..n_tok_committed) which never change once published */
     pthread_mutex_t mu;
