@@ -363,6 +363,13 @@ int oai_parse(const char *body, size_t len, int kind, const sample_params *base,
     r->top_logprobs = -1;
     r->gen.sp = *base;
     r->gen.logprobs = -1;
+    /* a raw NUL byte is never valid JSON; jansson would stop reading there */
+    const char *nul = memchr(body, 0, len);
+    if (nul) {
+        oai_fail(e, 400, "invalid_request_error", NULL, NULL,
+                 "the request body is not valid JSON: a NUL byte at offset %zu", (size_t)(nul - body));
+        return -1;
+    }
     json_error_t je;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
