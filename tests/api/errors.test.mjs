@@ -171,3 +171,38 @@ describe('SIGTERM drain', { timeout: 60000 }, () => {
         assert.equal(info.code, 0, `exit ${JSON.stringify(info)}; stderr: ${srv.stderr().slice(-500)}`);
     });
 });
+
+describe('draining and a second signal', { timeout: 60000 }, () => {
+    let srv;
+    before(async () => { srv = await startServer(['-t', '1']); }, T);
+    after(async () => { if (srv?.alive()) await srv.stop(); }, T); // it is meant to exit 130 here
+
+    test('after SIGTERM new requests get 503 while a stream runs; a second signal exits at once', T, async () => {
+        const oa = client(srv);
+        const stream = await oa.completions.create(comp({ max_tokens: 1900, ignore_eos: true, stream: true }));
+        let n = 0, status = null, streamErr = null;
+        try {
+            for await (const c of stream) {
+                if (++n === 1) {
+                    srv.proc.kill('SIGTERM');
+                    await new Promise((r) => setTimeout(r, 50));
+                    const r = await http(srv, 'POST', '/v1/completions', { body: JSON.stringify(comp()) });
+                    status = r.status;
+                    checkErrorBody(assert, r.json, {});
+                    const h = await http(srv, 'GET', '/health');
+                    assert.equal(h.status, 503, `/health while draining: ${h.status}`);
+                    srv.proc.kill('SIGINT');
+                }
+            }
+        } catch (e) {
+            streamErr = e; // the connection goes with the process
+        }
+        assert.equal(status, 503, 'a request while draining');
+        let timer;
+        const info = await Promise.race([srv.exited, new Promise((r) => { timer = setTimeout(() => r(null), 3000); })]);
+        clearTimeout(timer);
+        assert.ok(info, 'the server did not exit within 3 s of the second signal');
+        assert.notEqual(info.code, 0, `exit ${JSON.stringify(info)} (a second signal exits at once, not after draining)`);
+        assert.ok(n < 1900, `the stream ran to its end (${n} chunks): the second signal did not stop it (${streamErr?.message ?? 'no error'})`);
+    });
+});
