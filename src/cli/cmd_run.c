@@ -62,7 +62,6 @@ static int parse(int argc, char **argv, run_opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         long long iv;
-        double fv;
         int rc = 0;
 #define VAL() do { if (!(v = opt_value(argc, argv, &i))) return 2; } while (0)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -82,18 +81,8 @@ static int parse(int argc, char **argv, run_opts *o)
             VAL(); rc = opt_int(a, v, 1, 512, &o->threads);
         } else if (!strcmp(a, "-b") || !strcmp(a, "--batch") || !strcmp(a, "--batch-size")) {
             VAL(); rc = opt_int(a, v, 1, 65536, &o->n_batch);
-        } else if (!strcmp(a, "--temp")) {
-            VAL(); rc = opt_float(a, v, 0, 100, &fv); o->sp.temp = (float)fv;
-        } else if (!strcmp(a, "--top-k")) {
-            VAL(); rc = opt_int(a, v, 0, INT32_MAX, &iv); o->sp.top_k = (int32_t)iv;
-        } else if (!strcmp(a, "--top-p")) {
-            VAL(); rc = opt_float(a, v, 0, 1, &fv); o->sp.top_p = (float)fv;
-        } else if (!strcmp(a, "--min-p")) {
-            VAL(); rc = opt_float(a, v, 0, 1, &fv); o->sp.min_p = (float)fv;
-        } else if (!strcmp(a, "--repeat-penalty")) {
-            VAL(); rc = opt_float(a, v, 0.01, 100, &fv); o->sp.repeat_penalty = (float)fv;
-        } else if (!strcmp(a, "--repeat-last-n")) {
-            VAL(); rc = opt_int(a, v, 0, INT32_MAX, &iv); o->sp.repeat_last_n = (int32_t)iv;
+        } else if (opt_sampling(argc, argv, &i, &o->sp, &rc)) {
+            /* --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n */
         } else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) {
             VAL(); rc = opt_int(a, v, 0, INT64_MAX, &iv); o->sp.seed = (uint64_t)iv; o->seed_set = true;
         } else if (!strcmp(a, "--mmap")) {

@@ -42,7 +42,8 @@ static void usage(FILE *f)
             "      --max-body BYTES    largest request body (default 8388608); larger get 413\n"
             "      --no-mmap / --mmap  weights read into memory (default) or mapped, as sov run\n"
             "Sampling defaults of a request (each request may override them): --temp 0.8 --top-k 40\n"
-            "--top-p 0.95 --min-p 0.05 (as llama-server), set with the same options as sov run.\n"
+            "--top-p 0.95 --min-p 0.05 --repeat-penalty 1 --repeat-last-n 64 (as llama-server),\n"
+            "set with the same options as sov run.\n"
             "SIGTERM or Ctrl-C: stop taking requests, finish the running ones, exit 0; a second one\n"
             "exits at once.\n",
             chat_names());
@@ -68,7 +69,6 @@ static int parse(int argc, char **argv, serve_opts *o)
     o->api_key = getenv("SOV_API_KEY");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        double fv;
         int rc = 0;
 #define VAL() do { if (!(v = opt_value(argc, argv, &i))) return 2; } while (0)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -102,15 +102,8 @@ static int parse(int argc, char **argv, serve_opts *o)
             }
         } else if (!strcmp(a, "--max-body")) {
             VAL(); rc = opt_int(a, v, 256, 1LL << 32, &o->max_body);
-        } else if (!strcmp(a, "--temp")) {
-            VAL(); rc = opt_float(a, v, 0, 100, &fv); o->sp.temp = (float)fv;
-        } else if (!strcmp(a, "--top-k")) {
-            long long iv;
-            VAL(); rc = opt_int(a, v, 0, INT32_MAX, &iv); o->sp.top_k = (int32_t)iv;
-        } else if (!strcmp(a, "--top-p")) {
-            VAL(); rc = opt_float(a, v, 0, 1, &fv); o->sp.top_p = (float)fv;
-        } else if (!strcmp(a, "--min-p")) {
-            VAL(); rc = opt_float(a, v, 0, 1, &fv); o->sp.min_p = (float)fv;
+        } else if (opt_sampling(argc, argv, &i, &o->sp, &rc)) {
+            /* --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n */
         } else if (!strcmp(a, "--mmap")) {
             o->use_mmap = true;
         } else if (!strcmp(a, "--no-mmap")) {

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 int opt_int(const char *flag, const char *val, long long lo, long long hi, long long *out)
@@ -54,4 +55,31 @@ double opt_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+bool opt_sampling(int argc, char **argv, int *i, sample_params *sp, int *rc)
+{
+    const char *a = argv[*i], *v;
+    static const char *const names[] = {"--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
+                                        "--repeat-last-n"};
+    int k = 0;
+    while (k < 6 && strcmp(a, names[k]))
+        k++;
+    if (k == 6)
+        return false;
+    if (!(v = opt_value(argc, argv, i))) {
+        *rc = 2;
+        return true;
+    }
+    long long iv = 0;
+    double fv = 0;
+    switch (k) {
+    case 0: *rc = opt_float(a, v, 0, 100, &fv); if (!*rc) sp->temp = (float)fv; break;
+    case 1: *rc = opt_int(a, v, 0, INT32_MAX, &iv); if (!*rc) sp->top_k = (int32_t)iv; break;
+    case 2: *rc = opt_float(a, v, 0, 1, &fv); if (!*rc) sp->top_p = (float)fv; break;
+    case 3: *rc = opt_float(a, v, 0, 1, &fv); if (!*rc) sp->min_p = (float)fv; break;
+    case 4: *rc = opt_float(a, v, 0.01, 100, &fv); if (!*rc) sp->repeat_penalty = (float)fv; break;
+    default: *rc = opt_int(a, v, 0, INT32_MAX, &iv); if (!*rc) sp->repeat_last_n = (int32_t)iv; break;
+    }
+    return true;
 }
