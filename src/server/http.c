@@ -45,6 +45,7 @@ typedef struct req {
     char *body;
     size_t len, cap;
     bool too_big, answered;
+    bool busy;          /* counted in http.busy until the request completes (sent or failed) */
     int status;
     const char *endpoint;
 } req;
@@ -434,6 +435,7 @@ static enum MHD_Result generate(http *h, struct MHD_Connection *c, req *rq, int 
      * with the idle timeout off meanwhile (MHD would otherwise count the
      * wait as idleness); setting it back restarts its clock */
     atomic_fetch_add(&h->busy, 1);
+    rq->busy = true; /* until on_completed: the response is still to be sent when this returns */
     MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     sched_view v;
     for (;;) {
@@ -443,7 +445,6 @@ static enum MHD_Result generate(http *h, struct MHD_Connection *c, req *rq, int 
         if (peer_gone(fd)) {
             sched_cancel(j);
             sched_job_wait(j, SIZE_MAX - 1, INT32_MAX - 1, 1, &v);
-            atomic_fetch_sub(&h->busy, 1);
             sched_job_unref(j);
             oai_req_free(&r);
             rq->status = 499; /* client closed the request (nginx's convention, for the metrics) */
@@ -460,7 +461,6 @@ static enum MHD_Result generate(http *h, struct MHD_Connection *c, req *rq, int 
         res = send_err(c, rq, &e);
     else
         res = send_json(c, rq, 200, oai_response(&meta, &r, j, &v));
-    atomic_fetch_sub(&h->busy, 1);
     sched_job_unref(j);
     oai_req_free(&r);
     return res;
@@ -610,6 +610,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         return;
     if (rq->answered)
         metrics_request(h->mt, rq->endpoint, rq->status);
+    if (rq->busy)
+        atomic_fetch_sub(&h->busy, 1);
     free(rq->body);
     free(rq);
     *con_cls = NULL;

@@ -206,3 +206,26 @@ describe('draining and a second signal', { timeout: 60000 }, () => {
         assert.ok(n < 1900, `the stream ran to its end (${n} chunks): the second signal did not stop it (${streamErr?.message ?? 'no error'})`);
     });
 });
+
+describe('SIGTERM drain, not streamed', { timeout: 60000 }, () => {
+    let srv;
+    before(async () => { srv = await startServer(['-t', '1']); }, T);
+    after(() => stopAll(srv), T);
+
+    test('SIGTERM while a non-streamed request runs: its whole response arrives, then exit 0', T, async () => {
+        const oa = client(srv);
+        const req = comp({ max_tokens: 1500, ignore_eos: true });
+        const expected = (await oa.completions.create(req)).choices[0].text;
+        const pending = oa.completions.create(req);
+        await new Promise((r) => setTimeout(r, 30));
+        srv.proc.kill('SIGTERM');
+        const got = await pending;
+        assert.equal(got.choices[0].text, expected);
+        assert.equal(got.choices[0].finish_reason, 'length');
+        let timer;
+        const info = await Promise.race([srv.exited, new Promise((r) => { timer = setTimeout(() => r(null), 10000); })]);
+        clearTimeout(timer);
+        assert.ok(info, 'the server did not exit within 10 s of SIGTERM');
+        assert.equal(info.code, 0, `exit ${JSON.stringify(info)}; stderr: ${srv.stderr().slice(-500)}`);
+    });
+});
