@@ -231,6 +231,46 @@ int main(void)
         }
     }
 
+    /* 8. a queued job whose client left gives its queue place back */
+    {
+        sched *q = NULL;
+        sched_params qp = {.n_slots = 1, .n_ctx = 2048, .n_batch = 32, .queue_max = 2};
+        sched_new(&q, M, P, &qp, NULL);
+        sched_job *a[4] = {0};
+        int rcs[4] = {0};
+        for (int i = 0; i < 4; i++) {
+            int32_t n;
+            int32_t *ids = encode(i ? "The cat" : "Once upon a time", &n);
+            sched_job_new(&a[i], q, ids, n, &(sched_gen){.sp = sample_defaults(), .n_max = i ? 4 : 2000,
+                                                        .ignore_eos = true, .logprobs = -1});
+            if (i == 0) { /* A runs; wait until it has its slot */
+                rcs[0] = sched_submit(q, a[0]);
+                do
+                    sched_job_wait(a[0], 0, 0, 1000, &v);
+                while (v.n_gen == 0 && v.finish == SCHED_RUNNING);
+                continue;
+            }
+            rcs[i] = sched_submit(q, a[i]);
+            if (i == 1) { /* B waits, then its client leaves */
+                sched_cancel(a[1]);
+                struct timespec ts = {0, 50000000};
+                nanosleep(&ts, NULL);
+            }
+        }
+        t_check(rcs[0] == 0 && rcs[1] == 0 && rcs[2] == 0 && rcs[3] == 0,
+                "sched: a cancelled queued job frees its queue place", "rc %d %d %d %d", rcs[0], rcs[1], rcs[2],
+                rcs[3]);
+        sched_cancel(a[0]);
+        for (int i = 0; i < 4; i++) {
+            if (rcs[i] == 0)
+                do
+                    sched_job_wait(a[i], SIZE_MAX - 1, INT32_MAX - 1, 1000, &v);
+                while (v.finish == SCHED_RUNNING);
+            sched_job_unref(a[i]);
+        }
+        sched_free(q);
+    }
+
     free(exp);
     free(got);
     sched_free(s);

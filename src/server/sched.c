@@ -485,6 +485,25 @@ static void gauges(sched *s)
     metrics_gauges(s->mt, q, active, s->sp.n_slots, kv, (int64_t)s->sp.n_slots * s->sp.n_ctx);
 }
 
+/* Drops queued jobs whose clients left, so they hold no queue places while
+ * every slot is busy (caller holds s->mu). */
+static void purge_queue(sched *s)
+{
+    int32_t kept = 0;
+    for (int32_t k = 0; k < s->q_n; k++) {
+        sched_job *j = s->q[(s->q_head + k) % s->sp.queue_max];
+        if (atomic_load(&j->cancel)) {
+            pthread_mutex_lock(&j->mu);
+            job_finish(j, SCHED_CANCELLED);
+            pthread_mutex_unlock(&j->mu);
+            sched_job_unref(j);
+        } else {
+            s->q[(s->q_head + kept++) % s->sp.queue_max] = j;
+        }
+    }
+    s->q_n = kept;
+}
+
 static void *sched_main(void *arg)
 {
     sched *s = arg;
@@ -492,6 +511,7 @@ static void *sched_main(void *arg)
     for (;;) {
         if (s->stop)
             break;
+        purge_queue(s);
         while (s->q_n > 0) {
             sched_job *j = s->q[s->q_head];
             if (!admit(s, j))
