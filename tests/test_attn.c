@@ -62,6 +62,9 @@ static void check_exp(void)
     t_check(t[0] == 1.0f && fabsf(t[1] - 0.36787944f) < 1e-7f, "attn exp: e^(s - sub)", "%.9g %.9g", t[0], t[1]);
 }
 
+/* block holding position t */
+static int64_t blk_of(const attn_block *b, int t) { return b->tiles ? b->tiles[t / ATTN_KT] : t / ATTN_KT; }
+
 /* out(j, g) by the definition, in double */
 static void ref_attn(const attn_block *b, double *out)
 {
@@ -73,7 +76,7 @@ static void ref_attn(const attn_block *b, double *out)
             for (int t = 0; t <= b->pos[j]; t++) {
                 double d = 0;
                 for (int e = 0; e < hd; e++)
-                    d += (double)q[e] * b->k[t / ATTN_KT * b->k_tile_stride + e * ATTN_KT + t % ATTN_KT];
+                    d += (double)q[e] * b->k[blk_of(b, t) * b->k_tile_stride + e * ATTN_KT + t % ATTN_KT];
                 sc[t] = d * b->scale;
                 mx = sc[t] > mx ? sc[t] : mx;
             }
@@ -83,7 +86,7 @@ static void ref_attn(const attn_block *b, double *out)
             for (int e = 0; e < hd; e++) {
                 double o = 0;
                 for (int t = 0; t <= b->pos[j]; t++)
-                    o += sc[t] / sum * b->v[t * b->kv_stride + e];
+                    o += sc[t] / sum * b->v[blk_of(b, t) * b->v_tile_stride + t % ATTN_KT * b->kv_stride + e];
                 out[(j * b->n_group + g) * hd + e] = o;
             }
         }
@@ -134,10 +137,40 @@ static void check_attn(void)
                         for (int e = 0; e < hd; e++)
                             kt[t / ATTN_KT * kts + e * ATTN_KT + t % ATTN_KT] = k[t * kvs + e];
                     attn_block b = {.nq = nq, .n_group = G, .head_dim = hd, .pos = pos, .q = q, .q_stride = G * hd,
-                                    .k = kt, .k_tile_stride = kts, .v = v, .kv_stride = kvs, .out = out,
-                                    .out_stride = G * hd, .scale = 1.0f / sqrtf((float)hd)};
+                                    .k = kt, .k_tile_stride = kts, .v = v, .v_tile_stride = ATTN_KT * kvs,
+                                    .kv_stride = kvs, .out = out, .out_stride = G * hd,
+                                    .scale = 1.0f / sqrtf((float)hd)};
                     attn_run(&b, scr);
                     ref_attn(&b, ref);
+                    /* the same tiles in other blocks (in reverse order, one block
+                     * more, through a block table): the same bits */
+                    {
+                        const int64_t nb = nt + 1, vts = ATTN_KT * kvs;
+                        float *kb = malloc(sizeof(float) * (size_t)(nb * kts)), *vb = malloc(sizeof(float) * (size_t)(nb * vts));
+                        float *ob = malloc(sizeof(float) * (size_t)(nq * G * hd));
+                        int32_t tab[16];
+                        for (int64_t i = 0; kb && vb && i < nb * kts; i++)
+                            kb[i] = NAN;
+                        for (int64_t i = 0; kb && vb && i < nb * vts; i++)
+                            vb[i] = NAN;
+                        for (int64_t t = 0; kb && vb && ob && t < nt; t++) {
+                            tab[t] = (int32_t)(nb - 1 - t);
+                            memcpy(kb + tab[t] * kts, kt + t * kts, sizeof(float) * (size_t)kts);
+                            int64_t rows = n_pos - t * ATTN_KT < ATTN_KT ? n_pos - t * ATTN_KT : ATTN_KT;
+                            memcpy(vb + tab[t] * vts, v + t * ATTN_KT * kvs, sizeof(float) * (size_t)(rows * kvs));
+                        }
+                        if (kb && vb && ob) {
+                            attn_block p = b;
+                            p.tiles = tab, p.k = kb, p.v = vb, p.v_tile_stride = vts, p.out = ob;
+                            attn_run(&p, scr);
+                            if (same && memcmp(ob, out, sizeof(float) * (size_t)(nq * G * hd)) != 0) {
+                                same = false;
+                                snprintf(why, sizeof why, "hd %d G %d nq %d start %d: blocks through a table differ",
+                                         hd, G, nq, starts[si]);
+                            }
+                        }
+                        free(kb), free(vb), free(ob);
+                    }
                     for (int64_t i = 0; i < nq * G * hd && ok; i++)
                         if (!(fabs(out[i] - ref[i]) <= 1e-4 * vmax + 1e-6)) {
                             ok = false;
@@ -158,7 +191,8 @@ static void check_attn(void)
                     free(k), free(kt), free(v), free(q), free(out), free(one), free(ref), free(scr);
                 }
     t_check(ok, "attn_run within 1e-4 max|v| of the float64 reference (hd 8..128, groups, blocks, tiles)", "%s", why);
-    t_check(same, "attn_run: a query alone gives the bits it gets in a block", "%s", why);
+    t_check(same, "attn_run: a query alone, and blocks placed anywhere through a table, give the same bits", "%s",
+            why);
 }
 
 int main(void)

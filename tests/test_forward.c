@@ -335,6 +335,80 @@ static void check_errors(void)
             "unsupported architecture named", "%s", err_msg());
 }
 
+/* Paged KV: sequences whose tiles live in scattered blocks of a shared pool,
+ * a prefix block shared by two sequences, and a copied (copy-on-write) block
+ * give the logits of a fixed per-sequence context, bit for bit; decoding an
+ * unmapped tile is a clean error. */
+static void check_paged(void)
+{
+    model *m = NULL;
+    if (!t_check(model_load(&m, t_shared("models/stories260K.gguf")) == 0, "paged load", "%s", err_msg()))
+        return;
+    const int V = m->hp.n_vocab, N = 80; /* 80 positions: 3 tiles, the last partial */
+    int32_t toks[80], toks2[80], pos[80];
+    for (int i = 0; i < N; i++) {
+        toks[i] = 1 + (i * 37) % (V - 1);
+        toks2[i] = i < 40 ? toks[i] : 1 + (i * 11) % (V - 1); /* shares the first 40 tokens: one full block */
+        pos[i] = i;
+    }
+    /* reference: each sequence alone in a fixed context, logits of every token */
+    float *ref1 = malloc(sizeof(float) * (size_t)V * N), *ref2 = malloc(sizeof(float) * (size_t)V * N);
+    int8_t all[80];
+    memset(all, 1, sizeof all);
+    forward *f = NULL;
+    bool ok = ref1 && ref2;
+    for (int r = 0; r < 2 && ok; r++) {
+        ok = forward_new(&f, m, 128, 1, NULL) == 0;
+        forward_batch b = {.n = N, .token = r ? toks2 : toks, .pos = pos, .logits = all};
+        ok = ok && forward_decode(f, &b) == 0;
+        for (int i = 0; i < N && ok; i++)
+            memcpy((r ? ref2 : ref1) + (int64_t)i * V, forward_logits(f, i), sizeof(float) * (size_t)V);
+        forward_free(f);
+        f = NULL;
+    }
+    /* paged: 10 blocks; seq 0 -> blocks 7, 2, 5; seq 1 shares block 7 (tokens 0..31),
+     * copies block 2 (tokens 32..63, the same up to 39) into 4 and continues */
+    ok = ok && forward_new_paged(&f, m, 128, 3, 10, NULL) == 0;
+    ok = ok && forward_map(f, 0, 0, 7) == 0 && forward_map(f, 0, 1, 2) == 0 && forward_map(f, 0, 2, 5) == 0;
+    int32_t s0[80], s1[80];
+    for (int i = 0; i < N; i++)
+        s0[i] = 0, s1[i] = 1;
+    forward_batch b0 = {.n = N, .token = toks, .pos = pos, .seq = s0, .logits = all};
+    ok = ok && forward_decode(f, &b0) == 0;
+    bool same0 = ok;
+    for (int i = 0; i < N && same0; i++)
+        same0 = !memcmp(forward_logits(f, i), ref1 + (int64_t)i * V, sizeof(float) * (size_t)V);
+    t_check(same0, "paged KV: a sequence in scattered blocks gives the fixed context's logits", "%s",
+            ok ? "logits differ" : err_msg());
+    /* seq 1: block 7 shared, block 2 copied to 4 (positions 32..39 valid), tile 2 -> 9 */
+    ok = ok && forward_map(f, 1, 0, 7) == 0 && forward_copy_block(f, 4, 2) == 0 && forward_map(f, 1, 1, 4) == 0 &&
+         forward_map(f, 1, 2, 9) == 0;
+    forward_batch b1 = {.n = N - 40, .token = toks2 + 40, .pos = pos + 40, .seq = s1, .logits = all};
+    ok = ok && forward_decode(f, &b1) == 0;
+    bool same1 = ok;
+    for (int i = 40; i < N && same1; i++)
+        same1 = !memcmp(forward_logits(f, i - 40), ref2 + (int64_t)i * V, sizeof(float) * (size_t)V);
+    t_check(same1, "paged KV: a shared prefix block + a copied block give the logits of the sequence alone", "%s",
+            ok ? "logits differ" : err_msg());
+    /* seq 0 again after seq 1 wrote its blocks: unchanged */
+    int32_t t80 = toks[79], p79 = 79;
+    forward_batch again = {.n = 1, .token = &t80, .pos = &p79, .seq = s0};
+    ok = forward_decode(f, &again) == 0 && !memcmp(forward_logits(f, 0), ref1 + (int64_t)79 * V, sizeof(float) * (size_t)V);
+    t_check(ok, "paged KV: the first sequence's blocks are untouched by the second", "%s", err_msg());
+    /* an unmapped tile: clean error */
+    int32_t p40 = 40, s2 = 2;
+    forward_batch bad = {.n = 1, .token = &t80, .pos = &p40, .seq = &s2};
+    int rc = forward_decode(f, &bad);
+    t_check(rc == SOV_EINVAL && strstr(err_msg(), "no KV block"), "paged KV: decoding into an unmapped tile is an error",
+            "rc %d %s", rc, err_msg());
+    t_check(forward_map(f, 0, 0, 10) == SOV_EINVAL && forward_copy_block(f, 10, 0) == SOV_EINVAL,
+            "paged KV: out-of-range blocks rejected", "-");
+    forward_free(f);
+    free(ref1);
+    free(ref2);
+    model_free(m);
+}
+
 int main(void)
 {
     check_logits();
@@ -359,6 +433,7 @@ int main(void)
         check_packed_close(packed[i], packed_type[i]);
     }
     check_batch_identical("models/quant/mini256-f16.gguf", false);
+    check_paged();
     check_errors();
     return t_done();
 }

@@ -149,8 +149,9 @@ void attn_run(const attn_block *b, float *scratch)
     for (int32_t t0 = 0; t0 <= maxpos; t0 += ATTN_KT) {
         /* the tile's keys, transposed in the cache; keys past the last
          * position hold whatever is there (their scores are unused) */
-        const float *kT = b->k + (int64_t)(t0 / ATTN_KT) * b->k_tile_stride;
-        const float *vt = b->v + (int64_t)t0 * b->kv_stride;
+        const int64_t blk = b->tiles ? b->tiles[t0 / ATTN_KT] : t0 / ATTN_KT;
+        const float *kT = b->k + blk * b->k_tile_stride;
+        const float *vt = b->v + blk * b->v_tile_stride;
         for (int32_t j = 0; j < b->nq; j++) {
             int32_t nt = b->pos[j] + 1 - t0; /* keys of this tile the query sees */
             if (nt <= 0)

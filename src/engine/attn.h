@@ -21,10 +21,14 @@ typedef struct attn_block {
     const int32_t *pos;  /* [nq] position of each query; it sees keys 0..pos[j] */
     const float *q;      /* query (j, g) at q + j*q_stride + g*head_dim */
     int64_t q_stride;
-    const float *k;      /* keys in tiles of ATTN_KT positions, each [head_dim][ATTN_KT] (transposed):
-                          * key t, element d at k + (t / ATTN_KT) * k_tile_stride + d * ATTN_KT + t % ATTN_KT */
+    const int32_t *tiles; /* block of each tile of ATTN_KT positions (the sequence's block table);
+                           * NULL: tile i is block i */
+    const float *k;      /* keys by blocks, each [head_dim][ATTN_KT] (transposed): key t, element d at
+                          * k + tiles[t / ATTN_KT] * k_tile_stride + d * ATTN_KT + t % ATTN_KT */
     int64_t k_tile_stride;
-    const float *v;      /* value of position t at v + t*kv_stride (this head) */
+    const float *v;      /* value of position t at v + tiles[t / ATTN_KT] * v_tile_stride
+                          * + (t % ATTN_KT) * kv_stride (this head) */
+    int64_t v_tile_stride;
     int64_t kv_stride;
     float *out;          /* output (j, g) at out + j*out_stride + g*head_dim */
     int64_t out_stride;

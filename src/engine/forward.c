@@ -500,9 +500,11 @@ static void att_worker(void *arg, int ith, int nth)
             .pos = j->pos + it->j0,
             .q = f->q + (int64_t)it->j0 * Q + (int64_t)it->kvh * G * hd,
             .q_stride = Q,
-            .k = kv_k_tile(&f->kv, j->layer, seq, 0) + (int64_t)it->kvh * hd * KV_TILE,
-            .k_tile_stride = (int64_t)f->kv.row * KV_TILE,
-            .v = kv_v(&f->kv, j->layer, seq, 0) + (int64_t)it->kvh * hd,
+            .tiles = kv_table(&f->kv, seq),
+            .k = kv_k_block(&f->kv, j->layer, 0) + (int64_t)it->kvh * hd * KV_TILE,
+            .k_tile_stride = kv_block_floats(&f->kv),
+            .v = kv_v_block(&f->kv, j->layer, 0) + (int64_t)it->kvh * hd,
+            .v_tile_stride = kv_block_floats(&f->kv),
             .kv_stride = f->kv.row,
             .out = f->o + (int64_t)it->j0 * Q + (int64_t)it->kvh * G * hd,
             .out_stride = Q,
@@ -514,6 +516,11 @@ static void att_worker(void *arg, int ith, int nth)
 
 int forward_new(forward **out, const model *m, int32_t n_ctx, int32_t n_seq, pool *p)
 {
+    return forward_new_paged(out, m, n_ctx, n_seq, 0, p);
+}
+
+int forward_new_paged(forward **out, const model *m, int32_t n_ctx, int32_t n_seq, int32_t n_blocks, pool *p)
+{
     *out = NULL;
     forward *f = calloc(1, sizeof *f);
     if (!f)
@@ -522,7 +529,7 @@ int forward_new(forward **out, const model *m, int32_t n_ctx, int32_t n_seq, poo
     f->pool = p;
     f->n_threads = p ? pool_size(p) : 1;
     f->ops = kern_best();
-    int rc = kv_init(&f->kv, &m->hp, n_ctx, n_seq);
+    int rc = kv_init(&f->kv, &m->hp, n_ctx, n_seq, n_blocks);
     if (rc)
         goto fail;
     f->inv_freq = malloc(sizeof(double) * (size_t)(m->hp.n_rot / 2 + 1));
@@ -615,6 +622,31 @@ void forward_free(forward *f)
 }
 
 int32_t forward_n_ctx(const forward *f) { return f->kv.n_ctx; }
+
+int32_t forward_n_blocks(const forward *f) { return f->kv.n_blocks; }
+
+int forward_map(forward *f, int32_t seq, int32_t tile, int32_t block)
+{
+    if (seq < 0 || seq >= f->kv.n_seq || tile < 0 || tile >= f->kv.n_tile || block < -1 || block >= f->kv.n_blocks)
+        return err_set(SOV_EINVAL, "map sequence %d tile %d to block %d: out of range (%d sequences, %d tiles, %d blocks)",
+                       seq, tile, block, f->kv.n_seq, f->kv.n_tile, f->kv.n_blocks);
+    f->kv.table[(int64_t)seq * f->kv.n_tile + tile] = block;
+    return 0;
+}
+
+int forward_copy_block(forward *f, int32_t dst, int32_t src)
+{
+    if (dst < 0 || dst >= f->kv.n_blocks || src < 0 || src >= f->kv.n_blocks)
+        return err_set(SOV_EINVAL, "copy block %d to %d: out of range (%d blocks)", src, dst, f->kv.n_blocks);
+    if (dst == src)
+        return 0;
+    size_t n = sizeof(float) * (size_t)kv_block_floats(&f->kv);
+    for (int32_t l = 0; l < f->kv.n_layer; l++) {
+        memcpy(kv_k_block(&f->kv, l, dst), kv_k_block(&f->kv, l, src), n);
+        memcpy(kv_v_block(&f->kv, l, dst), kv_v_block(&f->kv, l, src), n);
+    }
+    return 0;
+}
 
 /* Evaluates batch entries [i0, i0+n) (positions of each sequence increasing
  * within the chunk) through all layers, then the logits of those that want
@@ -716,6 +748,12 @@ int forward_decode(forward *f, const forward_batch *b)
             return err_set(SOV_ERANGE, "position %d outside the context of %d tokens", pos, f->kv.n_ctx);
         if (seq < 0 || seq >= f->kv.n_seq)
             return err_set(SOV_EINVAL, "sequence %d out of range 0..%d", seq, f->kv.n_seq - 1);
+        /* attention reads every tile up to pos: all must be mapped */
+        const int32_t *tab = kv_table(&f->kv, seq);
+        for (int32_t t = pos / KV_TILE; t >= 0; t--)
+            if (tab[t] < 0)
+                return err_set(SOV_EINVAL, "sequence %d has no KV block for positions %d..%d", seq, t * KV_TILE,
+                               t * KV_TILE + KV_TILE - 1);
         want += b->logits ? (b->logits[i] != 0) : (i == b->n - 1);
     }
     if (want > f->logits_cap) {

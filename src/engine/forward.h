@@ -1,8 +1,9 @@
 /* forward: the llama-family forward pass over a batch of tokens.
  *
- * A forward context owns the KV cache (n_ctx positions for each of n_seq
- * sequences) and the scratch buffers for a batch of tokens; nothing is
- * allocated per token. */
+ * A forward context owns the KV cache (blocks of KV_TILE positions, mapped
+ * to the n_seq sequences of up to n_ctx positions by block tables; kv.h)
+ * and the scratch buffers for a batch of tokens; nothing is allocated per
+ * token. */
 #ifndef SOV_FORWARD_H
 #define SOV_FORWARD_H
 
@@ -16,7 +17,8 @@ typedef struct forward forward;
 /* A batch: token[i] at position pos[i] of sequence seq[i]; logits[i] != 0
  * asks for the logits after that token. Tokens are evaluated in order, and a
  * token attends to positions 0..pos[i] of its sequence, which must have been
- * evaluated before (earlier in this batch or in an earlier call). */
+ * evaluated before (earlier in this batch or in an earlier call), and every
+ * tile of its sequence up to pos[i] must be mapped to a KV block. */
 typedef struct forward_batch {
     int32_t n;
     const int32_t *token;
@@ -30,7 +32,26 @@ typedef struct forward_batch {
  * runs single-threaded). Errors: SOV_EINVAL, SOV_ENOMEM. */
 int forward_new(forward **out, const model *m, int32_t n_ctx, int32_t n_seq, pool *p);
 
+/* forward_new with a KV cache of n_blocks blocks of KV_TILE positions shared
+ * by the n_seq sequences (each up to n_ctx positions) through block tables
+ * that start unmapped (forward_map); n_blocks 0 is forward_new's fixed
+ * region per sequence. Errors: as forward_new. */
+int forward_new_paged(forward **out, const model *m, int32_t n_ctx, int32_t n_seq, int32_t n_blocks, pool *p);
+
 void forward_free(forward *f);
+
+/* Maps tile `tile` (positions tile*KV_TILE ..) of sequence seq to KV block
+ * `block` (-1 unmaps it). Blocks may be shared by sequences (the same
+ * prefix): a position's K/V depend only on the tokens up to it, so results
+ * are the same as with a private copy. Errors: SOV_EINVAL (out of range). */
+int forward_map(forward *f, int32_t seq, int32_t tile, int32_t block);
+
+/* Copies the K and V of every layer of block src into block dst (copy on
+ * write). Errors: SOV_EINVAL (out of range). */
+int forward_copy_block(forward *f, int32_t dst, int32_t src);
+
+/* KV blocks of the context. */
+int32_t forward_n_blocks(const forward *f);
 
 /* Evaluates the batch, in chunks of at most the batch size (forward_set_batch)
  * as matrix-matrix products; a chunk also ends where a sequence's position
