@@ -1,14 +1,17 @@
 /* Scheduler (server/sched.c) without HTTP, on the real engine and the
  * shared stories260K model: the greedy oracle through a slot, stop strings
  * cut across token boundaries and never committed, text published in order,
- * prefix reuse, cancellation freeing the slot, queue and context limits, and
- * a job's text independent of its neighbours (12 jobs on 4 slots vs alone). */
+ * shared prefix blocks, cancellation freeing the slot, queue and context
+ * limits, a job's text independent of its neighbours (12 jobs on 4 slots vs
+ * alone), and a pool too small for 16 jobs at once: preemptions, the same
+ * texts. */
 #include "t.h"
 
 #include "base/err.h"
 #include "base/file.h"
 #include "base/pool.h"
 #include "engine/model.h"
+#include "server/metrics.h"
 #include "server/sched.h"
 #include "tok/vocab.h"
 
@@ -115,11 +118,22 @@ int main(void)
             "sched: greedy text equals the oracle", "rc %d finish %d n %d got %.60s", rc, v.finish, v.n_gen,
             got ? got : "(null)");
 
-    /* 2. prefix reuse: the same prompt again reuses all but its last token */
-    char *again = run1(s, "Once upon a time", greedy(200), &v, &rc, false);
-    t_check(again && got && !strcmp(again, got) && v.n_cached == 4, "sched: prompt reuse, same text",
-            "cached %d", v.n_cached);
-    free(again);
+    /* 2. shared prefix: a long prompt's full blocks are cached; the same
+     * prompt again maps them (all but the block holding its last token) and
+     * gives the same text; a prompt that shares only the first block maps one */
+    char longp[1200];
+    snprintf(longp, sizeof longp, "Once upon a time%.600s", exp ? exp + 16 : "");
+    int32_t n_long = 0;
+    free(encode(longp, &n_long));
+    sched_view v1, v2;
+    char *l1 = run1(s, longp, greedy(40), &v1, &rc, false);
+    char *l2 = run1(s, longp, greedy(40), &v2, &rc, false);
+    int32_t want_cached = (n_long - 1) / 32 * 32;
+    t_check(l1 && l2 && !strcmp(l1, l2) && v2.n_cached == want_cached && want_cached >= 64,
+            "sched: a cached prefix is mapped, same text", "prompt %d tokens, cached %d then %d (want %d)", n_long,
+            v1.n_cached, v2.n_cached, want_cached);
+    free(l1);
+    free(l2);
 
     /* 3. stop strings: cut at the first occurrence, across token boundaries;
      * text before it only */
@@ -231,7 +245,65 @@ int main(void)
         }
     }
 
-    /* 8. a queued job whose client left gives its queue place back */
+    /* 8. a small pool: 16 jobs at once whose contexts exceed it all finish
+     * with the texts they give alone; preemptions happen */
+    {
+        sched *q = NULL;
+        sched_params qp = {.n_slots = 8, .n_ctx = 512, .n_batch = 64, .queue_max = 32, .kv_tokens = 640};
+        metrics *mt = NULL;
+        metrics_new(&mt, "t");
+        int qrc = sched_new(&q, M, P, &qp, mt);
+        enum { NP = 16 };
+        char *solo[NP];
+        char pr[NP][64];
+        for (int i = 0; i < NP; i++) {
+            snprintf(pr[i], sizeof pr[i], "%s %d", prompts[i % NJ], i);
+            sched_gen g = greedy(120 + 8 * i);
+            g.sp.temp = 0.8f;
+            g.sp.seed = 77 + (uint64_t)i;
+            solo[i] = qrc ? NULL : run1(q, pr[i], g, &v, &rc, false);
+        }
+        sched_job *pj[NP] = {0};
+        for (int i = 0; i < NP && !qrc; i++) {
+            int32_t n;
+            int32_t *ids = encode(pr[i], &n);
+            sched_gen g = greedy(120 + 8 * i);
+            g.sp.temp = 0.8f;
+            g.sp.seed = 77 + (uint64_t)i;
+            sched_job_new(&pj[i], q, ids, n, &g);
+            sched_submit(q, pj[i]);
+        }
+        int okn = 0, total = 0;
+        for (int i = 0; i < NP && !qrc; i++) {
+            do
+                sched_job_wait(pj[i], SIZE_MAX - 1, INT32_MAX - 1, 1000, &v);
+            while (v.finish == SCHED_RUNNING);
+            total += pj[i]->n_prompt + v.n_gen;
+            okn += solo[i] && v.finish == SCHED_LENGTH && v.committed == strlen(solo[i]) &&
+                   !memcmp(pj[i]->text, solo[i], v.committed);
+            sched_job_unref(pj[i]);
+            free(solo[i]);
+        }
+        sched_kv_stats ks = qrc ? (sched_kv_stats){0} : sched_kv_stat(q);
+        t_check(!qrc && okn == NP && total > 640 && ks.preemptions > 0,
+                "sched: 16 jobs over a 640-position pool: same texts as alone, with preemptions",
+                "rc %d, %d of %d same, %d positions in all, %lld preemptions", qrc, okn, NP, total,
+                (long long)ks.preemptions);
+        printf("INFO sched: small pool: %d positions asked of a 640-position pool, %lld preemptions, %lld prompt "
+               "tokens evaluated\n",
+               total, (long long)ks.preemptions, (long long)ks.evaluated_prompt);
+        char *mtext = NULL;
+        size_t mlen = 0;
+        metrics_render(mt, &mtext, &mlen);
+        t_check(mtext && strstr(mtext, "sov_preemptions_total{model=\"t\"} ") &&
+                !strstr(mtext, "sov_preemptions_total{model=\"t\"} 0\n"),
+                "sched: /metrics counts the preemptions", "%.200s", mtext ? mtext : "");
+        free(mtext);
+        sched_free(q);
+        metrics_free(mt);
+    }
+
+    /* 9. a queued job whose client left gives its queue place back */
     {
         sched *q = NULL;
         sched_params qp = {.n_slots = 1, .n_ctx = 2048, .n_batch = 32, .queue_max = 2};

@@ -37,6 +37,11 @@ static void usage(FILE *f)
             "  -b, --batch N           tokens one engine step evaluates at most: one per generating\n"
             "                          slot plus prompt chunks (default 256)\n"
             "      --queue N           requests that may wait for a slot; more get 429 (default 64)\n"
+            "      --kv-size N         KV pool in positions, shared by all slots in blocks of 32 (default:\n"
+            "                          every slot its whole context, or what fits in the available memory\n"
+            "                          with 1 GiB to spare); when it is full, the latest request waits\n"
+            "      --kv-mem GiB        the KV pool as memory instead of positions\n"
+            "      --no-prefix-cache   do not share cached prompt blocks between requests\n"
             "      --api-key KEY       require 'Authorization: Bearer KEY' (default: env SOV_API_KEY)\n"
             "      --chat-template NAME  chat format instead of the model's own (%s)\n"
             "      --max-body BYTES    largest request body (default 8388608); larger get 413\n"
@@ -51,9 +56,10 @@ static void usage(FILE *f)
 
 typedef struct serve_opts {
     const char *model, *alias, *host, *api_key, *chat_tmpl;
-    long long port, n_ctx, n_slots, threads, n_batch, queue, max_body;
+    long long port, n_ctx, n_slots, threads, n_batch, queue, max_body, kv_size;
+    double kv_mem;
     sample_params sp;
-    bool use_mmap;
+    bool use_mmap, no_share;
 } serve_opts;
 
 static int parse(int argc, char **argv, serve_opts *o)
@@ -92,6 +98,12 @@ static int parse(int argc, char **argv, serve_opts *o)
             VAL(); rc = opt_int(a, v, 1, 65536, &o->n_batch);
         } else if (!strcmp(a, "--queue")) {
             VAL(); rc = opt_int(a, v, 1, 1 << 20, &o->queue);
+        } else if (!strcmp(a, "--kv-size")) {
+            VAL(); rc = opt_int(a, v, 32, 1LL << 34, &o->kv_size);
+        } else if (!strcmp(a, "--kv-mem")) {
+            VAL(); rc = opt_float(a, v, 0.001, 1 << 20, &o->kv_mem);
+        } else if (!strcmp(a, "--no-prefix-cache")) {
+            o->no_share = true;
         } else if (!strcmp(a, "--api-key")) {
             VAL(); o->api_key = v;
         } else if (!strcmp(a, "--chat-template")) {
@@ -121,6 +133,21 @@ static int parse(int argc, char **argv, serve_opts *o)
         return 2;
     }
     return 0;
+}
+
+/* MemAvailable from /proc/meminfo in bytes, or -1. */
+static int64_t mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb < 0 ? -1 : (int64_t)kb * 1024;
 }
 
 /* The model id: the file name without directories and .gguf. */
@@ -209,15 +236,46 @@ int cmd_serve(int argc, char **argv)
     }
     if ((rc = pool_new(&pl, (int)o.threads)))
         goto fail;
+    /* the KV pool: asked for, or every slot its whole context if that fits
+     * in the available memory with 1 GiB to spare (else what fits, and at
+     * least one whole context) */
+    uint64_t per_pos = model_kv_bytes(&m->hp, 1, 1);
+    int64_t kv_tok = o.kv_size;
+    if (o.kv_mem > 0)
+        kv_tok = (int64_t)(o.kv_mem * 1073741824.0 / (double)per_pos);
+    const char *kv_why = o.kv_size || o.kv_mem > 0 ? "asked" : "every slot its context";
+    if (!kv_tok) {
+        kv_tok = (int64_t)o.n_slots * per;
+        int64_t avail = mem_available();
+        if (avail > 0) {
+            int64_t fit = (avail - (1LL << 30)) / (int64_t)per_pos;
+            if (fit < kv_tok) {
+                kv_tok = fit > per ? fit : per;
+                kv_why = "what fits in the available memory";
+            }
+        }
+    }
+    if (kv_tok < per) {
+        rc = err_set(SOV_EINVAL, "a KV pool of %lld positions cannot hold one context of %d (lower -c or raise --kv-size)",
+                     (long long)kv_tok, per);
+        goto fail;
+    }
     sched_params sp = {.n_slots = (int32_t)o.n_slots, .n_ctx = per, .n_batch = (int32_t)o.n_batch,
-                       .queue_max = (int32_t)o.queue};
+                       .queue_max = (int32_t)o.queue, .kv_tokens = kv_tok > INT32_MAX ? INT32_MAX : (int32_t)kv_tok,
+                       .no_share = o.no_share};
     if ((rc = sched_new(&sc, m, pl, &sp, mt)))
         goto fail;
     char fp[64];
     snprintf(fp, sizeof fp, "sov-%s-%s", sched_kernels(sc), o.use_mmap ? "mmap" : "mem");
     http_ready(h, m, sc, tmpl, &o.sp, fp);
+    sched_kv_stats ks = sched_kv_stat(sc);
     fprintf(stderr,
-            "sov serve: ready in %.0f ms: %d slots x %d positions, %d threads, kernels %s, chat template %s (%s)%s\n",
+            "sov serve: KV pool %d blocks x 32 = %lld positions, %.1f MiB f32 (%s), prefix cache %s\n",
+            ks.blocks_total, (long long)ks.blocks_total * 32, ks.blocks_total * 32.0 * (double)per_pos / 1048576.0,
+            kv_why, o.no_share ? "off" : "on");
+    fprintf(stderr,
+            "sov serve: ready in %.0f ms: %d slots, up to %d positions each, %d threads, kernels %s, chat template %s "
+            "(%s)%s\n",
             (opt_now() - t0) * 1e3, sp.n_slots, per, pool_size(pl), sched_kernels(sc), chat_name(tmpl), tmpl_src,
             o.api_key && *o.api_key ? ", API key required" : "");
 

@@ -40,6 +40,7 @@ typedef struct {
     int64_t ttft_n, itl_n;
     int64_t prompt, generated, cached;
     int64_t queue, active, slots, kv_used, kv_total;
+    int64_t blk_total, blk_used, blk_cached, preempt;
     int64_t req[N_EP][N_STATUS];
 } values;
 
@@ -173,6 +174,26 @@ void metrics_itl(metrics *m, double s)
     m->v.itl_b[b]++;
     m->v.itl_sum += s;
     m->v.itl_n++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_kv_blocks(metrics *m, int64_t total, int64_t used, int64_t cached)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->v.blk_total = total;
+    m->v.blk_used = used;
+    m->v.blk_cached = cached;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_preempt(metrics *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->v.preempt++;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -318,6 +339,12 @@ int metrics_render(metrics *m, char **out, size_t *len)
            v->kv_used);
     scalar(&b, mo, "sov_kv_positions_total", "gauge", "KV cache positions over all slots.",
            v->kv_total);
+    scalar(&b, mo, "sov_kv_blocks_total", "gauge", "KV pool blocks (32 positions each).", v->blk_total);
+    scalar(&b, mo, "sov_kv_blocks_used", "gauge", "KV blocks referenced by running sequences.", v->blk_used);
+    scalar(&b, mo, "sov_kv_blocks_cached", "gauge",
+           "KV blocks held only by the prefix cache (evicted least recently used first).", v->blk_cached);
+    scalar(&b, mo, "sov_preemptions_total", "counter",
+           "Sequences preempted (blocks given back, resumed later) because the KV pool was full.", v->preempt);
     histogram(&b, mo, "sov_time_to_first_token_seconds",
               "Seconds from request arrival to its first generated token.", ttft_bounds, N_TTFT,
               v->ttft_b, v->ttft_sum, v->ttft_n);

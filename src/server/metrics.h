@@ -19,6 +19,8 @@
  *                                          from the prefix cache
  *   sov_queue_depth, sov_slots_active, sov_slots_total,
  *   sov_kv_positions_used, sov_kv_positions_total    gauges
+ *   sov_kv_blocks_total, sov_kv_blocks_used, sov_kv_blocks_cached  gauges
+ *   sov_preemptions_total                  counter
  *   sov_time_to_first_token_seconds        histogram, upper bounds (s):
  *       0.01 0.025 0.05 0.1 0.25 0.5 0.75 1 2.5 5 7.5 10 15 20 30 45 60 +Inf
  *   sov_inter_token_latency_seconds        histogram, upper bounds (s):
@@ -76,5 +78,12 @@ void metrics_gauges(metrics *m, int64_t queue_depth, int64_t slots_active, int64
  * its length without the NUL. Errors: SOV_EINVAL (m, out or len NULL),
  * SOV_ENOMEM; on error *out is NULL and *len 0 where given. */
 int metrics_render(metrics *m, char **out, size_t *len);
+
+/* KV pool gauges, set by the scheduler each step: blocks in all, referenced
+ * by running sequences, and held only by the prefix cache. */
+void metrics_kv_blocks(metrics *m, int64_t total, int64_t used, int64_t cached);
+
+/* Counts one preemption (a sequence's blocks taken back to make room). */
+void metrics_preempt(metrics *m);
 
 #endif

@@ -2,6 +2,9 @@
 
 #include "../base/err.h"
 #include "../engine/forward.h"
+#include "../engine/kv.h"
+#include "../engine/kvpage.h"
+#include "prefix.h"
 #include "../tok/vocab.h"
 
 #include <errno.h>
@@ -10,14 +13,15 @@
 #include <string.h>
 #include <time.h>
 
+/* A slot is one sequence of the forward context: the job it runs and the
+ * KV blocks mapped to its tiles. */
 typedef struct slot {
-    int32_t *toks;      /* [n_ctx + 1]: prompt + generated tokens of the current or last job */
-    int32_t n_kv;       /* toks[0..n_kv) are in this sequence's KV cache */
-    int32_t n_toks;
-    sched_job *job;     /* NULL: free (its KV stays for prefix reuse) */
-    sampler *smp;
-    uint64_t used;      /* step of the last admission, for least-recently-used choice */
-    uint64_t order;     /* admission number: prompt chunks go oldest first */
+    sched_job *job;     /* NULL: free */
+    int32_t n_kv;       /* job->seq[0..n_kv) are in the KV blocks */
+    int32_t n_blk;      /* tiles 0..n_blk-1 are mapped to blk[] (one reference each) */
+    int32_t *blk;       /* [n_tile] */
+    int32_t n_pub;      /* full blocks already offered to the prefix tree */
+    int32_t take;       /* tokens this step evaluates for it */
 } slot;
 
 struct sched {
@@ -28,24 +32,30 @@ struct sched {
     metrics *mt;
     sched_params sp;
     int32_t n_vocab;
+    int32_t n_tile;     /* tiles of one sequence */
     size_t max_piece;   /* longest token text in bytes */
     slot *slots;
+    kvpage *pg;         /* the KV block pool (scheduler thread only) */
+    prefix *pt;         /* full blocks by their tokens */
+    int32_t *mbuf;      /* [n_tile] blocks prefix_match found */
 
     pthread_t th;
     bool th_started;
-    pthread_mutex_t mu; /* guards the queue, stop, draining, n_running */
+    pthread_mutex_t mu; /* guards the queue, stop, draining, n_running, kv */
     pthread_cond_t cv;
-    sched_job **q;      /* ring of queue_max */
-    int32_t q_head, q_n;
+    sched_job **q;      /* ring of queue_max + n_slots (preempted jobs go back to its front) */
+    int32_t q_cap, q_head, q_n;
     bool stop, draining;
     int32_t n_running;
+    sched_kv_stats kv;  /* published under mu for sched_kv_stat */
 
     /* batch of one step */
     int32_t *b_tok, *b_pos, *b_seq, *b_slot;
     int8_t *b_logits;
     char *piece;
     size_t piece_cap;
-    uint64_t tick, n_admitted;
+    uint64_t n_admitted;
+    int64_t eval_prompt; /* prompt tokens evaluated (scheduler thread; copied into kv by gauges) */
 };
 
 static double now_s(void)
@@ -90,13 +100,18 @@ int sched_job_new(sched_job **out, const sched *s, int32_t *prompt, int32_t n_pr
     pthread_condattr_destroy(&ca);
     int32_t n_max = g.n_max > 0 ? g.n_max : 1;
     j->text = malloc((size_t)n_max * s->max_piece + 1);
+    j->seq = malloc(sizeof *j->seq * ((size_t)n_prompt + (size_t)n_max + 1));
+    if (j->seq) {
+        memcpy(j->seq, prompt, sizeof *j->seq * (size_t)n_prompt);
+        j->n_seq = n_prompt;
+    }
     if (g.logprobs >= 0) {
         j->toks = malloc(sizeof *j->toks * (size_t)n_max);
         size_t nt = (size_t)n_max * (size_t)(g.logprobs > 0 ? g.logprobs : 1);
         j->top_id = malloc(sizeof *j->top_id * nt);
         j->top_lp = malloc(sizeof *j->top_lp * nt);
     }
-    if (!j->text || (g.logprobs >= 0 && (!j->toks || !j->top_id || !j->top_lp))) {
+    if (!j->text || !j->seq || (g.logprobs >= 0 && (!j->toks || !j->top_id || !j->top_lp))) {
         sched_job_unref(j);
         return err_set(SOV_ENOMEM, "out of memory for a generation of %d tokens", n_max);
     }
@@ -121,6 +136,8 @@ void sched_job_unref(sched_job *j)
     free(j->toks);
     free(j->top_id);
     free(j->top_lp);
+    free(j->seq);
+    sample_free(j->smp);
     free(j);
 }
 
@@ -216,27 +233,63 @@ static void job_finish(sched_job *j, int finish)
 
 /* ---- scheduler ---- */
 
-static int32_t lcp(const int32_t *a, int32_t na, const int32_t *b, int32_t nb)
+/* ---- KV blocks of a slot ---- */
+
+/* Offers sl's full blocks not offered yet to the prefix tree (their tokens
+ * are job->seq[0..32 k)). */
+static void slot_publish(sched *s, slot *sl)
 {
-    int32_t n = na < nb ? na : nb, i = 0;
-    while (i < n && a[i] == b[i])
-        i++;
-    return i;
+    int32_t full = sl->n_kv / KV_TILE;
+    if (s->sp.no_share || full <= sl->n_pub)
+        return;
+    /* an error (a bug: blocks are fresh or came from the tree) only means
+     * these blocks are not shared; it is not retried */
+    (void)prefix_insert(s->pt, sl->job->seq, full * KV_TILE, sl->blk);
+    sl->n_pub = full;
 }
 
-/* Frees slot sl's job after it finished (counts its tokens); the slot's
- * tokens and KV stay for reuse. */
-static void slot_release(sched *s, slot *sl)
+/* Gives back every block of sl (full ones stay cached in the tree) and
+ * unmaps its tiles. */
+static void slot_drop_blocks(sched *s, slot *sl, int32_t si)
+{
+    slot_publish(s, sl);
+    for (int32_t t = 0; t < sl->n_blk; t++) {
+        kvpage_unref(s->pg, sl->blk[t]);
+        forward_map(s->fw, si, t, -1);
+    }
+    sl->n_blk = sl->n_kv = sl->n_pub = 0;
+}
+
+/* Ends slot sl's job after it finished (counts its tokens). */
+static void slot_release(sched *s, slot *sl, int32_t si)
 {
     sched_job *j = sl->job;
+    slot_drop_blocks(s, sl, si);
     metrics_tokens(s->mt, j->n_prompt, j->n_gen, j->n_cached);
-    sample_free(sl->smp);
-    sl->smp = NULL;
     sl->job = NULL;
     sched_job_unref(j);
     pthread_mutex_lock(&s->mu);
     s->n_running--;
     pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Takes slot sl's job off the engine to make room: its blocks go back and
+ * it waits at the front of the queue with its tokens and sampler. */
+static void slot_preempt(sched *s, slot *sl, int32_t si)
+{
+    sched_job *j = sl->job;
+    slot_drop_blocks(s, sl, si);
+    sl->job = NULL;
+    sl->take = 0;
+    j->n_preempt++;
+    metrics_preempt(s->mt);
+    pthread_mutex_lock(&s->mu);
+    s->q_head = (s->q_head + s->q_cap - 1) % s->q_cap;
+    s->q[s->q_head] = j;
+    s->q_n++;
+    s->n_running--;
+    s->kv.preemptions++;
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -248,57 +301,71 @@ static void job_fail(sched_job *j, const char *msg)
     pthread_mutex_unlock(&j->mu);
 }
 
-/* Puts j into a free slot: the one whose KV shares the longest prefix with
- * the prompt (least recently used among equals); only the rest of the prompt
- * is evaluated (at least its last token, whose logits start generation).
- * Called with s->mu held. Returns false if no slot is free. */
-static bool admit(sched *s, sched_job *j)
+/* Puts j into a free slot if the pool has room for its prompt: the prompt's
+ * longest chain of cached full blocks (never its last token, whose logits
+ * start generation) is mapped read-only, and only the rest is evaluated.
+ * Called with s->mu held. Returns 1 admitted (or finished: cancelled,
+ * failed), 0 no free slot or no room now. */
+static int admit(sched *s, sched_job *j)
 {
-    slot *best = NULL;
-    int32_t best_l = -1;
+    int32_t si = -1;
+    int32_t active = 0;
     for (int32_t i = 0; i < s->sp.n_slots; i++) {
-        slot *sl = &s->slots[i];
-        if (sl->job)
-            continue;
-        int32_t l = lcp(sl->toks, sl->n_kv, j->prompt, j->n_prompt);
-        if (l > best_l || (l == best_l && sl->used < best->used)) {
-            best = sl;
-            best_l = l;
-        }
+        if (!s->slots[i].job && si < 0)
+            si = i;
+        active += s->slots[i].job != NULL;
     }
-    if (!best)
-        return false;
-    s->n_running++;
+    if (si < 0)
+        return 0;
     if (atomic_load(&j->cancel)) {
         pthread_mutex_lock(&j->mu);
         job_finish(j, SCHED_CANCELLED);
         pthread_mutex_unlock(&j->mu);
-        s->n_running--;
         sched_job_unref(j);
-        return true;
+        return 1;
     }
-    int rc = sample_new(&best->smp, &j->gen.sp, s->n_vocab);
-    if (!rc && j->gen.n_bias)
-        rc = sample_set_bias(best->smp, j->gen.bias_id, j->gen.bias, j->gen.n_bias);
-    if (rc) {
-        job_fail(j, err_msg());
-        sample_free(best->smp);
-        best->smp = NULL;
-        s->n_running--;
-        sched_job_unref(j);
-        return true;
+    slot *sl = &s->slots[si];
+    int32_t m = s->sp.no_share ? 0 : prefix_match(s->pt, j->seq, ((j->n_seq - 1) / KV_TILE) * KV_TILE, s->mbuf);
+    int32_t need = (j->n_seq - 1) / KV_TILE + 1 - m;
+    /* room for the rest of the prompt, and a block of growth for every
+     * running sequence (else the newcomer is preempted at once). Every
+     * cached block can be had: evicting a leaf frees its parent in turn,
+     * and no running sequence holds a block without its whole prefix */
+    kvpage_stats ps = kvpage_stat(s->pg);
+    if (ps.free + ps.cached < need + active) {
+        for (int32_t t = 0; t < m; t++)
+            kvpage_unref(s->pg, s->mbuf[t]);
+        return 0;
     }
-    int32_t reuse = best_l < j->n_prompt - 1 ? best_l : j->n_prompt - 1;
-    memcpy(best->toks, j->prompt, sizeof *best->toks * (size_t)j->n_prompt);
-    best->n_toks = j->n_prompt;
-    best->n_kv = reuse;
-    best->used = ++s->tick;
-    best->order = ++s->n_admitted;
-    best->job = j;
-    pthread_mutex_lock(&j->mu);
-    j->n_cached = reuse;
-    pthread_mutex_unlock(&j->mu);
-    return true;
+    if (!j->smp) {
+        int rc = sample_new(&j->smp, &j->gen.sp, s->n_vocab);
+        if (!rc && j->gen.n_bias)
+            rc = sample_set_bias(j->smp, j->gen.bias_id, j->gen.bias, j->gen.n_bias);
+        if (rc) {
+            for (int32_t t = 0; t < m; t++)
+                kvpage_unref(s->pg, s->mbuf[t]);
+            job_fail(j, err_msg());
+            sched_job_unref(j);
+            return 1;
+        }
+        pthread_mutex_lock(&j->mu);
+        j->n_cached = m * KV_TILE;
+        pthread_mutex_unlock(&j->mu);
+        s->kv.prompt_tokens += j->n_prompt;
+        s->kv.prompt_cached += m * KV_TILE;
+    }
+    for (int32_t t = 0; t < m; t++) {
+        sl->blk[t] = s->mbuf[t];
+        forward_map(s->fw, si, t, s->mbuf[t]);
+    }
+    sl->n_blk = sl->n_pub = m;
+    sl->n_kv = m * KV_TILE;
+    sl->take = 0;
+    sl->job = j;
+    if (!j->order) /* the first admission's number stays: a resumed job is not "latest" again */
+        j->order = ++s->n_admitted;
+    s->n_running++;
+    return 1;
 }
 
 /* Handles the token slot sl sampled: appends its text, checks stop strings
@@ -307,8 +374,8 @@ static void on_token(sched *s, slot *sl, int32_t tok, double t)
 {
     sched_job *j = sl->job;
     const sched_gen *g = &j->gen;
-    int32_t prev = sl->toks[sl->n_toks - 1];
-    sl->toks[sl->n_toks++] = tok;
+    int32_t prev = j->seq[j->n_seq - 1];
+    j->seq[j->n_seq++] = tok;
     bool eog = vocab_is_eog(s->vb, tok);
 
     float lp = 0;
@@ -316,7 +383,7 @@ static void on_token(sched *s, slot *sl, int32_t tok, double t)
     int32_t top_id[SCHED_MAX_TOP];
     float top_lp[SCHED_MAX_TOP];
     if (g->logprobs >= 0) {
-        int r = sample_logprobs(sl->smp, tok, &lp, g->logprobs, top_id, top_lp);
+        int r = sample_logprobs(j->smp, tok, &lp, g->logprobs, top_id, top_lp);
         n_top = r > 0 ? r : 0;
     }
     int n = 0;
@@ -373,7 +440,7 @@ static void on_token(sched *s, slot *sl, int32_t tok, double t)
         if (j->n_tok > 0 && j->toks[j->n_tok - 1].end > cut)
             j->toks[j->n_tok - 1].end = cut;
         job_finish(j, SCHED_STOP);
-    } else if (j->n_gen >= g->n_max || sl->n_toks > s->sp.n_ctx) {
+    } else if (j->n_gen >= g->n_max || j->n_seq > s->sp.n_ctx) {
         job_finish(j, SCHED_LENGTH);
     } else {
         job_commit(j);
@@ -383,8 +450,40 @@ static void on_token(sched *s, slot *sl, int32_t tok, double t)
     pthread_mutex_unlock(&j->mu);
 }
 
-/* One engine step over every slot with work. Returns false on an engine
- * error (every running job has then failed). */
+/* The running slot admitted last (-1: none). */
+static int32_t latest(sched *s)
+{
+    int32_t v = -1;
+    for (int32_t i = 0; i < s->sp.n_slots; i++)
+        if (s->slots[i].job && (v < 0 || s->slots[i].job->order > s->slots[v].job->order))
+            v = i;
+    return v;
+}
+
+/* Maps blocks for the tiles slot si writes this step, preempting the latest
+ * admitted sequences while the pool has none to give. Returns false if si
+ * itself was preempted. */
+static bool slot_grow(sched *s, int32_t si)
+{
+    slot *sl = &s->slots[si];
+    int32_t last_tile = (sl->n_kv + sl->take - 1) / KV_TILE;
+    while (sl->n_blk <= last_tile) {
+        int32_t b = kvpage_alloc(s->pg);
+        if (b < 0) {
+            int32_t v = latest(s);
+            slot_preempt(s, &s->slots[v], v);
+            if (v == si)
+                return false;
+            continue;
+        }
+        sl->blk[sl->n_blk] = b;
+        forward_map(s->fw, si, sl->n_blk, b);
+        sl->n_blk++;
+    }
+    return true;
+}
+
+/* One engine step over every slot with work. */
 static void step(sched *s)
 {
     const int32_t ns = s->sp.n_slots;
@@ -395,52 +494,65 @@ static void step(sched *s)
             pthread_mutex_lock(&sl->job->mu);
             job_finish(sl->job, SCHED_CANCELLED);
             pthread_mutex_unlock(&sl->job->mu);
-            slot_release(s, sl);
+            slot_release(s, sl, i);
         }
     }
-    int32_t n = 0;
-    /* the next token of every generating slot */
+    /* the plan: the next token of every generating slot, then prompt
+     * tokens, oldest admission first, into what is left of the budget */
+    int32_t budget = s->sp.n_batch;
     for (int32_t i = 0; i < ns; i++) {
         slot *sl = &s->slots[i];
-        if (!sl->job || sl->n_toks - sl->n_kv != 1)
-            continue;
-        s->b_tok[n] = sl->toks[sl->n_kv];
-        s->b_pos[n] = sl->n_kv;
-        s->b_seq[n] = i;
-        s->b_logits[n] = 1;
-        s->b_slot[n] = i;
-        sl->n_kv++;
-        n++;
+        sl->take = 0;
+        if (sl->job && sl->job->n_seq - sl->n_kv == 1) {
+            sl->take = 1;
+            budget--;
+        }
     }
-    /* prompt tokens, oldest admission first, into what is left */
     for (;;) {
         slot *sl = NULL;
+        for (int32_t i = 0; i < ns; i++) {
+            slot *c = &s->slots[i];
+            if (c->job && !c->take && c->job->n_seq - c->n_kv > 1 && (!sl || c->job->order < sl->job->order))
+                sl = c;
+        }
+        if (!sl || budget <= 0)
+            break;
+        int32_t want = sl->job->n_seq - sl->n_kv;
+        sl->take = want < budget ? want : budget;
+        budget -= sl->take;
+    }
+    /* blocks for what the plan writes, oldest first (a preempted slot's
+     * take is gone with it) */
+    for (;;) {
         int32_t si = -1;
         for (int32_t i = 0; i < ns; i++) {
             slot *c = &s->slots[i];
-            if (c->job && c->n_toks - c->n_kv > 1 && (!sl || c->order < sl->order)) {
-                sl = c;
+            int32_t end = c->n_kv + c->take;
+            if (c->job && c->take && (end - 1) / KV_TILE >= c->n_blk &&
+                (si < 0 || c->job->order < s->slots[si].job->order))
                 si = i;
-            }
         }
-        if (!sl || n >= s->sp.n_batch)
+        if (si < 0)
             break;
-        int32_t take = sl->n_toks - sl->n_kv;
-        if (take > s->sp.n_batch - n)
-            take = s->sp.n_batch - n;
-        for (int32_t k = 0; k < take; k++) {
-            s->b_tok[n] = sl->toks[sl->n_kv];
+        slot_grow(s, si);
+    }
+    int32_t n = 0;
+    for (int32_t i = 0; i < ns; i++) {
+        slot *sl = &s->slots[i];
+        if (!sl->job || !sl->take)
+            continue;
+        for (int32_t k = 0; k < sl->take; k++) {
+            s->b_tok[n] = sl->job->seq[sl->n_kv];
             s->b_pos[n] = sl->n_kv;
-            s->b_seq[n] = si;
-            s->b_logits[n] = sl->n_kv == sl->n_toks - 1;
-            s->b_slot[n] = si;
+            s->b_seq[n] = i;
+            s->b_logits[n] = sl->n_kv == sl->job->n_seq - 1;
+            s->b_slot[n] = i;
             sl->n_kv++;
             n++;
         }
-        /* a slot whose prompt is done now waits for its logits: it has one
-         * pending token only after sampling, so it is not picked again */
-        if (sl->n_toks - sl->n_kv > 0)
-            break; /* budget used up */
+        /* prompt work: a fresh prompt, or a preempted job's tokens again */
+        if (sl->take > 1 || sl->job->n_gen == 0)
+            s->eval_prompt += sl->take;
     }
     if (n == 0)
         return;
@@ -454,8 +566,9 @@ static void step(sched *s)
         for (int32_t i = 0; i < ns; i++)
             if (s->slots[i].job) {
                 job_fail(s->slots[i].job, msg);
-                s->slots[i].n_kv = 0; /* its KV is in doubt */
-                slot_release(s, &s->slots[i]);
+                s->slots[i].n_kv = 0; /* its KV is in doubt: nothing of it is published */
+                s->slots[i].n_pub = s->slots[i].n_blk;
+                slot_release(s, &s->slots[i], i);
             }
         return;
     }
@@ -465,11 +578,14 @@ static void step(sched *s)
             continue;
         slot *sl = &s->slots[s->b_slot[i]];
         const float *lg = forward_logits(s->fw, k++);
-        int32_t tok = sample_next(sl->smp, lg, sl->toks, sl->n_toks);
+        int32_t tok = sample_next(sl->job->smp, lg, sl->job->seq, sl->job->n_seq);
         on_token(s, sl, tok, t);
         if (sl->job->finish != SCHED_RUNNING)
-            slot_release(s, sl);
+            slot_release(s, sl, s->b_slot[i]);
     }
+    for (int32_t i = 0; i < ns; i++)
+        if (s->slots[i].job)
+            slot_publish(s, &s->slots[i]);
 }
 
 static void gauges(sched *s)
@@ -479,10 +595,16 @@ static void gauges(sched *s)
         active += s->slots[i].job != NULL;
         kv += s->slots[i].n_kv;
     }
+    kvpage_stats ps = kvpage_stat(s->pg);
     pthread_mutex_lock(&s->mu);
     int64_t q = s->q_n;
+    s->kv.blocks_total = ps.total;
+    s->kv.blocks_used = ps.used;
+    s->kv.blocks_cached = ps.cached;
+    s->kv.evaluated_prompt = s->eval_prompt;
     pthread_mutex_unlock(&s->mu);
-    metrics_gauges(s->mt, q, active, s->sp.n_slots, kv, (int64_t)s->sp.n_slots * s->sp.n_ctx);
+    metrics_gauges(s->mt, q, active, s->sp.n_slots, kv, (int64_t)ps.total * KV_TILE);
+    metrics_kv_blocks(s->mt, ps.total, ps.used, ps.cached);
 }
 
 /* Drops queued jobs whose clients left, so they hold no queue places while
@@ -491,14 +613,14 @@ static void purge_queue(sched *s)
 {
     int32_t kept = 0;
     for (int32_t k = 0; k < s->q_n; k++) {
-        sched_job *j = s->q[(s->q_head + k) % s->sp.queue_max];
+        sched_job *j = s->q[(s->q_head + k) % s->q_cap];
         if (atomic_load(&j->cancel)) {
             pthread_mutex_lock(&j->mu);
             job_finish(j, SCHED_CANCELLED);
             pthread_mutex_unlock(&j->mu);
             sched_job_unref(j);
         } else {
-            s->q[(s->q_head + kept++) % s->sp.queue_max] = j;
+            s->q[(s->q_head + kept++) % s->q_cap] = j;
         }
     }
     s->q_n = kept;
@@ -516,7 +638,7 @@ static void *sched_main(void *arg)
             sched_job *j = s->q[s->q_head];
             if (!admit(s, j))
                 break;
-            s->q_head = (s->q_head + 1) % s->sp.queue_max;
+            s->q_head = (s->q_head + 1) % s->q_cap;
             s->q_n--;
         }
         bool any = false;
@@ -538,7 +660,7 @@ static void *sched_main(void *arg)
     /* stopping: everything still queued or running is cancelled */
     while (s->q_n > 0) {
         sched_job *j = s->q[s->q_head];
-        s->q_head = (s->q_head + 1) % s->sp.queue_max;
+        s->q_head = (s->q_head + 1) % s->q_cap;
         s->q_n--;
         pthread_mutex_lock(&j->mu);
         job_finish(j, SCHED_CANCELLED);
@@ -551,7 +673,7 @@ static void *sched_main(void *arg)
             pthread_mutex_lock(&s->slots[i].job->mu);
             job_finish(s->slots[i].job, SCHED_CANCELLED);
             pthread_mutex_unlock(&s->slots[i].job->mu);
-            slot_release(s, &s->slots[i]);
+            slot_release(s, &s->slots[i], i);
         }
     return NULL;
 }
@@ -601,22 +723,35 @@ int sched_new(sched **out, const model *m, pool *p, const sched_params *sp, metr
             goto nomem;
     }
 
-    if ((rc = forward_new(&s->fw, m, s->sp.n_ctx, s->sp.n_slots, p)) ||
-        (rc = forward_set_batch(s->fw, s->sp.n_batch)))
+    s->n_tile = (s->sp.n_ctx + KV_TILE - 1) / KV_TILE;
+    int64_t kv_tok = s->sp.kv_tokens > 0 ? s->sp.kv_tokens : (int64_t)s->sp.n_slots * s->n_tile * KV_TILE;
+    if (kv_tok < s->sp.n_ctx)
+        kv_tok = s->sp.n_ctx; /* one sequence must be able to reach its whole context */
+    int64_t n_blocks = (kv_tok + KV_TILE - 1) / KV_TILE;
+    if (n_blocks > (1 << 30)) {
+        rc = err_set(SOV_EINVAL, "a KV pool of %lld positions is too large", (long long)kv_tok);
+        goto fail;
+    }
+    if ((rc = forward_new_paged(&s->fw, m, s->sp.n_ctx, s->sp.n_slots, (int32_t)n_blocks, p)) ||
+        (rc = forward_set_batch(s->fw, s->sp.n_batch)) || (rc = kvpage_new(&s->pg, (int32_t)n_blocks)) ||
+        (rc = prefix_new(&s->pt, s->pg, KV_TILE)))
         goto fail;
     s->slots = calloc((size_t)s->sp.n_slots, sizeof *s->slots);
-    s->q = calloc((size_t)s->sp.queue_max, sizeof *s->q);
+    s->q_cap = s->sp.queue_max + s->sp.n_slots; /* preempted jobs come back beside the queued ones */
+    s->q = calloc((size_t)s->q_cap, sizeof *s->q);
+    s->mbuf = malloc(sizeof(int32_t) * (size_t)s->n_tile);
     size_t nb = (size_t)s->sp.n_batch;
     s->b_tok = malloc(sizeof(int32_t) * nb);
     s->b_pos = malloc(sizeof(int32_t) * nb);
     s->b_seq = malloc(sizeof(int32_t) * nb);
     s->b_slot = malloc(sizeof(int32_t) * nb);
     s->b_logits = malloc(nb);
-    if (!s->slots || !s->q || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_slot || !s->b_logits)
+    if (!s->slots || !s->q || !s->mbuf || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_slot || !s->b_logits)
         goto nomem;
     for (int32_t i = 0; i < s->sp.n_slots; i++)
-        if (!(s->slots[i].toks = malloc(sizeof(int32_t) * ((size_t)s->sp.n_ctx + 1))))
+        if (!(s->slots[i].blk = malloc(sizeof(int32_t) * (size_t)s->n_tile)))
             goto nomem;
+    s->kv.blocks_total = (int32_t)n_blocks;
     if (pthread_create(&s->th, NULL, sched_main, s)) {
         rc = err_set(SOV_EIO, "cannot start the scheduler thread");
         goto fail;
@@ -644,9 +779,12 @@ void sched_free(sched *s)
     }
     if (s->slots)
         for (int32_t i = 0; i < s->sp.n_slots; i++)
-            free(s->slots[i].toks);
+            free(s->slots[i].blk);
     free(s->slots);
     free(s->q);
+    free(s->mbuf);
+    prefix_free(s->pt);
+    kvpage_free(s->pg);
     free(s->b_tok);
     free(s->b_pos);
     free(s->b_seq);
@@ -679,7 +817,7 @@ int sched_submit(sched *s, sched_job *j)
     }
     job_ref(j);
     j->t_submit = now_s();
-    s->q[(s->q_head + s->q_n) % s->sp.queue_max] = j;
+    s->q[(s->q_head + s->q_n) % s->q_cap] = j;
     s->q_n++;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
@@ -699,6 +837,14 @@ int sched_busy(sched *s)
     int n = s->q_n + s->n_running;
     pthread_mutex_unlock(&s->mu);
     return n;
+}
+
+sched_kv_stats sched_kv_stat(sched *s)
+{
+    pthread_mutex_lock(&s->mu);
+    sched_kv_stats k = s->kv;
+    pthread_mutex_unlock(&s->mu);
+    return k;
 }
 
 int32_t sched_n_ctx(const sched *s) { return s->sp.n_ctx; }

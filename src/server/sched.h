@@ -1,16 +1,25 @@
 /* sched: continuous batching of generation requests over one forward
  * context (one KV sequence per slot), on its own thread.
  *
- * Each step the scheduler thread admits queued jobs into free slots (the
- * free slot whose cached tokens share the longest prefix with the prompt,
- * so only the rest is evaluated), then makes ONE forward_decode call that
+ * KV memory is one pool of blocks of KV_TILE positions (engine/kvpage.h)
+ * that every sequence draws from as it grows; full blocks are published in
+ * a prefix tree (server/prefix.h), so a prompt starting with cached blocks
+ * (a system prompt, tools, an earlier turn, a preempted job's own work)
+ * maps them read-only and evaluates only the rest. When the pool is out of
+ * blocks, the most recently admitted sequence is preempted: its blocks go
+ * back (full ones stay cached), it returns to the front of the queue with
+ * its tokens and sampler, and later resumes where it stopped.
+ *
+ * Each step the scheduler thread admits queued jobs into free slots (when
+ * the pool has room for their prompt), then makes ONE forward_decode call that
  * carries the next token of every generating slot plus at most `n_batch`
  * tokens in all (pending prompt tokens of admitted slots fill what the
  * generating ones leave), samples every slot that got logits with its own
  * sampler, and publishes the new text to the job. The engine gives every
- * output the same bits whatever else is in the batch, and each slot samples
- * with its own seeded RNG, so a job's tokens do not depend on its
- * neighbours, on the slot it got, or on how its prompt was chunked.
+ * output the same bits whatever else is in the batch and wherever its KV
+ * blocks live, and each job samples with its own seeded RNG, so a job's
+ * tokens do not depend on its neighbours, its slot, how its prompt was
+ * chunked, what was shared, or whether it was preempted.
  *
  * A job is shared by the submitting thread and the scheduler (refcounted).
  * Its text grows in a buffer sized at submission for the whole generation;
@@ -39,10 +48,13 @@
 enum sched_finish { SCHED_RUNNING = 0, SCHED_STOP, SCHED_LENGTH, SCHED_CANCELLED, SCHED_ERROR };
 
 typedef struct sched_params {
-    int32_t n_slots;     /* parallel sequences (>= 1) */
-    int32_t n_ctx;       /* context positions of each slot */
+    int32_t n_slots;     /* sequences generated at once (>= 1) */
+    int32_t n_ctx;       /* positions one sequence may reach (prompt + generated) */
     int32_t n_batch;     /* tokens one step evaluates at most (generating + prompt) */
     int32_t queue_max;   /* jobs waiting for a slot before submit says SOV_EBUSY */
+    int32_t kv_tokens;   /* KV pool in positions, rounded up to whole blocks of KV_TILE
+                          * (0: n_slots * n_ctx, every sequence its full context); at least n_ctx */
+    bool no_share;       /* true: no prefix sharing between requests (for measurements) */
 } sched_params;
 
 /* What to generate; filled by the caller before sched_submit, then owned by
@@ -91,6 +103,15 @@ typedef struct sched_job {
     double t_submit, t_first, t_last; /* seconds, monotonic */
     atomic_bool cancel;
     int refs;
+
+    /* the scheduler thread's own (no lock): the tokens so far and the
+     * sampler live in the job, not the slot, so a preempted job resumes
+     * exactly where it stopped */
+    int32_t *seq;             /* prompt + generated tokens, capacity n_prompt + n_max + 1 */
+    int32_t n_seq;
+    sampler *smp;             /* NULL until first admitted */
+    uint64_t order;           /* first admission's number (the latest admitted is preempted first) */
+    int32_t n_preempt;        /* times it was preempted */
 } sched_job;
 
 typedef struct sched sched;
@@ -144,9 +165,16 @@ void sched_drain(sched *s);
 /* Jobs queued or running. */
 int sched_busy(sched *s);
 
-/* Context positions of one slot, and number of slots. */
+/* Context positions of one sequence, and number of slots. */
 int32_t sched_n_ctx(const sched *s);
 int32_t sched_n_slots(const sched *s);
+
+/* KV pool counters (a snapshot, any thread). */
+typedef struct sched_kv_stats {
+    int32_t blocks_total, blocks_used, blocks_cached;
+    int64_t preemptions, prompt_tokens, prompt_cached, evaluated_prompt;
+} sched_kv_stats;
+sched_kv_stats sched_kv_stat(sched *s);
 
 /* Name of the kernel table the scheduler's context computes with. */
 const char *sched_kernels(const sched *s);

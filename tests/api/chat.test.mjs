@@ -131,14 +131,20 @@ describe('chat completions (--chat-template llama2)', { timeout: 150000 }, () =>
         assert.equal(last.usage.total_tokens, res.usage.total_tokens);
     });
 
-    test('prompt reuse: the same request twice, the second has cached_tokens > 0', T, async () => {
-        const req = baseChat({ max_tokens: 4, messages: [{ role: 'user', content: 'Once there was a big red dog named Max.' }] });
-        const a = await oa.chat.completions.create(req);
-        const b = await oa.chat.completions.create(req);
+    test('prompt reuse: a long shared system prompt is cached in whole blocks of 32 tokens', T, async () => {
+        // the prefix cache keeps full blocks of 32 tokens; a prompt reuses every
+        // cached block before the one holding its last token
+        const system = 'You are a kind storyteller. You tell short stories about animals, about the sun and the ' +
+            'moon, about a little girl named Lily and her dog, and you always end them happily. ';
+        const req = (u) => baseChat({ max_tokens: 4, messages: [{ role: 'system', content: system }, { role: 'user', content: u }] });
+        const a = await oa.chat.completions.create(req('Once there was a big red dog named Max.'));
+        const b = await oa.chat.completions.create(req('Once there was a big red dog named Max.'));
+        const c = await oa.chat.completions.create(req('A cat sat on a mat in the sun.'));
         assert.equal(b.choices[0].message.content, a.choices[0].message.content);
-        const cached = b.usage.prompt_tokens_details?.cached_tokens;
-        assert.ok(cached > 0, `cached_tokens ${cached} (prompt_tokens ${b.usage.prompt_tokens})`);
-        assert.ok(cached <= b.usage.prompt_tokens);
+        const cb = b.usage.prompt_tokens_details?.cached_tokens, cc = c.usage.prompt_tokens_details?.cached_tokens;
+        assert.ok(b.usage.prompt_tokens > 64, `prompt_tokens ${b.usage.prompt_tokens}: the test needs two full blocks`);
+        assert.equal(cb, Math.floor((b.usage.prompt_tokens - 1) / 32) * 32, `same request: cached_tokens ${cb} of ${b.usage.prompt_tokens}`);
+        assert.ok(cc >= 32 && cc % 32 === 0 && cc < c.usage.prompt_tokens, `shared system prompt only: cached_tokens ${cc}`);
     });
 
     test('logprobs true, top_logprobs 3: one entry per token, 3 sorted alternatives, greedy = top', T, async () => {
