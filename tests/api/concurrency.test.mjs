@@ -55,3 +55,25 @@ for (const np of [4, 16]) {
         });
     });
 }
+
+// A KV pool too small for everything at once: 16 requests of ~100-250
+// positions each over 640 positions (20 blocks). The latest admitted ones are
+// preempted and resumed; every text equals the one the request gets alone.
+describe('concurrency over a small KV pool', { timeout: 120000 }, () => {
+    let srv, oa;
+    before(async () => { srv = await startServer(['-np', '8', '--kv-size', '640', '-c', '4096']); oa = client(srv); }, T);
+    after(() => stopAll(srv), T);
+
+    test('16 requests over a 640-position pool: same texts as one at a time, preemptions in /metrics', T, async () => {
+        const reqs = PROMPTS.map((p, i) => ({ model: MODEL_ID, prompt: p, max_tokens: 90 + 10 * i, temperature: 0.9, seed: 100 + i, ignore_eos: true }));
+        const seq = await sequential(oa, reqs);
+        const total = reqs.reduce((a, r) => a + r.max_tokens, 0);
+        assert.ok(total > 640 * 2, `the requests need ${total} positions`);
+        assertSame(await concurrent(oa, reqs), seq, 'concurrent over a small pool vs sequential');
+        const m = await (await fetch(srv.url + '/metrics')).text();
+        const pre = Number((m.match(/^sov_preemptions_total\{[^}]*\} (\d+)/m) ?? [])[1]);
+        assert.ok(pre > 0, `sov_preemptions_total ${pre}`);
+        const tot = Number((m.match(/^sov_kv_blocks_total\{[^}]*\} (\d+)/m) ?? [])[1]);
+        assert.equal(tot, 20, 'sov_kv_blocks_total');
+    });
+});
