@@ -24,9 +24,9 @@ build: $(BUILD)/sov
 # SIMD kernel files are compiled for their instruction set; they only run
 # after kern.c has checked the CPU has it.
 KDIR := $(BUILD)/obj/src/engine/kern
-$(KDIR)/kern_avx2.o $(KDIR)/kern_avx2_k.o: ARCH = -mavx2 -mfma -mf16c
-$(KDIR)/kern_avx512.o $(KDIR)/kern_avx512_k.o $(KDIR)/kern_avx512_r16.o: ARCH = -mavx2 -mfma -mf16c -mavx512f \
-                                                      -mavx512dq -mavx512bw -mavx512vl -mavx512vnni
+$(KDIR)/kern_avx2.o $(KDIR)/kern_avx2_k.o $(KDIR)/kern_avx2_kv.o: ARCH = -mavx2 -mfma -mf16c
+$(KDIR)/kern_avx512.o $(KDIR)/kern_avx512_k.o $(KDIR)/kern_avx512_r16.o \
+  $(KDIR)/kern_avx512_kv.o: ARCH = -mavx2 -mfma -mf16c -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx512vnni
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -71,10 +71,13 @@ static inline __attribute__((always_inline)) void axpy_rows(float *o, float c, c
     }
 }
 
+/* scratch: m, l [nqg], s [nqg][ATTN_KT], then (f16 / q8_0) the decoded tile:
+ * K [head_dim][ATTN_KT] and V [ATTN_KT][head_dim], 16-float aligned offsets */
+static int64_t scratch_tile_off(int64_t nqg) { return (nqg * (2 + ATTN_KT) + 15) & ~(int64_t)15; }
+
 int64_t attn_scratch_floats(int32_t nq, int32_t n_group, int32_t head_dim)
 {
-    (void)head_dim;
-    return (int64_t)nq * n_group * (2 + ATTN_KT);
+    return scratch_tile_off((int64_t)nq * n_group) + 2 * (int64_t)ATTN_KT * head_dim;
 }
 
 /* s[i] = e^(s[i] - sub), i < 16 (vexp16; the argument is <= 0 in a softmax
@@ -146,12 +149,28 @@ void attn_run(const attn_block *b, float *scratch)
         m[i] = -INFINITY;
         l[i] = 0.0f;
     }
+    float *kdec = scratch + scratch_tile_off(nqg), *vdec = kdec + (int64_t)ATTN_KT * hd;
+    const int elt = kv_elt_bytes(b->kv_type);
     for (int32_t t0 = 0; t0 <= maxpos; t0 += ATTN_KT) {
         /* the tile's keys, transposed in the cache; keys past the last
          * position hold whatever is there (their scores are unused) */
         const int64_t blk = b->tiles ? b->tiles[t0 / ATTN_KT] : t0 / ATTN_KT;
-        const float *kT = b->k + blk * b->k_tile_stride;
-        const float *vt = b->v + blk * b->v_tile_stride;
+        const unsigned char *kb = (const unsigned char *)b->k + blk * b->k_tile_stride * elt;
+        const unsigned char *vb = (const unsigned char *)b->v + blk * b->v_tile_stride * elt;
+        const float *kT = (const float *)(const void *)kb, *vt = (const float *)(const void *)vb;
+        int64_t vstride = b->kv_stride;
+        if (b->kv_type != KV_F32) {
+            /* decode the keys and the values any query of the block sees */
+            const int nv = maxpos + 1 - t0 < ATTN_KT ? maxpos + 1 - t0 : ATTN_KT;
+            if (b->kv_type == KV_F16) {
+                b->ops->kv_k_f16(kb, NULL, hd, kdec);
+                b->ops->kv_v_f16(vb, b->kv_stride, NULL, 0, hd, nv, vdec);
+            } else {
+                b->ops->kv_k_q8_0(kb, b->ks + blk * b->ks_tile_stride, hd, kdec);
+                b->ops->kv_v_q8_0(vb, b->kv_stride, b->vs + blk * b->vs_tile_stride, b->vs_stride, hd, nv, vdec);
+            }
+            kT = kdec, vt = vdec, vstride = hd;
+        }
         for (int32_t j = 0; j < b->nq; j++) {
             int32_t nt = b->pos[j] + 1 - t0; /* keys of this tile the query sees */
             if (nt <= 0)
@@ -186,7 +205,7 @@ void attn_run(const attn_block *b, float *scratch)
                     sum += si[t];
                 l[i] = l[i] * c + sum;
                 m[i] = mx;
-                axpy_rows(b->out + j * b->out_stride + (int64_t)g * hd, c, si, vt, b->kv_stride, nt, hd);
+                axpy_rows(b->out + j * b->out_stride + (int64_t)g * hd, c, si, vt, vstride, nt, hd);
             }
         }
     }

@@ -12,6 +12,9 @@
 
 #include <stdint.h>
 
+#include "kern/kern.h"
+#include "kv.h"
+
 #define ATTN_KT 32 /* keys per tile */
 
 typedef struct attn_block {
@@ -23,13 +26,23 @@ typedef struct attn_block {
     int64_t q_stride;
     const int32_t *tiles; /* block of each tile of ATTN_KT positions (the sequence's block table);
                            * NULL: tile i is block i */
-    const float *k;      /* keys by blocks, each [head_dim][ATTN_KT] (transposed): key t, element d at
+    int kv_type;         /* enum kv_type (kv.h): the elements of k and v (floats, halves or q8_0
+                          * codes); offsets and strides of k and v count these elements */
+    const kern_ops *ops; /* KV_F16 / KV_Q8_0: the table whose kv_k_* / kv_v_* decode the tiles
+                          * (unused for KV_F32, which is read in place) */
+    const void *k;       /* keys by blocks, each [head_dim][ATTN_KT] (transposed): key t, element d at
                           * k + tiles[t / ATTN_KT] * k_tile_stride + d * ATTN_KT + t % ATTN_KT */
     int64_t k_tile_stride;
-    const float *v;      /* value of position t at v + tiles[t / ATTN_KT] * v_tile_stride
+    const uint16_t *ks;  /* KV_Q8_0: f16 scale of chunk c (kern.h) of key t at
+                          * ks + tiles[t / ATTN_KT] * ks_tile_stride + c * ATTN_KT + t % ATTN_KT */
+    int64_t ks_tile_stride;
+    const void *v;       /* value of position t at v + tiles[t / ATTN_KT] * v_tile_stride
                           * + (t % ATTN_KT) * kv_stride (this head) */
     int64_t v_tile_stride;
     int64_t kv_stride;
+    const uint16_t *vs;  /* KV_Q8_0: f16 scale of chunk c of value t at
+                          * vs + tiles[t / ATTN_KT] * vs_tile_stride + (t % ATTN_KT) * vs_stride + c */
+    int64_t vs_tile_stride, vs_stride;
     float *out;          /* output (j, g) at out + j*out_stride + g*head_dim */
     int64_t out_stride;
     float scale;         /* score = scale * q.k */
@@ -40,6 +53,10 @@ typedef struct attn_block {
 int64_t attn_scratch_floats(int32_t nq, int32_t n_group, int32_t head_dim);
 
 /* out(j, g) = softmax_t(scale * q(j,g) . k_t) @ v_t over t = 0..pos[j].
+ * KV_F16 / KV_Q8_0 tiles are first decoded to floats (exactly, by b->ops)
+ * into the scratch, once per tile for all queries and heads of the block,
+ * then take the f32 path: the result is bit for bit that of an f32 cache
+ * holding the decoded values.
  * scratch: attn_scratch_floats(b->nq, b->n_group, b->head_dim) floats, owned by
  * the caller.
  * No errors (the caller keeps positions within the cache). */

@@ -493,6 +493,9 @@ static void att_worker(void *arg, int ith, int nth)
     for (int32_t w = ith; w < j->n_items; w += nth) {
         const att_item *it = &j->items[w];
         int32_t seq = j->seq ? j->seq[it->j0] : 0;
+        const kv_cache *kv = &f->kv;
+        unsigned char *k0 = kv_k_block(kv, j->layer, 0), *v0 = kv_v_block(kv, j->layer, 0);
+        const int elt = kv_elt_bytes(kv->type);
         attn_block b = {
             .nq = it->nq,
             .n_group = G,
@@ -500,26 +503,69 @@ static void att_worker(void *arg, int ith, int nth)
             .pos = j->pos + it->j0,
             .q = f->q + (int64_t)it->j0 * Q + (int64_t)it->kvh * G * hd,
             .q_stride = Q,
-            .tiles = kv_table(&f->kv, seq),
-            .k = kv_k_block(&f->kv, j->layer, 0) + (int64_t)it->kvh * hd * KV_TILE,
-            .k_tile_stride = kv_block_floats(&f->kv),
-            .v = kv_v_block(&f->kv, j->layer, 0) + (int64_t)it->kvh * hd,
-            .v_tile_stride = kv_block_floats(&f->kv),
-            .kv_stride = f->kv.row,
+            .tiles = kv_table(kv, seq),
+            .kv_type = kv->type,
+            .ops = f->ops,
+            .k = k0 + (int64_t)it->kvh * hd * KV_TILE * elt,
+            .k_tile_stride = (int64_t)kv->block_bytes / elt,
+            .v = v0 + (int64_t)it->kvh * hd * elt,
+            .v_tile_stride = (int64_t)kv->block_bytes / elt,
+            .kv_stride = kv->row,
             .out = f->o + (int64_t)it->j0 * Q + (int64_t)it->kvh * G * hd,
             .out_stride = Q,
             .scale = 1.0f / sqrtf((float)hd),
         };
+        if (kv->type == KV_Q8_0) {
+            b.ks = kv_k_scales(kv, k0) + (int64_t)it->kvh * kv->nch * KV_TILE;
+            b.ks_tile_stride = (int64_t)kv->block_bytes / 2;
+            b.vs = kv_v_scales(kv, v0) + (int64_t)it->kvh * kv->nch;
+            b.vs_tile_stride = (int64_t)kv->block_bytes / 2;
+            b.vs_stride = (int64_t)kv->n_head_kv * kv->nch;
+        }
         attn_run(&b, scratch);
+    }
+}
+
+/* Stores the key row k[row] and the value row v[row] of (layer, seq, pos)
+ * into their blocks in the cache's type (K transposed: element i at stride
+ * KV_TILE); the caller keeps indices in range and the tile mapped. */
+static void kv_put(const forward *f, int32_t layer, int32_t seq, int32_t pos, const float *k, const float *v)
+{
+    const kv_cache *kv = &f->kv;
+    const int32_t blk = kv_table(kv, seq)[pos / KV_TILE], t = pos % KV_TILE;
+    unsigned char *kb = kv_k_block(kv, layer, blk), *vb = kv_v_block(kv, layer, blk);
+    const int elt = kv_elt_bytes(kv->type);
+    unsigned char *kt = kb + (int64_t)t * elt, *vt = vb + (int64_t)t * kv->row * elt;
+    switch (kv->type) {
+    case KV_F32:
+        for (int32_t i = 0; i < kv->row; i++)
+            ((float *)(void *)kt)[(int64_t)i * KV_TILE] = k[i];
+        memcpy(vt, v, sizeof(float) * (size_t)kv->row);
+        break;
+    case KV_F16:
+        f->ops->kv_put_f16(k, kv->n_head_kv, kv->head_dim, kt, KV_TILE, NULL, 0);
+        f->ops->kv_put_f16(v, kv->n_head_kv, kv->head_dim, vt, 1, NULL, 0);
+        break;
+    default: /* KV_Q8_0: scales [n_head_kv][nch][KV_TILE] (K), [KV_TILE][n_head_kv * nch] (V) */
+        f->ops->kv_put_q8_0(k, kv->n_head_kv, kv->head_dim, kt, KV_TILE, kv_k_scales(kv, kb) + t, KV_TILE);
+        f->ops->kv_put_q8_0(v, kv->n_head_kv, kv->head_dim, vt, 1,
+                            kv_v_scales(kv, vb) + (int64_t)t * kv->n_head_kv * kv->nch, 1);
+        break;
     }
 }
 
 int forward_new(forward **out, const model *m, int32_t n_ctx, int32_t n_seq, pool *p)
 {
-    return forward_new_paged(out, m, n_ctx, n_seq, 0, p);
+    return forward_new_kv(out, m, n_ctx, n_seq, 0, KV_F32, p);
 }
 
 int forward_new_paged(forward **out, const model *m, int32_t n_ctx, int32_t n_seq, int32_t n_blocks, pool *p)
+{
+    return forward_new_kv(out, m, n_ctx, n_seq, n_blocks, KV_F32, p);
+}
+
+int forward_new_kv(forward **out, const model *m, int32_t n_ctx, int32_t n_seq, int32_t n_blocks, int kv_type,
+                   pool *p)
 {
     *out = NULL;
     forward *f = calloc(1, sizeof *f);
@@ -529,7 +575,7 @@ int forward_new_paged(forward **out, const model *m, int32_t n_ctx, int32_t n_se
     f->pool = p;
     f->n_threads = p ? pool_size(p) : 1;
     f->ops = kern_best();
-    int rc = kv_init(&f->kv, &m->hp, n_ctx, n_seq, n_blocks);
+    int rc = kv_init(&f->kv, &m->hp, n_ctx, n_seq, n_blocks, kv_type);
     if (rc)
         goto fail;
     f->inv_freq = malloc(sizeof(double) * (size_t)(m->hp.n_rot / 2 + 1));
@@ -625,6 +671,8 @@ int32_t forward_n_ctx(const forward *f) { return f->kv.n_ctx; }
 
 int32_t forward_n_blocks(const forward *f) { return f->kv.n_blocks; }
 
+int forward_kv_type(const forward *f) { return f->kv.type; }
+
 int forward_map(forward *f, int32_t seq, int32_t tile, int32_t block)
 {
     if (seq < 0 || seq >= f->kv.n_seq || tile < 0 || tile >= f->kv.n_tile || block < -1 || block >= f->kv.n_blocks)
@@ -640,7 +688,7 @@ int forward_copy_block(forward *f, int32_t dst, int32_t src)
         return err_set(SOV_EINVAL, "copy block %d to %d: out of range (%d blocks)", src, dst, f->kv.n_blocks);
     if (dst == src)
         return 0;
-    size_t n = sizeof(float) * (size_t)kv_block_floats(&f->kv);
+    size_t n = (size_t)f->kv.block_bytes;
     for (int32_t l = 0; l < f->kv.n_layer; l++) {
         memcpy(kv_k_block(&f->kv, l, dst), kv_k_block(&f->kv, l, src), n);
         memcpy(kv_v_block(&f->kv, l, dst), kv_v_block(&f->kv, l, src), n);
@@ -695,8 +743,7 @@ static void eval_chunk(forward *f, const forward_batch *b, int32_t i0, int32_t n
             int32_t s = seq ? seq[j] : 0;
             rope(f, f->q + j * Q, hp->n_head, pos[j]);
             rope(f, f->k + j * KV, hp->n_head_kv, pos[j]);
-            kv_k_put(&f->kv, l, s, pos[j], f->k + j * KV);
-            memcpy(kv_v(&f->kv, l, s, pos[j]), f->v + j * KV, sizeof(float) * (size_t)KV);
+            kv_put(f, l, s, pos[j], f->k + j * KV, f->v + j * KV);
         }
 
         att_job aj = {f, l, pos, seq, items, n_items};

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../base/pool.h"
+#include "kv.h"
 #include "model.h"
 
 typedef struct forward forward;
@@ -38,6 +39,19 @@ int forward_new(forward **out, const model *m, int32_t n_ctx, int32_t n_seq, poo
  * region per sequence. Errors: as forward_new. */
 int forward_new_paged(forward **out, const model *m, int32_t n_ctx, int32_t n_seq, int32_t n_blocks, pool *p);
 
+/* forward_new_paged with a KV cache of element type kv_type (enum kv_type,
+ * kv.h: KV_F32, KV_F16 or KV_Q8_0); forward_new and forward_new_paged make
+ * KV_F32. K and V are converted (f16) or quantized (q8_0) as each token is
+ * stored and decoded exactly when attention reads them; each type gives the
+ * same bits for any thread count, batch size and block placement (KV_F32
+ * the same bits as before types existed). Errors: as forward_new, and
+ * SOV_EINVAL for an unknown type. */
+int forward_new_kv(forward **out, const model *m, int32_t n_ctx, int32_t n_seq, int32_t n_blocks, int kv_type,
+                   pool *p);
+
+/* The element type of the context's KV cache (enum kv_type). */
+int forward_kv_type(const forward *f);
+
 void forward_free(forward *f);
 
 /* Maps tile `tile` (positions tile*KV_TILE ..) of sequence seq to KV block
@@ -47,7 +61,8 @@ void forward_free(forward *f);
 int forward_map(forward *f, int32_t seq, int32_t tile, int32_t block);
 
 /* Copies the K and V of every layer of block src into block dst (copy on
- * write). Errors: SOV_EINVAL (out of range). */
+ * write), in any KV type (q8_0: codes and scales). Errors: SOV_EINVAL (out
+ * of range). */
 int forward_copy_block(forward *f, int32_t dst, int32_t src);
 
 /* KV blocks of the context. */

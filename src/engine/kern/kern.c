@@ -169,6 +169,7 @@ static void init_tables(void)
         avx2_ops.name = "avx2";
         kern_avx2_fill(&avx2_ops);
         kern_avx2_k_fill(&avx2_ops);
+        kern_avx2_kv_fill(&avx2_ops);
         best = &avx2_ops;
     }
     if (feats.avx512) {
@@ -177,6 +178,7 @@ static void init_tables(void)
         kern_avx512_fill(&avx512_ops);
         kern_avx512_k_fill(&avx512_ops);
         kern_avx512_r16_fill(&avx512_ops);
+        kern_avx512_kv_fill(&avx512_ops);
         best = &avx512_ops;
     }
     const char *want = getenv("SOV_KERN");

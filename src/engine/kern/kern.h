@@ -102,6 +102,43 @@ typedef void (*kern_gemm_fn)(const void *W, uint64_t row_bytes, const void *X, u
  * 6-bit, 8 of 32 elements; Q6_K int8, 16 of 16) and mins; the factor 16
  * lets a kernel take high nibbles as 16 q without a shift.) out = acc. */
 
+/* ---- KV cache tiles (f16, q8_0; engine/kv.h lays the cache out)
+ * The KV cache holds keys and values as f32 (read directly by attn.c), as
+ * IEEE halves (f16), or as q8_0: int8 codes q with f16 scales s, value =
+ * q * s (one float product), one scale per token and per chunk of
+ * KERN_KV_CHUNK consecutive elements of one head: a head of hd elements
+ * has nch = ceil(hd / 32) chunks, the last one hd - 32 (nch - 1) long (hd 8:
+ * one chunk of 8). A chunk never spans two tokens, so a token's codes and
+ * scales depend on that token's row alone.
+ * Keys of one head, a tile of KERN_KV_TILE = 32 positions: element d of key
+ * t at k[d * 32 + t] (transposed); q8_0 scale of chunk c of key t at
+ * ks[c * 32 + t]. Values of one head: element d of position t at
+ * v[t * vst + d]; q8_0 scale of chunk c at vs[t * sst + c].
+ * The decoders are exact (a half converted, or one product code * scale),
+ * so every table produces the reference's bits. */
+#define KERN_KV_TILE 32
+#define KERN_KV_CHUNK 32
+
+// dst[d * 32 + t] = K(t, d) for d < hd, t < 32: f16 half(k[d*32 + t]); q8_0 k[d*32 + t] * half(ks[(d/32)*32 + t])
+// (f16 ignores ks)
+typedef void (*kern_kv_k_fn)(const void *k, const uint16_t *ks, int64_t hd, float *dst);
+
+// dst[t * hd + d] = V(t, d) for t < nt, d < hd: f16 half(v[t*vst + d]); q8_0 v[t*vst + d] * half(vs[t*sst + d/32])
+// (strides in elements: halves / int8 codes and halves; f16 ignores vs)
+typedef void (*kern_kv_v_fn)(const void *v, int64_t vst, const uint16_t *vs, int64_t sst, int64_t hd, int64_t nt,
+                             float *dst);
+
+/* Stores one token's row x[n_head * hd] (n_head heads of hd elements): the
+ * code of element i = h * hd + d at dst[i * es] (f16: half(x), round to
+ * nearest even; q8_0: int8), the q8_0 scale of chunk j = h * nch + c at
+ * ds[j * ss] (f16 ignores ds). q8_0 per chunk: d = amax / 127 (amax =
+ * max |x|, NaN ignored), s = half(d) (saturated at 65504), id = s ? 1 / s
+ * : 0, q = nearest-even(min(max(x * id, -127), 127)) in float: the codes
+ * are rounded against the scale that is stored. Every implementation must
+ * produce the reference's bytes for finite x. */
+typedef void (*kern_kv_put_fn)(const float *x, int64_t n_head, int64_t hd, void *dst, int64_t es, uint16_t *ds,
+                               int64_t ss);
+
 /* kinds of row layout a weight matrix can have in memory */
 enum kern_layout {
     KL_PLAIN = 0, /* as in the GGUF file */
@@ -126,6 +163,10 @@ typedef struct kern_ops {
      * 0: no preference): callers that split rows keep to multiples of it,
      * so no tile is cut short */
     int r16_rows[SOV_TYPE_COUNT];
+    /* KV cache (above): store one token's row; decode a key tile / value rows */
+    kern_kv_put_fn kv_put_f16, kv_put_q8_0;
+    kern_kv_k_fn kv_k_f16, kv_k_q8_0;
+    kern_kv_v_fn kv_v_f16, kv_v_q8_0;
 } kern_ops;
 
 /* True if `type` has an x8 layout (the 32-element block types). */
@@ -179,5 +220,7 @@ void kern_avx2_k_fill(kern_ops *o);  /* kern_avx2_k.c: k-quants */
 void kern_avx512_fill(kern_ops *o);  /* kern_avx512.c */
 void kern_avx512_k_fill(kern_ops *o); /* kern_avx512_k.c */
 void kern_avx512_r16_fill(kern_ops *o); /* kern_avx512_r16.c: the r16 layout */
+void kern_avx2_kv_fill(kern_ops *o);   /* kern_avx2_kv.c: KV cache tile decoders */
+void kern_avx512_kv_fill(kern_ops *o); /* kern_avx512_kv.c */
 
 #endif

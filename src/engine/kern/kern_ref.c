@@ -329,6 +329,97 @@ GEMM_R16_REF(q4_k, SOV_Q4_K)
 // out[c*ldo + r] = W[r,k] . X[c,k], W q6_k in the r16 layout, X q8_k
 GEMM_R16_REF(q6_k, SOV_Q6_K)
 
+/* ---- KV cache (kern.h: the layouts and the q8_0 rule) ---- */
+
+/* chunks of KERN_KV_CHUNK elements in a head of hd (the last may be shorter) */
+static int64_t kv_nch(int64_t hd) { return (hd + KERN_KV_CHUNK - 1) / KERN_KV_CHUNK; }
+
+static float half_at(const uint16_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return fp16_to_f32(h);
+}
+
+// dst[i * es] = half(x[i]) for i < n_head * hd
+static void kv_put_f16(const float *x, int64_t n_head, int64_t hd, void *dst, int64_t es, uint16_t *ds, int64_t ss)
+{
+    (void)ds, (void)ss;
+    unsigned char *o = dst;
+    for (int64_t i = 0; i < n_head * hd; i++) {
+        uint16_t h = f32_to_fp16(x[i]);
+        memcpy(o + 2 * i * es, &h, 2);
+    }
+}
+
+/* The f16 scale of a q8_0 chunk with max |x| = amax: half(amax / 127),
+ * saturated at the largest finite half (65504) */
+static uint16_t kv_q8_scale(float amax)
+{
+    float d = amax / 127.0f;
+    return d < 65504.0f ? f32_to_fp16(d) : 0x7bff;
+}
+
+// per chunk j of x[n_head * hd]: ds[j * ss] = half(amax / 127), dst[i * es] = q(x[i]) (kern.h)
+static void kv_put_q8_0(const float *x, int64_t n_head, int64_t hd, void *dst, int64_t es, uint16_t *ds, int64_t ss)
+{
+    int8_t *o = dst;
+    const int64_t nch = kv_nch(hd);
+    for (int64_t h = 0; h < n_head; h++)
+        for (int64_t c = 0; c < nch; c++) {
+            const int64_t i0 = h * hd + c * KERN_KV_CHUNK;
+            const int64_t n = hd - c * KERN_KV_CHUNK < KERN_KV_CHUNK ? hd - c * KERN_KV_CHUNK : KERN_KV_CHUNK;
+            float amax = 0.0f;
+            for (int64_t i = 0; i < n; i++) {
+                float a = fabsf(x[i0 + i]);
+                if (a > amax)
+                    amax = a;
+            }
+            uint16_t s = kv_q8_scale(amax);
+            float sf = fp16_to_f32(s), id = sf != 0.0f ? 1.0f / sf : 0.0f;
+            memcpy(ds + (h * nch + c) * ss, &s, 2);
+            for (int64_t i = 0; i < n; i++)
+                o[(i0 + i) * es] = (int8_t)nearbyintf(fminf(fmaxf(x[i0 + i] * id, -127.0f), 127.0f));
+        }
+}
+
+// dst[d*32 + t] = half(k[d*32 + t]) for d < hd, t < 32
+static void kv_k_f16(const void *k, const uint16_t *ks, int64_t hd, float *dst)
+{
+    (void)ks;
+    for (int64_t i = 0; i < hd * KERN_KV_TILE; i++)
+        dst[i] = half_at((const uint16_t *)k + i);
+}
+
+// dst[d*32 + t] = k[d*32 + t] * half(ks[(d/32)*32 + t]) for d < hd, t < 32
+static void kv_k_q8_0(const void *k, const uint16_t *ks, int64_t hd, float *dst)
+{
+    const int8_t *q = k;
+    for (int64_t d = 0; d < hd; d++)
+        for (int t = 0; t < KERN_KV_TILE; t++)
+            dst[d * KERN_KV_TILE + t] =
+                (float)q[d * KERN_KV_TILE + t] * half_at(ks + d / KERN_KV_CHUNK * KERN_KV_TILE + t);
+}
+
+// dst[t*hd + d] = half(v[t*vst + d]) for t < nt, d < hd
+static void kv_v_f16(const void *v, int64_t vst, const uint16_t *vs, int64_t sst, int64_t hd, int64_t nt, float *dst)
+{
+    (void)vs, (void)sst;
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t d = 0; d < hd; d++)
+            dst[t * hd + d] = half_at((const uint16_t *)v + t * vst + d);
+}
+
+// dst[t*hd + d] = v[t*vst + d] * half(vs[t*sst + d/32]) for t < nt, d < hd
+static void kv_v_q8_0(const void *v, int64_t vst, const uint16_t *vs, int64_t sst, int64_t hd, int64_t nt,
+                      float *dst)
+{
+    const int8_t *q = v;
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t d = 0; d < hd; d++)
+            dst[t * hd + d] = (float)q[t * vst + d] * half_at(vs + t * sst + d / KERN_KV_CHUNK);
+}
+
 static const kern_ops ref_ops = {
     .name = "ref",
     .dequant = {
@@ -390,6 +481,12 @@ static const kern_ops ref_ops = {
         [SOV_Q4_K] = gemm_r16_q4_k,
         [SOV_Q6_K] = gemm_r16_q6_k,
     },
+    .kv_put_f16 = kv_put_f16,
+    .kv_put_q8_0 = kv_put_q8_0,
+    .kv_k_f16 = kv_k_f16,
+    .kv_k_q8_0 = kv_k_q8_0,
+    .kv_v_f16 = kv_v_f16,
+    .kv_v_q8_0 = kv_v_q8_0,
 };
 
 const kern_ops *kern_ref_ops(void) { return &ref_ops; }
