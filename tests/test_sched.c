@@ -17,6 +17,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static model *M;
 static pool *P;
@@ -303,7 +304,57 @@ int main(void)
         metrics_free(mt);
     }
 
-    /* 9. a queued job whose client left gives its queue place back */
+    /* 9. jobs arriving together with a shared 3-block prefix: the prefix is
+     * evaluated once (the others wait for its blocks), texts as alone */
+    {
+        sched *q = NULL;
+        sched_params qp = {.n_slots = 6, .n_ctx = 512, .n_batch = 64, .queue_max = 32};
+        sched_new(&q, M, P, &qp, NULL);
+        enum { NS = 6 };
+        char pre[700], pr[NS][800];
+        snprintf(pre, sizeof pre, "%.400s", exp ? exp : "Once upon a time");
+        int32_t n_pre = 0, n_tot = 0;
+        free(encode(pre, &n_pre));
+        char *solo[NS];
+        for (int i = 0; i < NS; i++) {
+            snprintf(pr[i], sizeof pr[i], "%s %s", pre, prompts[i]);
+            solo[i] = run1(s, pr[i], greedy(24), &v, &rc, false); /* alone, on the other scheduler */
+        }
+        sched_job *sj[NS] = {0};
+        for (int i = 0; i < NS; i++) {
+            int32_t n;
+            int32_t *ids = encode(pr[i], &n);
+            n_tot += n;
+            sched_job_new(&sj[i], q, ids, n, &(sched_gen){.sp = greedy(24).sp, .n_max = 24, .ignore_eos = true,
+                                                         .logprobs = -1});
+            sched_submit(q, sj[i]);
+        }
+        int same = 0;
+        for (int i = 0; i < NS; i++) {
+            do
+                sched_job_wait(sj[i], SIZE_MAX - 1, INT32_MAX - 1, 1000, &v);
+            while (v.finish == SCHED_RUNNING);
+            same += solo[i] && v.committed == strlen(solo[i]) && !memcmp(sj[i]->text, solo[i], v.committed);
+            sched_job_unref(sj[i]);
+            free(solo[i]);
+        }
+        for (int k = 0; k < 100 && sched_busy(q); k++)
+            nanosleep(&(struct timespec){0, 10000000}, NULL);
+        nanosleep(&(struct timespec){0, 30000000}, NULL); /* the step's counters are published after it */
+        sched_kv_stats ks = sched_kv_stat(q);
+        sched_free(q);
+        int32_t bound = n_pre + NS * (n_tot / NS - n_pre + 32);
+        t_check(same == NS, "sched: jobs sharing a prefix at once give the texts they give alone", "%d of %d", same,
+                NS);
+        t_check(ks.evaluated_prompt <= bound && ks.evaluated_prompt < n_tot,
+                "sched: a prefix shared by jobs arriving together is evaluated once",
+                "evaluated %lld prompt tokens of %d; bound %d (prefix %d)", (long long)ks.evaluated_prompt, n_tot,
+                bound, n_pre);
+        printf("INFO sched: %d jobs with a %d-token shared prefix: %lld of %d prompt tokens evaluated\n", NS, n_pre,
+               (long long)ks.evaluated_prompt, n_tot);
+    }
+
+    /* 10. a queued job whose client left gives its queue place back */
     {
         sched *q = NULL;
         sched_params qp = {.n_slots = 1, .n_ctx = 2048, .n_batch = 32, .queue_max = 2};

@@ -301,11 +301,21 @@ static void job_fail(sched_job *j, const char *msg)
     pthread_mutex_unlock(&j->mu);
 }
 
+static int32_t lcp(const int32_t *a, const int32_t *b, int32_t n)
+{
+    int32_t i = 0;
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
+
 /* Puts j into a free slot if the pool has room for its prompt: the prompt's
  * longest chain of cached full blocks (never its last token, whose logits
  * start generation) is mapped read-only, and only the rest is evaluated.
  * Called with s->mu held. Returns 1 admitted (or finished: cancelled,
- * failed), 0 no free slot or no room now. */
+ * failed), 0 no free slot or no room now, 2 deferred: a running sequence
+ * is evaluating more of this prompt's full blocks than the tree holds yet,
+ * so j waits for them instead of evaluating them a second time. */
 static int admit(sched *s, sched_job *j)
 {
     int32_t si = -1;
@@ -325,7 +335,22 @@ static int admit(sched *s, sched_job *j)
         return 1;
     }
     slot *sl = &s->slots[si];
-    int32_t m = s->sp.no_share ? 0 : prefix_match(s->pt, j->seq, ((j->n_seq - 1) / KV_TILE) * KV_TILE, s->mbuf);
+    const int32_t lim = (j->n_seq - 1) / KV_TILE; /* full blocks j may map */
+    if (!s->sp.no_share && lim > 0) {
+        int32_t have = prefix_peek(s->pt, j->seq, lim * KV_TILE, NULL);
+        for (int32_t i = 0; i < s->sp.n_slots; i++) {
+            const slot *r = &s->slots[i];
+            if (!r->job || have >= lim)
+                continue;
+            int32_t n = j->n_seq < r->job->n_seq ? j->n_seq : r->job->n_seq;
+            int32_t c = lcp(j->seq, r->job->seq, n) / KV_TILE;
+            if (c > lim)
+                c = lim;
+            if (c > have && r->n_kv < c * KV_TILE)
+                return 2;
+        }
+    }
+    int32_t m = s->sp.no_share ? 0 : prefix_match(s->pt, j->seq, lim * KV_TILE, s->mbuf);
     int32_t need = (j->n_seq - 1) / KV_TILE + 1 - m;
     /* room for the rest of the prompt, and a block of growth for every
      * running sequence (else the newcomer is preempted at once). Every
@@ -634,10 +659,18 @@ static void *sched_main(void *arg)
         if (s->stop)
             break;
         purge_queue(s);
-        while (s->q_n > 0) {
-            sched_job *j = s->q[s->q_head];
-            if (!admit(s, j))
+        /* admission in queue order; a deferred job keeps its place while
+         * those behind it may go */
+        for (int32_t k = 0; k < s->q_n;) {
+            int r = admit(s, s->q[(s->q_head + k) % s->q_cap]);
+            if (r == 0)
                 break;
+            if (r == 2) {
+                k++;
+                continue;
+            }
+            for (int32_t i = k; i > 0; i--)
+                s->q[(s->q_head + i) % s->q_cap] = s->q[(s->q_head + i - 1) % s->q_cap];
             s->q_head = (s->q_head + 1) % s->q_cap;
             s->q_n--;
         }
@@ -648,8 +681,18 @@ static void *sched_main(void *arg)
             pthread_mutex_unlock(&s->mu);
             gauges(s);
             pthread_mutex_lock(&s->mu);
-            if (!s->stop && s->q_n == 0)
+            if (!s->stop && s->q_n == 0) {
                 pthread_cond_wait(&s->cv, &s->mu);
+            } else if (!s->stop) { /* queued but nothing admissible: not expected; do not spin */
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 10000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            }
             continue;
         }
         pthread_mutex_unlock(&s->mu);
