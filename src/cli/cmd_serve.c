@@ -281,9 +281,25 @@ int cmd_serve(int argc, char **argv)
 
     /* wait for SIGTERM / SIGINT; then drain */
     bool draining = false;
+    sched_kv_stats last = sched_kv_stat(sc);
+    double t_log = opt_now();
     for (;;) {
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000000L};
-        int sig = sigtimedwait(&sigs, NULL, draining ? &ts : NULL);
+        struct timespec ts = {.tv_sec = draining ? 0 : 1, .tv_nsec = draining ? 50 * 1000000L : 0};
+        int sig = sigtimedwait(&sigs, NULL, &ts);
+        /* KV accounting in the log, once a minute while anything happens */
+        if (opt_now() - t_log >= 60) {
+            sched_kv_stats k = sched_kv_stat(sc);
+            if (k.prompt_tokens != last.prompt_tokens || k.preemptions != last.preemptions) {
+                fprintf(stderr,
+                        "sov serve: kv: %d of %d blocks used, %d cached; prefix hits %.1f %% of %lld prompt tokens, "
+                        "%lld evaluated; %lld preemptions\n",
+                        k.blocks_used, k.blocks_total, k.blocks_cached,
+                        k.prompt_tokens ? 100.0 * (double)k.prompt_cached / (double)k.prompt_tokens : 0.0,
+                        (long long)k.prompt_tokens, (long long)k.evaluated_prompt, (long long)k.preemptions);
+                last = k;
+            }
+            t_log = opt_now();
+        }
         if (sig == SIGINT || sig == SIGTERM) {
             if (draining) {
                 fprintf(stderr, "sov serve: second %s, exiting now\n", sig == SIGINT ? "SIGINT" : "SIGTERM");

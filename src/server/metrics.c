@@ -40,7 +40,7 @@ typedef struct {
     int64_t ttft_n, itl_n;
     int64_t prompt, generated, cached;
     int64_t queue, active, slots, kv_used, kv_total;
-    int64_t blk_total, blk_used, blk_cached, preempt;
+    int64_t blk_total, blk_used, blk_cached, preempt, prompt_eval;
     int64_t req[N_EP][N_STATUS];
 } values;
 
@@ -185,6 +185,16 @@ void metrics_kv_blocks(metrics *m, int64_t total, int64_t used, int64_t cached)
     m->v.blk_total = total;
     m->v.blk_used = used;
     m->v.blk_cached = cached;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_prompt_evaluated(metrics *m, int64_t total)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    if (total > m->v.prompt_eval)
+        m->v.prompt_eval = total;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -343,6 +353,9 @@ int metrics_render(metrics *m, char **out, size_t *len)
     scalar(&b, mo, "sov_kv_blocks_used", "gauge", "KV blocks referenced by running sequences.", v->blk_used);
     scalar(&b, mo, "sov_kv_blocks_cached", "gauge",
            "KV blocks held only by the prefix cache (evicted least recently used first).", v->blk_cached);
+    scalar(&b, mo, "sov_prompt_tokens_evaluated_total", "counter",
+           "Prompt tokens the engine evaluated (cached prefix blocks are not; a preempted request's are again).",
+           v->prompt_eval);
     scalar(&b, mo, "sov_preemptions_total", "counter",
            "Sequences preempted (blocks given back, resumed later) because the KV pool was full.", v->preempt);
     histogram(&b, mo, "sov_time_to_first_token_seconds",

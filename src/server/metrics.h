@@ -20,7 +20,7 @@
  *   sov_queue_depth, sov_slots_active, sov_slots_total,
  *   sov_kv_positions_used, sov_kv_positions_total    gauges
  *   sov_kv_blocks_total, sov_kv_blocks_used, sov_kv_blocks_cached  gauges
- *   sov_preemptions_total                  counter
+ *   sov_preemptions_total, sov_prompt_tokens_evaluated_total  counters
  *   sov_time_to_first_token_seconds        histogram, upper bounds (s):
  *       0.01 0.025 0.05 0.1 0.25 0.5 0.75 1 2.5 5 7.5 10 15 20 30 45 60 +Inf
  *   sov_inter_token_latency_seconds        histogram, upper bounds (s):
@@ -82,6 +82,10 @@ int metrics_render(metrics *m, char **out, size_t *len);
 /* KV pool gauges, set by the scheduler each step: blocks in all, referenced
  * by running sequences, and held only by the prefix cache. */
 void metrics_kv_blocks(metrics *m, int64_t total, int64_t used, int64_t cached);
+
+/* Prompt tokens the engine has evaluated so far (a running total; a
+ * smaller value than the last one is ignored). */
+void metrics_prompt_evaluated(metrics *m, int64_t total);
 
 /* Counts one preemption (a sequence's blocks taken back to make room). */
 void metrics_preempt(metrics *m);

@@ -630,6 +630,7 @@ static void gauges(sched *s)
     pthread_mutex_unlock(&s->mu);
     metrics_gauges(s->mt, q, active, s->sp.n_slots, kv, (int64_t)ps.total * KV_TILE);
     metrics_kv_blocks(s->mt, ps.total, ps.used, ps.cached);
+    metrics_prompt_evaluated(s->mt, s->eval_prompt);
 }
 
 /* Drops queued jobs whose clients left, so they hold no queue places while
