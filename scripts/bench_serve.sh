@@ -87,29 +87,38 @@ if awk -v o="$bench_other" 'BEGIN { exit !(o > 10) }'; then
     echo "bench_serve: warning: other processes used ${bench_other} % of the machine during sov bench" >&2
 fi
 
-# 2. the server, bounded wait for "ready"
+# 2. the server, bounded wait for "ready" (start_server ARGS...: sets
+# SRV_PID and URL; stop_server: SIGTERM, wait)
 LOG=$TMP/serve.log
-"$SOV" serve -m "$MODEL" --port 0 -np "$SLOTS" -c "$CTX" -t "$THREADS" 2> "$LOG" &
-SRV_PID=$!
-URL=""
-deadline=$((SECONDS + READY_TIMEOUT))
-while :; do
-    if ! kill -0 "$SRV_PID" 2>/dev/null; then
-        echo "bench_serve: sov serve exited before it was ready:" >&2
-        cat "$LOG" >&2
-        SRV_PID=""
-        exit 1
-    fi
-    [ -z "$URL" ] && URL=$(sed -n 's/.*listening on \(http:\/\/[^ ]*\).*/\1/p' "$LOG" | head -n 1)
-    if [ -n "$URL" ] && grep -q 'ready' "$LOG"; then break; fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-        echo "bench_serve: sov serve not ready after ${READY_TIMEOUT} s:" >&2
-        cat "$LOG" >&2
-        exit 1
-    fi
-    sleep 0.2
-done
-grep 'ready' "$LOG" | head -n 1 >&2
+start_server() {
+    "$SOV" serve -m "$MODEL" --port 0 -t "$THREADS" "$@" 2> "$LOG" &
+    SRV_PID=$!
+    URL=""
+    local deadline=$((SECONDS + READY_TIMEOUT))
+    while :; do
+        if ! kill -0 "$SRV_PID" 2>/dev/null; then
+            echo "bench_serve: sov serve exited before it was ready:" >&2
+            cat "$LOG" >&2
+            SRV_PID=""
+            exit 1
+        fi
+        [ -z "$URL" ] && URL=$(sed -n 's/.*listening on \(http:\/\/[^ ]*\).*/\1/p' "$LOG" | head -n 1)
+        if [ -n "$URL" ] && grep -q 'ready' "$LOG"; then break; fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            echo "bench_serve: sov serve not ready after ${READY_TIMEOUT} s:" >&2
+            cat "$LOG" >&2
+            exit 1
+        fi
+        sleep 0.2
+    done
+    grep 'ready' "$LOG" | head -n 1 >&2
+}
+stop_server() {
+    kill -TERM "$SRV_PID" 2>/dev/null || true
+    wait "$SRV_PID" 2>/dev/null || true
+    SRV_PID=""
+}
+start_server -np "$SLOTS" -c "$CTX"
 
 # The client runs at the lowest priority: on the network box it is on
 # another machine; here it shares the 2 cores with the server, and at normal
@@ -142,3 +151,33 @@ $CLIENT "$HERE/bench_serve.mjs" --url "$URL" --clients 1,2,4,8,16 --max-tokens 6
     --bench-json "$TMP/bench.json" --pairs "$TMP/pairs.json" --out "$CACHE/bench_serve.json" \
     --threads "$THREADS" --slots "$SLOTS" --ctx "$CTX" --server-pid "$SRV_PID" \
     --bench-other-pct "$bench_other"
+
+stop_server
+
+# 5. prefix sharing: 16 concurrent requests = the same 1,000 prompt tokens +
+# 32 distinct ones each (token ids), with the prefix cache and without
+# (--no-prefix-cache); 16 slots of 1,100 positions
+PSLOTS=16
+PCTX=$((PSLOTS * 1100))
+echo "bench_serve: prefix sharing, 16 requests x (1,000 shared + 32 own) prompt tokens" >&2
+start_server -np "$PSLOTS" -c "$PCTX"
+nice -n 19 node "$HERE/bench_prefix.mjs" --url "$URL" --clients 16 --prefix 1000 --suffix 32 > "$TMP/prefix_on.json"
+stop_server
+start_server -np "$PSLOTS" -c "$PCTX" --no-prefix-cache
+nice -n 19 node "$HERE/bench_prefix.mjs" --url "$URL" --clients 16 --prefix 1000 --suffix 32 > "$TMP/prefix_off.json"
+stop_server
+node -e '
+const fs = require("fs");
+const on = JSON.parse(fs.readFileSync(process.argv[1])), off = JSON.parse(fs.readFileSync(process.argv[2]));
+const bound = on.prefix + on.clients * on.suffix + on.clients * 32;
+const r = on.ttft_p50_ms / off.ttft_p50_ms;
+const pf = (ok) => (ok ? "PASS" : "MISS");
+console.log("");
+console.log("prefix sharing (16 requests, 1,000 shared + 32 own prompt tokens each; 4 tokens generated):");
+console.log(`  prompt tokens evaluated      ${String(on.evaluated).padStart(6)} of ${on.prompt_tokens} (without sharing ${off.evaluated})  target <= ${bound}  ${pf(on.evaluated <= bound)}`);
+console.log(`  p50 TTFT                     ${on.ttft_p50_ms.toFixed(0).padStart(6)} ms vs ${off.ttft_p50_ms.toFixed(0)} ms without sharing = ${r.toFixed(3)}x  target <= 0.25x  ${pf(r <= 0.25)}`);
+console.log(`  p95 TTFT                     ${on.ttft_p95_ms.toFixed(0).padStart(6)} ms vs ${off.ttft_p95_ms.toFixed(0)} ms`);
+const j = JSON.parse(fs.readFileSync(process.argv[3]));
+j.prefix_sharing = { on, off, evaluated_bound: bound, ttft_p50_ratio: r };
+fs.writeFileSync(process.argv[3], JSON.stringify(j, null, 2) + "\n");
+' "$TMP/prefix_on.json" "$TMP/prefix_off.json" "$CACHE/bench_serve.json"
