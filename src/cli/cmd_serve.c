@@ -4,6 +4,7 @@
 
 #include "../base/err.h"
 #include "../base/pool.h"
+#include "../engine/kv.h"
 #include "../engine/model.h"
 #include "../engine/sample.h"
 #include "../server/chat.h"
@@ -42,6 +43,8 @@ static void usage(FILE *f)
             "                          with 1 GiB to spare); when it is full, the latest request waits\n"
             "      --kv-mem GiB        the KV pool as memory instead of positions\n"
             "      --no-prefix-cache   do not share cached prompt blocks between requests\n"
+            "      --kv-type T         KV cache element type: f16 (default), q8_0 (half of f16's memory)\n"
+            "                          or f32 (exactly sov run's results)\n"
             "      --api-key KEY       require 'Authorization: Bearer KEY' (default: env SOV_API_KEY)\n"
             "      --chat-template NAME  chat format instead of the model's own (%s)\n"
             "      --max-body BYTES    largest request body (default 8388608); larger get 413\n"
@@ -58,6 +61,7 @@ typedef struct serve_opts {
     const char *model, *alias, *host, *api_key, *chat_tmpl;
     long long port, n_ctx, n_slots, threads, n_batch, queue, max_body, kv_size;
     double kv_mem;
+    int kv_type;
     sample_params sp;
     bool use_mmap, no_share;
 } serve_opts;
@@ -72,6 +76,7 @@ static int parse(int argc, char **argv, serve_opts *o)
     o->queue = 64;
     o->max_body = 8 << 20;
     o->sp = sample_defaults();
+    o->kv_type = KV_F16;
     o->api_key = getenv("SOV_API_KEY");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -104,6 +109,12 @@ static int parse(int argc, char **argv, serve_opts *o)
             VAL(); rc = opt_float(a, v, 0.001, 1 << 20, &o->kv_mem);
         } else if (!strcmp(a, "--no-prefix-cache")) {
             o->no_share = true;
+        } else if (!strcmp(a, "--kv-type")) {
+            VAL();
+            if ((o->kv_type = kv_type_parse(v)) < 0) {
+                fprintf(stderr, "sov serve: --kv-type: '%s' is not f32, f16 or q8_0\n", v);
+                return 2;
+            }
         } else if (!strcmp(a, "--api-key")) {
             VAL(); o->api_key = v;
         } else if (!strcmp(a, "--chat-template")) {
@@ -239,7 +250,7 @@ int cmd_serve(int argc, char **argv)
     /* the KV pool: asked for, or every slot its whole context if that fits
      * in the available memory with 1 GiB to spare (else what fits, and at
      * least one whole context) */
-    uint64_t per_pos = model_kv_bytes(&m->hp, 1, 1);
+    uint64_t per_pos = kv_bytes_per_token(&m->hp, o.kv_type);
     int64_t kv_tok = o.kv_size;
     if (o.kv_mem > 0)
         kv_tok = (int64_t)(o.kv_mem * 1073741824.0 / (double)per_pos);
@@ -262,17 +273,17 @@ int cmd_serve(int argc, char **argv)
     }
     sched_params sp = {.n_slots = (int32_t)o.n_slots, .n_ctx = per, .n_batch = (int32_t)o.n_batch,
                        .queue_max = (int32_t)o.queue, .kv_tokens = kv_tok > INT32_MAX ? INT32_MAX : (int32_t)kv_tok,
-                       .no_share = o.no_share};
+                       .no_share = o.no_share, .kv_type = o.kv_type};
     if ((rc = sched_new(&sc, m, pl, &sp, mt)))
         goto fail;
     char fp[64];
-    snprintf(fp, sizeof fp, "sov-%s-%s", sched_kernels(sc), o.use_mmap ? "mmap" : "mem");
+    snprintf(fp, sizeof fp, "sov-%s-%s-kv%s", sched_kernels(sc), o.use_mmap ? "mmap" : "mem", kv_type_name(o.kv_type));
     http_ready(h, m, sc, tmpl, &o.sp, fp);
     sched_kv_stats ks = sched_kv_stat(sc);
     fprintf(stderr,
-            "sov serve: KV pool %d blocks x 32 = %lld positions, %.1f MiB f32 (%s), prefix cache %s\n",
+            "sov serve: KV pool %d blocks x 32 = %lld positions, %.1f MiB %s (%s), prefix cache %s\n",
             ks.blocks_total, (long long)ks.blocks_total * 32, ks.blocks_total * 32.0 * (double)per_pos / 1048576.0,
-            kv_why, o.no_share ? "off" : "on");
+            kv_type_name(o.kv_type), kv_why, o.no_share ? "off" : "on");
     fprintf(stderr,
             "sov serve: ready in %.0f ms: %d slots, up to %d positions each, %d threads, kernels %s, chat template %s "
             "(%s)%s\n",

@@ -776,7 +776,7 @@ int sched_new(sched **out, const model *m, pool *p, const sched_params *sp, metr
         rc = err_set(SOV_EINVAL, "a KV pool of %lld positions is too large", (long long)kv_tok);
         goto fail;
     }
-    if ((rc = forward_new_paged(&s->fw, m, s->sp.n_ctx, s->sp.n_slots, (int32_t)n_blocks, p)) ||
+    if ((rc = forward_new_kv(&s->fw, m, s->sp.n_ctx, s->sp.n_slots, (int32_t)n_blocks, s->sp.kv_type, p)) ||
         (rc = forward_set_batch(s->fw, s->sp.n_batch)) || (rc = kvpage_new(&s->pg, (int32_t)n_blocks)) ||
         (rc = prefix_new(&s->pt, s->pg, KV_TILE)))
         goto fail;

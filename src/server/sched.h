@@ -55,6 +55,7 @@ typedef struct sched_params {
     int32_t kv_tokens;   /* KV pool in positions, rounded up to whole blocks of KV_TILE
                           * (0: n_slots * n_ctx, every sequence its full context); at least n_ctx */
     bool no_share;       /* true: no prefix sharing between requests (for measurements) */
+    int kv_type;         /* enum kv_type (engine/kv.h): KV_F32, KV_F16, KV_Q8_0 */
 } sched_params;
 
 /* What to generate; filled by the caller before sched_submit, then owned by

@@ -54,7 +54,10 @@ export async function startServer(extraArgs = [], { model = MODEL, env = {}, tim
     if (startHung) throw new Error(`not started: an earlier sov serve in this file never became ready (${startHung})`);
     if (!fs.existsSync(SOV_BIN)) throw new Error(`sov binary not found: ${SOV_BIN} (build it, or set SOV_BIN)`);
     if (!fs.existsSync(model)) throw new Error(`model not found: ${model} (set SOV_SHARED)`);
-    const args = ['serve', '-m', model, '--port', '0', ...extraArgs.map(String)];
+    // f32 KV unless a test asks for a type: the exact-text comparisons
+    // (sov run, the oracle files) are defined on f32 (sov run's default)
+    const extra = extraArgs.map(String);
+    const args = ['serve', '-m', model, '--port', '0', ...(extra.includes('--kv-type') ? [] : ['--kv-type', 'f32']), ...extra];
     const cmdline = `${SOV_BIN} ${args.join(' ')}`;
     const proc = spawn(SOV_BIN, args, {
         stdio: ['ignore', 'pipe', 'pipe'],
