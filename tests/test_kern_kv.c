@@ -22,7 +22,19 @@
  *      rows, strided source) give, in every table, exactly the values of
  *      their definition (half(h), or code * half(s): one float product), bit
  *      for bit, for head sizes 4..128 (tails of every length, chunks of 4, 8,
- *      16 and 32), 1..32 rows, and write nothing past their output. */
+ *      16 and 32), 1..32 rows, and write nothing past their output;
+ *  (d) attn_scores / attn_axpy (products and sums in separate roundings) and
+ *      their fused variants give the reference's bits in every table, for
+ *      1..9 heads, head sizes 4..128, value rows of the head's width or
+ *      wider and 1..32 of them, write nothing past their outputs, and the
+ *      reference is within the rounding of its sequence of the float64
+ *      value: a score is a chain of ceil(hd / 4) steps of one fma (or a
+ *      product and a sum: two roundings), three adds and a multiply, |err|
+ *      <= (k (hd / 4 + 1) + 4) 2^-24 sum_d |q_d k_d| |scale| with k = 1
+ *      fused, 2 not; an output is one multiply and nt steps, |err| <= (k nt
+ *      + 1) 2^-24 (|o c| + sum_t |p_t v_t|) (each rounding at most 2^-24 of
+ *      a partial sum bounded by those sums; checked at 1.01 x, plus 1e-30
+ *      for subnormal sums). */
 #include "t.h"
 
 #include "base/fp16.h"
@@ -322,6 +334,111 @@ static void check_decode(const kern_ops *ops)
     t_check(ok, name, "%s", why);
 }
 
+/* (d) */
+static void check_attn_kernels(const kern_ops *ops)
+{
+    const kern_ops *ref = kern_ref_ops();
+    bool same = true, bounded = true, canary = true;
+    char why[300] = "";
+    double worst_s = 0, worst_o = 0;
+    for (int hi = 0; hi < NHD; hi++)
+        for (int gi = 0; gi < 14; gi++) {
+            const int G = (const int[]){1, 2, 3, 4, 5, 8, 9}[gi % 7];
+            const bool F = gi >= 7;                              /* the fused variant */
+            const int64_t hd = hds[hi], vst = hd + 3 * (gi % 2); /* value rows wider than the head, or not */
+            float *q = malloc(sizeof(float) * (size_t)(G * hd)), *kT = malloc(sizeof(float) * (size_t)(hd * 32));
+            float *v = malloc(sizeof(float) * (size_t)(32 * vst)), *p = malloc(sizeof(float) * (size_t)(G * 32));
+            float *s1 = malloc(sizeof(float) * (size_t)(G * 32 + 16)),
+                  *s2 = malloc(sizeof(float) * (size_t)(G * 32 + 16));
+            float *o0 = malloc(sizeof(float) * (size_t)(G * hd)), *o1 = malloc(sizeof(float) * (size_t)(G * hd + 16));
+            float *o2 = malloc(sizeof(float) * (size_t)(G * hd + 16)), c[9];
+            if (!q || !kT || !v || !p || !s1 || !s2 || !o0 || !o1 || !o2) {
+                t_check(false, "attn kernels setup", "out of memory");
+                return;
+            }
+            for (int64_t i = 0; i < G * hd; i++)
+                q[i] = rng_uniform(-3.0f, 3.0f), o0[i] = rng_uniform(-1.0f, 1.0f);
+            for (int64_t i = 0; i < hd * 32; i++)
+                kT[i] = rng_uniform(-1.0f, 1.0f);
+            for (int64_t i = 0; i < 32 * vst; i++)
+                v[i] = rng_uniform(-1.0f, 1.0f);
+            for (int64_t i = 0; i < G * 32; i++)
+                p[i] = rng_uniform(0.0f, 1.0f);
+            for (int g = 0; g < G; g++)
+                c[g] = rng_uniform(0.0f, 1.0f);
+            const float scale = 1.0f / sqrtf((float)hd);
+            for (int64_t i = 0; i < G * 32 + 16; i++)
+                s1[i] = s2[i] = 777.0f;
+            (F ? ref->attn_scores_fma : ref->attn_scores)(q, G, kT, hd, scale, s1);
+            (F ? ops->attn_scores_fma : ops->attn_scores)(q, G, kT, hd, scale, s2);
+            if (same && memcmp(s1, s2, sizeof(float) * (size_t)(G * 32)))
+                same = false, snprintf(why, sizeof why, "attn_scores hd %lld G %d differ from ref", (long long)hd, G);
+            for (int i = 0; i < 16; i++)
+                if (canary && s2[G * 32 + i] != 777.0f)
+                    canary = false,
+                    snprintf(why, sizeof why, "attn_scores hd %lld G %d wrote past s", (long long)hd, G);
+            for (int g = 0; g < G && ops == ref; g++)
+                for (int t = 0; t < 32; t++) {
+                    double e = 0, mag = 0;
+                    for (int64_t d = 0; d < hd; d++) {
+                        e += (double)q[g * hd + d] * kT[d * 32 + t];
+                        mag += fabs((double)q[g * hd + d] * kT[d * 32 + t]);
+                    }
+                    double err = fabs(s1[g * 32 + t] - e * scale),
+                           b = 1.01 * (double)((F ? 1 : 2) * (hd / 4 + 1) + 4) * 0x1p-24 * mag * scale + 1e-30;
+                    worst_s = fmax(worst_s, err / b);
+                    if (bounded && !(err <= b))
+                        bounded = false, snprintf(why, sizeof why, "ref attn_scores hd %lld: %.9g vs %.9g",
+                                                  (long long)hd, s1[g * 32 + t], e * scale);
+                }
+            const int nts[] = {1, 7, 32};
+            for (int ni = 0; ni < 3; ni++) {
+                const int64_t nt = nts[ni];
+                memcpy(o1, o0, sizeof(float) * (size_t)(G * hd));
+                memcpy(o2, o0, sizeof(float) * (size_t)(G * hd));
+                for (int i = 0; i < 16; i++)
+                    o2[G * hd + i] = 777.0f;
+                (F ? ref->attn_axpy_fma : ref->attn_axpy)(o1, c, p, G, v, vst, hd, nt);
+                (F ? ops->attn_axpy_fma : ops->attn_axpy)(o2, c, p, G, v, vst, hd, nt);
+                if (same && memcmp(o1, o2, sizeof(float) * (size_t)(G * hd)))
+                    same = false, snprintf(why, sizeof why, "attn_axpy hd %lld G %d nt %lld differ from ref",
+                                           (long long)hd, G, (long long)nt);
+                for (int i = 0; i < 16; i++)
+                    if (canary && o2[G * hd + i] != 777.0f)
+                        canary = false,
+                        snprintf(why, sizeof why, "attn_axpy hd %lld G %d wrote past o", (long long)hd, G);
+                for (int g = 0; g < G && ops == ref; g++)
+                    for (int64_t d = 0; d < hd; d++) {
+                        double e = (double)o0[g * hd + d] * c[g], mag = fabs(e);
+                        for (int64_t t = 0; t < nt; t++) {
+                            e += (double)p[g * 32 + t] * v[t * vst + d];
+                            mag += fabs((double)p[g * 32 + t] * v[t * vst + d]);
+                        }
+                        double err = fabs(o1[g * hd + d] - e),
+                               b = 1.01 * (double)((F ? 1 : 2) * nt + 1) * 0x1p-24 * mag + 1e-30;
+                        worst_o = fmax(worst_o, err / b);
+                        if (bounded && !(err <= b))
+                            bounded = false, snprintf(why, sizeof why, "ref attn_axpy hd %lld nt %lld: %.9g vs %.9g",
+                                                      (long long)hd, (long long)nt, o1[g * hd + d], e);
+                    }
+            }
+            free(q), free(kT), free(v), free(p), free(s1), free(s2), free(o0), free(o1), free(o2);
+        }
+    char name[200];
+    snprintf(name, sizeof name,
+             "%s attn_scores / attn_axpy, plain and fused: the reference's bits (1..9 heads, hd 4..128, 1..32 rows)",
+             ops->name);
+    t_check(same && canary, name, "%s", why);
+    if (ops == ref) {
+        snprintf(
+            name, sizeof name,
+            "ref attn_scores / attn_axpy, plain and fused, within their rounding bounds of float64 (worst %.3f / %.3f "
+            "of the bound)",
+            worst_s, worst_o);
+        t_check(bounded, name, "%s", why);
+    }
+}
+
 int main(void)
 {
     check_put_hand();
@@ -334,11 +451,13 @@ int main(void)
         char name[96];
         snprintf(name, sizeof name, "%s has every KV kernel", ops->name);
         if (!t_check(ops->kv_put_f16 && ops->kv_put_q8_0 && ops->kv_k_f16 && ops->kv_k_q8_0 && ops->kv_v_f16 &&
-                         ops->kv_v_q8_0,
+                         ops->kv_v_q8_0 && ops->attn_scores && ops->attn_axpy && ops->attn_scores_fma &&
+                         ops->attn_axpy_fma,
                      name, "missing"))
             continue;
         check_put(ops);
         check_decode(ops);
+        check_attn_kernels(ops);
     }
     return t_done();
 }

@@ -28,8 +28,8 @@ typedef struct attn_block {
                            * NULL: tile i is block i */
     int kv_type;         /* enum kv_type (kv.h): the elements of k and v (floats, halves or q8_0
                           * codes); offsets and strides of k and v count these elements */
-    const kern_ops *ops; /* KV_F16 / KV_Q8_0: the table whose kv_k_* / kv_v_* decode the tiles
-                          * (unused for KV_F32, which is read in place) */
+    const kern_ops *ops; /* KV_F16 / KV_Q8_0: the table whose kv_k_* / kv_v_* decode the tiles and
+                          * attn_scores / attn_axpy use them (unused for KV_F32, read in place) */
     const void *k;       /* keys by blocks, each [head_dim][ATTN_KT] (transposed): key t, element d at
                           * k + tiles[t / ATTN_KT] * k_tile_stride + d * ATTN_KT + t % ATTN_KT */
     int64_t k_tile_stride;
@@ -54,9 +54,11 @@ int64_t attn_scratch_floats(int32_t nq, int32_t n_group, int32_t head_dim);
 
 /* out(j, g) = softmax_t(scale * q(j,g) . k_t) @ v_t over t = 0..pos[j].
  * KV_F16 / KV_Q8_0 tiles are first decoded to floats (exactly, by b->ops)
- * into the scratch, once per tile for all queries and heads of the block,
- * then take the f32 path: the result is bit for bit that of an f32 cache
- * holding the decoded values.
+ * into the scratch, once per tile for all queries and heads of the block;
+ * their scores and value sums then run through b->ops->attn_scores /
+ * attn_axpy (fused multiply-adds, kern.h: the same bits in every table).
+ * KV_F32 tiles are read in place by attn.c's own kernels (separate
+ * multiplies and adds), whose results are those of before the KV types.
  * scratch: attn_scratch_floats(b->nq, b->n_group, b->head_dim) floats, owned by
  * the caller.
  * No errors (the caller keeps positions within the cache). */

@@ -43,7 +43,8 @@ typedef struct kv_cache {
     int type;             /* enum kv_type */
     uint64_t block_bytes; /* one layer's block of K (V has the same size) */
     int32_t *table;       /* [n_seq][n_tile] block of each tile, -1 = none */
-    unsigned char *k, *v;
+    unsigned char *k, *v; /* n_layer * n_blocks * block_bytes each, 2 MiB aligned (huge pages) */
+    uint64_t map_bytes;   /* bytes mapped for each of k and v */
 } kv_cache;
 
 /* "f32", "f16", "q8_0"; NULL for a type out of range. */

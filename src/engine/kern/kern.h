@@ -139,6 +139,24 @@ typedef void (*kern_kv_v_fn)(const void *v, int64_t vst, const uint16_t *vs, int
 typedef void (*kern_kv_put_fn)(const float *x, int64_t n_head, int64_t hd, void *dst, int64_t es, uint16_t *ds,
                                int64_t ss);
 
+/* Attention over one tile of 32 keys: the two dot-product steps of attn.c
+ * for heads g < G of one query, side by side in q [G][hd] and o [G][hd];
+ * keys kT [hd][32] (transposed, as the cache holds them); value rows v
+ * [nt], vst floats apart; scores and weights s, p [G][32]. Two variants
+ * with one sequence each: attn_scores / attn_axpy multiply and add in
+ * separate roundings (the f32 cache, read in place: the sequence attn.c
+ * has always used, so its results keep their bits), attn_scores_fma /
+ * attn_axpy_fma fuse them, fma(a, b, c) rounded once as fmaf (the f16 /
+ * q8_0 caches, decoded first). Every table produces the reference's bits. */
+// s[g*32 + t] = ((a0 + a1) + (a2 + a3)) * scale, a_r = sum over d = r, r+4, .. < hd in order from 0 of
+// q[g*hd + d] * kT[d*32 + t]: a_r = a_r + q k (attn_scores) or fma(q, k, a_r) (attn_scores_fma)   (g < G, t < 32)
+typedef void (*kern_attn_scores_fn)(const float *q, int64_t G, const float *kT, int64_t hd, float scale, float *s);
+
+// o[g*hd + d] = x after x = o[g*hd + d] * c[g], then for t = 0 .. nt-1 in order x = x + p[g*32 + t] * v[t*vst + d]
+// (attn_axpy) or x = fma(p[g*32 + t], v[t*vst + d], x) (attn_axpy_fma)   (g < G, d < hd)
+typedef void (*kern_attn_axpy_fn)(float *o, const float *c, const float *p, int64_t G, const float *v, int64_t vst,
+                                  int64_t hd, int64_t nt);
+
 /* kinds of row layout a weight matrix can have in memory */
 enum kern_layout {
     KL_PLAIN = 0, /* as in the GGUF file */
@@ -167,6 +185,9 @@ typedef struct kern_ops {
     kern_kv_put_fn kv_put_f16, kv_put_q8_0;
     kern_kv_k_fn kv_k_f16, kv_k_q8_0;
     kern_kv_v_fn kv_v_f16, kv_v_q8_0;
+    /* attention over a tile (above): separate roundings (f32 cache), fused (f16 / q8_0) */
+    kern_attn_scores_fn attn_scores, attn_scores_fma;
+    kern_attn_axpy_fn attn_axpy, attn_axpy_fma;
 } kern_ops;
 
 /* True if `type` has an x8 layout (the 32-element block types). */

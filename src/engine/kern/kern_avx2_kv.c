@@ -10,10 +10,12 @@
 #include "../../base/fp16.h"
 
 #include <immintrin.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
 #define AI static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 16")
 
 AI float half_at(const uint16_t *p)
 {
@@ -88,8 +90,145 @@ static void kv_v_q8_0(const void *v, int64_t vst, const uint16_t *vs, int64_t ss
     }
 }
 
+#define KT KERN_KV_TILE
+
+/* lanes [0, n) of 8 as a maskload / maskstore mask */
+AI __m256i first8(int64_t n)
+{
+    const __m256i i = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 8 ? (n < 0 ? 0 : n) : 8)), i);
+}
+
+/* c + a * b: fused (F, one rounding) or a product then a sum */
+AI __m256 madd(bool F, __m256 a, __m256 b, __m256 c)
+{
+    return F ? _mm256_fmadd_ps(a, b, c) : _mm256_add_ps(c, _mm256_mul_ps(a, b));
+}
+
+/* scores of keys [8kk, 8kk + 8) for H heads (H <= 2): 4 partial sums x H
+ * accumulators, each K load shared by the H heads */
+AI void scores_h(bool F, const float *q, int H, const float *kT, int64_t hd, float scale, float *s, int kk)
+{
+    __m256 a[2][4];
+    UNROLL
+    for (int h = 0; h < 2; h++)
+        UNROLL
+    for (int r = 0; r < 4; r++)
+        a[h][r] = _mm256_setzero_ps();
+    int64_t d = 0;
+    for (; d + 4 <= hd; d += 4)
+        UNROLL
+    for (int r = 0; r < 4; r++) {
+        const __m256 k = _mm256_loadu_ps(kT + (d + r) * KT + 8 * kk);
+        UNROLL
+        for (int h = 0; h < H; h++)
+            a[h][r] = madd(F, _mm256_set1_ps(q[h * hd + d + r]), k, a[h][r]);
+    }
+    for (; d < hd; d++) {
+        const __m256 k = _mm256_loadu_ps(kT + d * KT + 8 * kk);
+        UNROLL
+        for (int h = 0; h < H; h++)
+            a[h][d % 4] = madd(F, _mm256_set1_ps(q[h * hd + d]), k, a[h][d % 4]);
+    }
+    UNROLL
+    for (int h = 0; h < H; h++)
+        _mm256_storeu_ps(s + h * KT + 8 * kk,
+                         _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(a[h][0], a[h][1]), _mm256_add_ps(a[h][2], a[h][3])),
+                                       _mm256_set1_ps(scale)));
+}
+
+AI void scores_all(bool F, const float *q, int64_t G, const float *kT, int64_t hd, float scale, float *s)
+{
+    int64_t g = 0;
+    for (; g + 2 <= G; g += 2)
+        for (int kk = 0; kk < KT / 8; kk++)
+            scores_h(F, q + g * hd, 2, kT, hd, scale, s + g * KT, kk);
+    if (g < G)
+        for (int kk = 0; kk < KT / 8; kk++)
+            scores_h(F, q + g * hd, 1, kT, hd, scale, s + g * KT, kk);
+}
+
+// s[g*32 + t] = ((a0 + a1) + (a2 + a3)) * scale, a_r = a_r + q[g*hd + d] * kT[d*32 + t] over d = r mod 4
+static void attn_scores(const float *q, int64_t G, const float *kT, int64_t hd, float scale, float *s)
+{
+    scores_all(false, q, G, kT, hd, scale, s);
+}
+
+// as attn_scores with a_r = fma(q[g*hd + d], kT[d*32 + t], a_r)
+static void attn_scores_fma(const float *q, int64_t G, const float *kT, int64_t hd, float scale, float *s)
+{
+    scores_all(true, q, G, kT, hd, scale, s);
+}
+
+/* elements [d0, d0 + 32) of H heads (H <= 2): 4 vectors x H accumulators,
+ * lanes past hd masked (they load zeros and are not stored) */
+AI void axpy_h(bool F, float *o, const float *c, const float *p, int H, const float *v, int64_t vst, int64_t hd,
+               int64_t nt, int64_t d0)
+{
+    __m256i m[4];
+    UNROLL
+    for (int i = 0; i < 4; i++)
+        m[i] = first8(hd - d0 - 8 * i);
+    __m256 a[2][4];
+    UNROLL
+    for (int h = 0; h < H; h++) {
+        const __m256 ch = _mm256_set1_ps(c[h]);
+        UNROLL
+        for (int i = 0; i < 4; i++)
+            a[h][i] = _mm256_mul_ps(_mm256_maskload_ps(o + h * hd + d0 + 8 * i, m[i]), ch);
+    }
+    for (int64_t t = 0; t < nt; t++) {
+        __m256 x[4];
+        UNROLL
+        for (int i = 0; i < 4; i++)
+            x[i] = _mm256_maskload_ps(v + t * vst + d0 + 8 * i, m[i]);
+        UNROLL
+        for (int h = 0; h < H; h++) {
+            const __m256 pb = _mm256_set1_ps(p[h * KT + t]);
+            UNROLL
+            for (int i = 0; i < 4; i++)
+                a[h][i] = madd(F, pb, x[i], a[h][i]);
+        }
+    }
+    UNROLL
+    for (int h = 0; h < H; h++)
+        UNROLL
+    for (int i = 0; i < 4; i++)
+        _mm256_maskstore_ps(o + h * hd + d0 + 8 * i, m[i], a[h][i]);
+}
+
+AI void axpy_all(bool F, float *o, const float *c, const float *p, int64_t G, const float *v, int64_t vst, int64_t hd,
+                 int64_t nt)
+{
+    for (int64_t d0 = 0; d0 < hd; d0 += 32) {
+        int64_t g = 0;
+        for (; g + 2 <= G; g += 2)
+            axpy_h(F, o + g * hd, c + g, p + g * KT, 2, v, vst, hd, nt, d0);
+        if (g < G)
+            axpy_h(F, o + g * hd, c + g, p + g * KT, 1, v, vst, hd, nt, d0);
+    }
+}
+
+// o[g*hd + d] = o[g*hd + d] * c[g], then + p[g*32 + t] * v[t*vst + d] for t < nt in order
+static void attn_axpy(float *o, const float *c, const float *p, int64_t G, const float *v, int64_t vst, int64_t hd,
+                      int64_t nt)
+{
+    axpy_all(false, o, c, p, G, v, vst, hd, nt);
+}
+
+// as attn_axpy with x = fma(p[g*32 + t], v[t*vst + d], x)
+static void attn_axpy_fma(float *o, const float *c, const float *p, int64_t G, const float *v, int64_t vst, int64_t hd,
+                          int64_t nt)
+{
+    axpy_all(true, o, c, p, G, v, vst, hd, nt);
+}
+
 void kern_avx2_kv_fill(kern_ops *o)
 {
+    o->attn_scores = attn_scores;
+    o->attn_scores_fma = attn_scores_fma;
+    o->attn_axpy = attn_axpy;
+    o->attn_axpy_fma = attn_axpy_fma;
     o->kv_k_f16 = kv_k_f16;
     o->kv_k_q8_0 = kv_k_q8_0;
     o->kv_v_f16 = kv_v_f16;

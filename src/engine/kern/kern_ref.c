@@ -8,6 +8,7 @@
 #include "../../base/fp16.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* ---- F32 ---- */
@@ -420,6 +421,60 @@ static void kv_v_q8_0(const void *v, int64_t vst, const uint16_t *vs, int64_t ss
             dst[t * hd + d] = (float)q[t * vst + d] * half_at(vs + t * sst + d / KERN_KV_CHUNK);
 }
 
+/* the two attention steps (kern.h), fused (F) or in separate roundings */
+static void scores_ref(bool F, const float *q, int64_t G, const float *kT, int64_t hd, float scale, float *s)
+{
+    for (int64_t g = 0; g < G; g++)
+        for (int t = 0; t < KERN_KV_TILE; t++) {
+            float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            for (int64_t d = 0; d < hd; d++) {
+                const float x = q[g * hd + d], k = kT[d * KERN_KV_TILE + t];
+                a[d % 4] = F ? fmaf(x, k, a[d % 4]) : a[d % 4] + x * k;
+            }
+            s[g * KERN_KV_TILE + t] = ((a[0] + a[1]) + (a[2] + a[3])) * scale;
+        }
+}
+
+static void axpy_ref(bool F, float *o, const float *c, const float *p, int64_t G, const float *v, int64_t vst,
+                     int64_t hd, int64_t nt)
+{
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t d = 0; d < hd; d++) {
+            float x = o[g * hd + d] * c[g];
+            for (int64_t t = 0; t < nt; t++) {
+                const float w = p[g * KERN_KV_TILE + t], y = v[t * vst + d];
+                x = F ? fmaf(w, y, x) : x + w * y;
+            }
+            o[g * hd + d] = x;
+        }
+}
+
+// s[g*32 + t] = ((a0 + a1) + (a2 + a3)) * scale, a_r = a_r + q[g*hd + d] * kT[d*32 + t] over d = r mod 4
+static void attn_scores(const float *q, int64_t G, const float *kT, int64_t hd, float scale, float *s)
+{
+    scores_ref(false, q, G, kT, hd, scale, s);
+}
+
+// as attn_scores with a_r = fma(q[g*hd + d], kT[d*32 + t], a_r)
+static void attn_scores_fma(const float *q, int64_t G, const float *kT, int64_t hd, float scale, float *s)
+{
+    scores_ref(true, q, G, kT, hd, scale, s);
+}
+
+// o[g*hd + d] = o[g*hd + d] * c[g], then + p[g*32 + t] * v[t*vst + d] for t < nt in order
+static void attn_axpy(float *o, const float *c, const float *p, int64_t G, const float *v, int64_t vst, int64_t hd,
+                      int64_t nt)
+{
+    axpy_ref(false, o, c, p, G, v, vst, hd, nt);
+}
+
+// as attn_axpy with x = fma(p[g*32 + t], v[t*vst + d], x)
+static void attn_axpy_fma(float *o, const float *c, const float *p, int64_t G, const float *v, int64_t vst,
+                          int64_t hd, int64_t nt)
+{
+    axpy_ref(true, o, c, p, G, v, vst, hd, nt);
+}
+
 static const kern_ops ref_ops = {
     .name = "ref",
     .dequant = {
@@ -487,6 +542,10 @@ static const kern_ops ref_ops = {
     .kv_k_q8_0 = kv_k_q8_0,
     .kv_v_f16 = kv_v_f16,
     .kv_v_q8_0 = kv_v_q8_0,
+    .attn_scores = attn_scores,
+    .attn_scores_fma = attn_scores_fma,
+    .attn_axpy = attn_axpy,
+    .attn_axpy_fma = attn_axpy_fma,
 };
 
 const kern_ops *kern_ref_ops(void) { return &ref_ops; }
