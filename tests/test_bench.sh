@@ -22,13 +22,13 @@ rows=$(grep -c '^| stories260K.gguf ' "$tmp/t.txt")
 if [ $rc -eq 0 ] && [ "$rows" -eq 6 ]; then pass "bench table: 6 rows"
 else fail "bench table: 6 rows" "rc $rc, $rows rows; $(head -c 300 "$tmp/e.txt")"; fi
 bad=$(awk -F'|' '/^\| stories260K.gguf / {
-        split($9, a, " "); if (!(a[1] + 0 > 0) || a[2] != "±") print "t/s:" $9
-        t = $8; gsub(/ /, "", t)
-        if (t ~ /^pp/ && $13 !~ /%/) print "pp without peak %:" $0
-        if (t ~ /^tg/ && ($11 !~ /-/ || !($10 + 0 > 0))) print "tg GB/s or roofline:" $0
+        split($10, a, " "); if (!(a[1] + 0 > 0) || a[2] != "±") print "t/s:" $10
+        t = $9; gsub(/ /, "", t)
+        if (t ~ /^pp/ && $14 !~ /%/) print "pp without peak %:" $0
+        if (t ~ /^tg/ && ($12 !~ /-/ || !($11 + 0 > 0))) print "tg GB/s or roofline:" $0
       }' "$tmp/t.txt")
-expect=$(printf '1 pp16\n1 pp32\n1 tg8\n2 pp16\n2 pp32\n2 tg8')
-got=$(awk -F'|' '/^\| stories260K.gguf / { t = $7; s = $8; gsub(/ /, "", t); gsub(/ /, "", s); print t, s }' "$tmp/t.txt")
+expect=$(printf 'f32 1 pp16\nf32 1 pp32\nf32 1 tg8\nf32 2 pp16\nf32 2 pp32\nf32 2 tg8')
+got=$(awk -F'|' '/^\| stories260K.gguf / { k = $7; t = $8; s = $9; gsub(/ /, "", k); gsub(/ /, "", t); gsub(/ /, "", s); print k, t, s }' "$tmp/t.txt")
 if [ -z "$bad" ] && [ "$got" = "$expect" ]; then pass "bench table: threads x tests, positive t/s, pp peak %, tg GB/s"
 else fail "bench table: threads x tests, positive t/s, pp peak %, tg GB/s" "$(echo "$bad $got" | head -c 400)"; fi
 grep -q 'not measured (--no-bw)' "$tmp/t.txt" && grep -q 'fp32 peak, measured' "$tmp/t.txt" \
@@ -40,7 +40,7 @@ grep -q 'not measured (--no-bw)' "$tmp/t.txt" && grep -q 'fp32 peak, measured' "
 rc=$?
 if [ $rc -eq 0 ] && grep -Eq '^memory read bandwidth \(64 MiB buffer.*: 1 thread [0-9.]+ GB/s \([a-z0-9]+\), 2 threads [0-9.]+ GB/s' "$tmp/t2.txt" \
    && [ "$(grep -c '^| stories260K.gguf ' "$tmp/t2.txt")" -eq 1 ] \
-   && awk -F'|' '/^\| stories260K.gguf / { exit !($8 ~ /tg8/ && $11 ~ /[0-9.]+ %/) }' "$tmp/t2.txt"
+   && awk -F'|' '/^\| stories260K.gguf / { exit !($9 ~ /tg8/ && $12 ~ /[0-9.]+ %/) }' "$tmp/t2.txt"
 then pass "bench --bw-mib 64: bandwidth line, tg-only row with roofline %"
 else fail "bench --bw-mib 64: bandwidth line, tg-only row with roofline %" "rc $rc $(head -c 400 "$tmp/t2.txt") $(head -c 200 "$tmp/e2.txt")"; fi
 
@@ -63,6 +63,7 @@ try:
     pk = {p["threads"]: p for p in d["peak"]}
     need(sorted(pk) == [1, 2] and all(p["measured_gflops"] > 0 and p["used_gflops"] == max(p["theory_gflops"], p["measured_gflops"]) for p in pk.values()), "peak")
     need(d["settings"]["tg_prompt"] == 16 and d["settings"]["batch"] == 5 and d["settings"]["n_ctx"] == 24, "settings")
+    need(d["settings"]["depths"] is None and d["settings"]["kv_types"] == ["f32"], "settings kv, depths")
     models = {m["model"]: m for m in d["models"]}
     need(sorted(models) == ["mini256-q8_0.gguf", "stories260K.gguf"], "models")
     for m in models.values():
@@ -86,7 +87,8 @@ try:
             need(math.isclose(r["peak_pct"], 100 * fl / pk[r["threads"]]["used_gflops"], rel_tol=1e-6), "peak_pct " + str(r))
             need(r["roofline_pct"] is None and r["bytes_per_token"] is None and "bw_gbps_runs" not in r, "pp has no roofline")
         else:
-            need(r["avg_ctx"] == 16 + 9 / 2, "avg_ctx " + str(r))
+            need(r["avg_ctx"] == 16 + 9 / 2 and r["n_before"] == 16, "avg_ctx " + str(r))
+            need(r["kv_type"] == "f32" and r["kv_bytes_per_pos"] == m["kv_bytes_per_pos"], "kv " + str(r))
             bpt = m["weight_bytes_per_token"] + r["avg_ctx"] * m["kv_bytes_per_pos"]
             need(math.isclose(r["bytes_per_token"], bpt, rel_tol=1e-9), "bytes_per_token " + str(r))
             need(math.isclose(r["gbps"], r["tps_mean"] * bpt / 1e9, rel_tol=1e-6), "gbps " + str(r))
@@ -121,6 +123,10 @@ check_err "missing file" 1 "cannot open" -m "$tmp/none.gguf" --no-bw
 check_err "unknown option" 2 "unknown option '--frobnicate'" -m "$S" --frobnicate
 check_err "zero repetitions" 2 "-r: 0 is out of range" -m "$S" -r 0 --no-bw
 check_err "bandwidth buffer 0" 2 "--bw-mib: 0 is out of range" -m "$S" --bw-mib 0
+check_err "unknown KV type" 2 "--kv-type: bad list 'f32,q4'" -m "$S" --kv-type f32,q4 --no-bw
+check_err "negative depth" 2 "-d: -1 is out of range" -m "$S" -d -1 --no-bw
+check_err "depth beyond the context" 1 "-n 8 at depth 2045 exceeds the training context .*2048" -m "$S" -p 0 -n 8 -d 2045 --no-bw
+check_err "pp at depth beyond the context" 1 "-p 16 at depth 2040 exceeds the training context" -m "$S" -p 16 -n 0 -d 2040 --no-bw
 
 # 5. --json-out: the table on stdout and the same JSON in a file; a failed run leaves no file
 "$SOV" bench -m "$S" -t 1 -p 8 -n 4 -r 1 --no-bw --json-out "$tmp/o.json" >"$tmp/t5.txt" 2>"$tmp/e5.txt"
@@ -132,3 +138,42 @@ else fail "bench --json-out: table and JSON file" "rc $rc $(head -c 300 "$tmp/e5
 "$SOV" bench -m "$S" -p 4096 --no-bw --json-out "$tmp/f.json" >/dev/null 2>&1
 [ ! -e "$tmp/f.json" ] && pass "bench --json-out: no file after a failed run" || fail "bench --json-out: no file after a failed run" "file left"
 check_err "json-out in a missing folder" 1 "cannot create .*/nope/x.json" -m "$S" --no-bw --json-out "$tmp/nope/x.json"
+
+# 6. --kv-type list and -d depths: one row per KV type x test x depth; the KV
+# bytes of each type (stories260K: 5 layers x 4 kv heads x 8: f32 1280, f16 640,
+# q8_0 400 bytes per position) in bytes per token at the depth's average position
+"$SOV" bench -m "$S" -t 1 -p 8 -n 4 -r 1 --no-bw --kv-type f32,f16,q8_0 -d 0,40 --json >"$tmp/k.json" 2>"$tmp/e6.txt"
+rc=$?
+python3 - "$tmp/k.json" "$rc" <<'EOF'
+import json, math, sys
+errs = []
+def need(cond, what):
+    if not cond: errs.append(what)
+try:
+    need(sys.argv[2] == "0", "rc " + sys.argv[2])
+    d = json.load(open(sys.argv[1]))
+    need(d["settings"]["depths"] == [0, 40] and d["settings"]["kv_types"] == ["f32", "f16", "q8_0"] and d["settings"]["n_ctx"] == 48, "settings")
+    m = d["models"][0]
+    kvb = {"f32": 1280, "f16": 640, "q8_0": 400}
+    need(m["kv_type"] == "f32" and m["kv_bytes_per_pos"] == 1280 and m["kv_bytes"] == 1280 * 48, "model kv")
+    need([(x["kv_type"], x["kv_bytes_per_pos"], x["kv_bytes"]) for x in m["kv_by_type"]] == [(k, v, v * 48) for k, v in kvb.items()], "kv_by_type")
+    keys = sorted((r["kv_type"], r["test"]) for r in d["results"])
+    want = sorted((k, t) for k in kvb for t in ("pp8 @ d0", "pp8 @ d40", "tg4 @ d0", "tg4 @ d40"))
+    need(keys == want, "rows %s" % keys)
+    for r in d["results"]:
+        need(r["kv_bytes_per_pos"] == kvb[r["kv_type"]], "kv bytes " + str(r))
+        need(r["n_before"] == (40 if r["test"].endswith("d40") else 0) and r["tps_mean"] > 0, "depth " + str(r))
+        if r["kind"] == "tg":
+            need(r["avg_ctx"] == r["n_before"] + 5 / 2, "avg_ctx " + str(r))
+            bpt = m["weight_bytes_per_token"] + r["avg_ctx"] * kvb[r["kv_type"]]
+            need(math.isclose(r["bytes_per_token"], bpt, rel_tol=1e-9), "bytes_per_token " + str(r))
+except Exception as e:
+    errs.append("%s: %s" % (type(e).__name__, e))
+print("PASS bench --kv-type f32,f16,q8_0 -d 0,40: rows, KV bytes per type, depths" if not errs else
+      "FAIL bench --kv-type f32,f16,q8_0 -d 0,40: rows, KV bytes per type, depths: " + "; ".join(errs)[:600])
+EOF
+"$SOV" bench -m "$S" -t 1 -p 0 -n 4 -r 1 --no-bw --kv-type q8_0 -d 100 >"$tmp/t6.txt" 2>&1
+if awk -F'|' '/^\| stories260K.gguf / { k = $7; t = $9; gsub(/ /, "", k); gsub(/ /, "", t); n++; ok = k == "q8_0" && t == "tg4@d100" } END { exit !(n == 1 && ok) }' "$tmp/t6.txt" \
+   && grep -q 'KV cache q8_0 0.04 MiB (104 positions)' "$tmp/t6.txt"
+then pass "bench table: kv column, tg4 @ d100, q8_0 KV memory"
+else fail "bench table: kv column, tg4 @ d100, q8_0 KV memory" "$(head -c 600 "$tmp/t6.txt")"; fi

@@ -57,6 +57,22 @@ c=$("$SOV" run -m "$M/stories260K.gguf" -n 60 --seed 43 --temp 1.0 2>/dev/null)
 [ -n "$a" ] && [ "$a" = "$b" ] && pass "same seed, same text" || fail "same seed, same text" "differs"
 [ "$a" != "$c" ] && pass "different seed, different text" || fail "different seed, different text" "identical"
 
+# 5b. --kv-type: the cache type named on stderr (f32 by default); f16 and q8_0
+# give the same ids at 1 and 2 threads; stories260K's first 100 greedy tokens
+# from BOS are f32's with f16 (tests/test_forward.c measures the agreement)
+"$SOV" run -m "$M/stories260K.gguf" --temp 0 -n 8 2>"$tmp/err.txt" >/dev/null
+grep -q "| kv f32$" "$tmp/err.txt" && pass "run: kv f32 by default" || fail "run: kv f32 by default" "$(cat "$tmp/err.txt")"
+for kv in f16 q8_0; do
+    a=$("$SOV" run -m "$M/stories260K.gguf" --temp 0 -n 100 --ignore-eos --print-ids --kv-type $kv -t 1 2>"$tmp/err.txt")
+    b=$("$SOV" run -m "$M/stories260K.gguf" --temp 0 -n 100 --ignore-eos --print-ids --kv-type $kv -t 2 2>/dev/null)
+    if [ -n "$a" ] && [ "$a" = "$b" ] && grep -q "| kv $kv$" "$tmp/err.txt"; then pass "run --kv-type $kv: 1 and 2 threads identical"
+    else fail "run --kv-type $kv: 1 and 2 threads identical" "$(head -c 200 "$tmp/err.txt")"; fi
+done
+c=$("$SOV" run -m "$M/stories260K.gguf" --temp 0 -n 100 --ignore-eos --print-ids 2>/dev/null)
+a=$("$SOV" run -m "$M/stories260K.gguf" --temp 0 -n 100 --ignore-eos --print-ids --kv-type f16 2>/dev/null)
+[ -n "$a" ] && [ "$a" = "$c" ] && pass "run --kv-type f16: stories260K greedy = f32's for 100 tokens" \
+    || fail "run --kv-type f16: stories260K greedy = f32's for 100 tokens" "$a"
+
 # 6. info describes the model
 "$SOV" info "$M/llama-2-tiny-random.gguf" --ctx 256 >"$tmp/info.txt" 2>&1
 rc=$?
@@ -66,6 +82,8 @@ else fail "info llama-2-tiny-random" "rc $rc $(head -c 300 "$tmp/info.txt")"; fi
 # KV cache for stories260K at ctx 512: 2 * 5 layers * 512 * (4 kv heads * 8 dims) * 4 bytes = 0.62 MiB
 "$SOV" info "$M/stories260K.gguf" --ctx 512 >"$tmp/info.txt" 2>&1
 grep -q "KV cache 0.62 MiB" "$tmp/info.txt" && pass "info KV estimate" || fail "info KV estimate" "$(grep memory "$tmp/info.txt")"
+grep -q "KV by type: *per position f32 1.25 KiB, f16 0.62 KiB, q8_0 0.39 KiB; ctx 512: f32 0.62 MiB, f16 0.31 MiB, q8_0 0.20 MiB" "$tmp/info.txt" \
+    && pass "info KV by type" || fail "info KV by type" "$(grep "KV by" "$tmp/info.txt")"
 
 # 7. tokenize
 out=$("$SOV" tokenize -m "$M/llama-2-tiny-random.gguf" -p "Hello world" 2>&1)
@@ -87,6 +105,7 @@ printf 'not a gguf at all' >"$tmp/junk.gguf"
 expect_err "not a gguf" 1 "not a GGUF file" "$SOV" info "$tmp/junk.gguf"
 expect_err "unknown option" 2 "unknown option" "$SOV" run -m "$M/stories260K.gguf" --bogus
 expect_err "bad number" 2 "not a number" "$SOV" run -m "$M/stories260K.gguf" --temp abc
+expect_err "unknown KV type" 2 "is not a KV type" "$SOV" run -m "$M/stories260K.gguf" --kv-type q4
 expect_err "missing -m" 2 "required" "$SOV" run -n 5
 expect_err "unknown command" 2 "unknown command" "$SOV" frobnicate
 expect_err "prompt longer than context" 1 "does not fit" "$SOV" run -m "$M/stories260K.gguf" -p "Once upon a time there was" --ctx 4

@@ -13,6 +13,7 @@
 #include "base/membw.h"
 #include "base/pool.h"
 #include "engine/cost.h"
+#include "engine/kv.h"
 #include "format/gguf_write.h"
 #include "engine/model.h"
 #include "format/ttype.h"
@@ -88,6 +89,17 @@ static void check_model(const char *label, const char *path, uint32_t want_type,
     t_check(c.kv_bytes_pos == want_kv_pos && c.type == want_type, name, "kv %llu (want %llu), type %s (want %s)",
             (unsigned long long)c.kv_bytes_pos, (unsigned long long)want_kv_pos, ttype_name(c.type),
             ttype_name(want_type));
+    /* KV types: f16 halves the f32 bytes; q8_0 has 1 byte per element + one f16 scale per 32 (or fewer,
+     * the last chunk of a head) elements: kv_bytes_per_token */
+    model_cost c16, c8;
+    int rc16 = model_cost_get_kv(m, KV_F16, &c16), rc8 = model_cost_get_kv(m, KV_Q8_0, &c8);
+    const uint64_t nch = ((uint64_t)m->hp.head_dim + 31) / 32, row = (uint64_t)m->hp.n_head_kv * m->hp.head_dim;
+    snprintf(name, sizeof name, "cost %s: KV bytes per position for f16 and q8_0", label);
+    t_check(rc16 == 0 && rc8 == 0 && c16.kv_bytes_pos * 2 == want_kv_pos && c16.kv_type == KV_F16 &&
+                c8.kv_bytes_pos == 2 * (uint64_t)m->hp.n_layer * (row + 2 * m->hp.n_head_kv * nch) &&
+                c8.kv_type == KV_Q8_0 && c16.weight_bytes_token == wb && c.kv_type == KV_F32 &&
+                model_cost_get_kv(m, 7, &c8) == SOV_EINVAL,
+            name, "f16 %llu q8_0 %llu", (unsigned long long)c16.kv_bytes_pos, (unsigned long long)c8.kv_bytes_pos);
     snprintf(name, sizeof name, "cost %s: token bytes and flops arithmetic", label);
     double tb = model_cost_token_bytes(&c, 10.5), fl = model_cost_matrix_flops(&c, 7, 2);
     t_check(tb == (double)wb + 10.5 * (double)want_kv_pos && fl == 2.0 * ((double)mat * 7 + (double)outp * 2), name,

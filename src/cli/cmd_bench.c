@@ -11,6 +11,7 @@
 #include "../engine/cost.h"
 #include "../engine/forward.h"
 #include "../engine/kern/kern.h"
+#include "../engine/kv.h"
 #include "../engine/model.h"
 #include "../format/ttype.h"
 
@@ -40,6 +41,9 @@ static void usage(FILE *f)
             "  -n, --n-gen LIST        generated tokens for the tg tests (default 128; 0 = no tg test)\n"
             "  -r, --repetitions N     timed runs per test after one warm-up run (default 3)\n"
             "  -b, --batch N           prompt tokens the forward pass evaluates together (default 512)\n"
+            "  -d, --depth LIST        positions already in the context when a test starts (default:\n"
+            "                          pp 0, tg %d); with it, every test runs at every depth\n"
+            "      --kv-type LIST      KV cache types, comma-separated: f32 (default), f16, q8_0\n"
             "      --no-mmap           read the weights into huge-page memory (default, as sov run)\n"
             "      --mmap              map the file instead\n"
             "      --json              print one JSON object on stdout instead of the table\n"
@@ -47,27 +51,32 @@ static void usage(FILE *f)
             "      --no-bw             skip the memory bandwidth measurement (no roofline %%)\n"
             "      --bw-mib N          bandwidth buffer in MiB (default 1024; far above the LLC)\n"
             "pp<N>: N random prompt tokens from position 0. tg<N>: N single-token decode calls\n"
-            "after an untimed %d-token prompt. t/s is the mean +- stddev over the runs.\n",
-            TG_PROMPT);
+            "after an untimed %d-token prompt. With -d D (\"@ dD\"), both start at position D after\n"
+            "an untimed D-token prompt. t/s is the mean +- stddev over the runs.\n",
+            TG_PROMPT, TG_PROMPT);
 }
 
 typedef struct bench_opts {
     const char *models[MAX_LIST];
     const char *json_out;
     int n_models;
-    int32_t threads[MAX_LIST], pp[MAX_LIST], tg[MAX_LIST];
-    int n_threads, n_pp, n_tg;
+    int32_t threads[MAX_LIST], pp[MAX_LIST], tg[MAX_LIST], depth[MAX_LIST];
+    int kv[KV_TYPE_COUNT * 4];
+    int n_threads, n_pp, n_tg, n_depth, n_kv; /* n_depth 0: pp at 0, tg at TG_PROMPT */
     long long reps, batch, bw_mib;
     bool json, no_bw, use_mmap;
 } bench_opts;
 
 /* Parses "a,b,c" of integers in lo..hi into out (cap entries). A list that
- * is exactly "0" (when lo == 0) yields zero entries: no test of that kind. */
+ * is exactly "0" (when lo == 0) yields zero entries: no test of that kind.
+ * lo < 0: items in 0..hi, and "0" is the one item 0. */
 static int parse_list(const char *flag, const char *s, long long lo, long long hi, int32_t *out, int *n)
 {
     *n = 0;
     if (lo == 0 && !strcmp(s, "0"))
         return 0;
+    if (lo < 0)
+        lo = -1; /* opt_int below: lo + 1 = 0 */
     const char *p = s;
     for (;;) {
         const char *comma = strchr(p, ',');
@@ -84,9 +93,34 @@ static int parse_list(const char *flag, const char *s, long long lo, long long h
         memcpy(item, p, len);
         item[len] = 0;
         long long v;
-        if (opt_int(flag, item, lo == 0 ? 1 : lo, hi, &v))
+        if (opt_int(flag, item, lo <= 0 ? lo + 1 : lo, hi, &v))
             return 2;
         out[(*n)++] = (int32_t)v;
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
+
+/* Parses "f32,f16" into out (cap entries) as enum kv_type values. */
+static int parse_kv_list(const char *s, int *out, int cap, int *n)
+{
+    *n = 0;
+    for (const char *p = s;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char item[16];
+        int t = -1;
+        if (len > 0 && len < sizeof item) {
+            memcpy(item, p, len);
+            item[len] = 0;
+            t = kv_type_parse(item);
+        }
+        if (t < 0 || *n == cap) {
+            fprintf(stderr, "sov bench: --kv-type: bad list '%s' (comma-separated f32, f16, q8_0)\n", s);
+            return 2;
+        }
+        out[(*n)++] = t;
         if (!comma)
             return 0;
         p = comma + 1;
@@ -103,6 +137,8 @@ static int parse(int argc, char **argv, bench_opts *o)
     o->n_tg = 1;
     o->reps = 3;
     o->batch = 512;
+    o->kv[0] = KV_F32;
+    o->n_kv = 1;
     o->bw_mib = 1024;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -124,6 +160,10 @@ static int parse(int argc, char **argv, bench_opts *o)
             VAL(); rc = parse_list(a, v, 0, 1 << 24, o->pp, &o->n_pp);
         } else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) {
             VAL(); rc = parse_list(a, v, 0, 1 << 24, o->tg, &o->n_tg);
+        } else if (!strcmp(a, "-d") || !strcmp(a, "--depth")) {
+            VAL(); rc = parse_list(a, v, -1, 1 << 24, o->depth, &o->n_depth);
+        } else if (!strcmp(a, "--kv-type")) {
+            VAL(); rc = parse_kv_list(v, o->kv, (int)(sizeof o->kv / sizeof o->kv[0]), &o->n_kv);
         } else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) {
             VAL(); rc = opt_int(a, v, 1, 1000, &o->reps);
         } else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) {
@@ -309,38 +349,45 @@ typedef struct test_result {
 } test_result;
 
 /* Runs one pp or tg test reps + 1 times (the first is a warm-up) and fills
- * r->runs with tok/s of the timed runs. toks holds n_before + n tokens.
- * With bw (tg only), the read bandwidth is measured on pool p right after
- * each timed run, into r->bw_runs, so each run has the bandwidth of its own
- * moment (other processes on the machine change it from minute to minute). */
-static int run_test(forward *fw, bool is_pp, const int32_t *toks, int32_t n, int reps, int32_t *pos,
+ * r->runs with tok/s of the timed runs. The first `depth` tokens of toks are
+ * evaluated once, untimed, before the runs; each run then evaluates the n
+ * tokens after them at positions depth .. depth + n - 1: pp as one batch
+ * with logits after the last, tg as n single-token calls (rewriting the
+ * same positions each run). With bw (tg only), the read bandwidth is
+ * measured on pool p right after each timed run, into r->bw_runs, so each
+ * run has the bandwidth of its own moment (other processes on the machine
+ * change it from minute to minute). */
+static int run_test(forward *fw, bool is_pp, const int32_t *toks, int32_t depth, int32_t n, int reps, int32_t *pos,
                     int8_t *want, membw *bw, pool *p, test_result *r)
 {
+    if (depth > 0) {
+        for (int32_t i = 0; i < depth; i++)
+            pos[i] = i;
+        forward_batch pb = {.n = depth, .token = toks, .pos = pos};
+        int rc = forward_decode(fw, &pb);
+        if (rc)
+            return rc;
+    }
     for (int rep = -1; rep < reps; rep++) {
         double t;
         if (is_pp) {
             for (int32_t i = 0; i < n; i++) {
-                pos[i] = i;
+                pos[i] = depth + i;
                 want[i] = i == n - 1; /* logits only after the whole prompt */
             }
             double t0 = opt_now();
-            forward_batch b = {.n = n, .token = toks, .pos = pos, .logits = want};
+            forward_batch b = {.n = n, .token = toks + depth, .pos = pos, .logits = want};
             int rc = forward_decode(fw, &b);
             if (rc)
                 return rc;
             t = opt_now() - t0;
         } else {
-            for (int32_t i = 0; i < TG_PROMPT; i++)
-                pos[i] = i;
-            forward_batch pb = {.n = TG_PROMPT, .token = toks, .pos = pos};
-            int rc = forward_decode(fw, &pb);
-            if (rc)
-                return rc;
             double t0 = opt_now();
             for (int32_t i = 0; i < n; i++) {
-                int32_t p = TG_PROMPT + i;
-                forward_batch b = {.n = 1, .token = toks + TG_PROMPT + i, .pos = &p};
-                if ((rc = forward_decode(fw, &b)))
+                int32_t p = depth + i;
+                forward_batch b = {.n = 1, .token = toks + depth + i, .pos = &p};
+                int rc = forward_decode(fw, &b);
+                if (rc)
                     return rc;
             }
             t = opt_now() - t0;
@@ -368,15 +415,27 @@ static int run_test(forward *fw, bool is_pp, const int32_t *toks, int32_t n, int
 
 /* ---- output ---- */
 
-static int name_w = 5;
+static int name_w = 5, test_w = 8;
+
+static const char dashes[] = "------------------------------------------------------------------------------------------";
 
 static void table_header(void)
 {
-    printf("| %-*s | %10s | %9s | %-6s | %-7s | %7s | %-8s | %20s | %8s | %8s | %9s | %7s |\n", name_w, "model",
-           "size", "params", "type", "backend", "threads", "test", "t/s", "GB/s", "roofline", "GFLOP/s", "peak");
-    printf("| %.*s | ---------: | --------: | ------ | ------- | ------: | -------- | -------------------: | "
+    printf("| %-*s | %10s | %9s | %-6s | %-7s | %-4s | %7s | %-*s | %20s | %8s | %8s | %9s | %7s |\n", name_w,
+           "model", "size", "params", "type", "backend", "kv", "threads", test_w, "test", "t/s", "GB/s", "roofline",
+           "GFLOP/s", "peak");
+    printf("| %.*s | ---------: | --------: | ------ | ------- | ---- | ------: | %.*s | -------------------: | "
            "-------: | -------: | --------: | ------: |\n",
-           name_w, "------------------------------------------------------------------------------------------");
+           name_w, dashes, test_w, dashes);
+}
+
+/* "pp512", "tg128", with -d "tg128 @ d2048" */
+static void test_name(char *buf, size_t cap, bool is_pp, int32_t n, bool with_depth, int32_t depth)
+{
+    if (with_depth)
+        snprintf(buf, cap, "%s%d @ d%d", is_pp ? "pp" : "tg", n, depth);
+    else
+        snprintf(buf, cap, "%s%d", is_pp ? "pp" : "tg", n);
 }
 
 static void cell_num(char *buf, size_t cap, double v, const char *fmt)
@@ -404,7 +463,7 @@ int cmd_bench(int argc, char **argv)
     test_result tr = {0};
     json_t *root = NULL, *jmodels = NULL, *jresults = NULL;
     bool tty = isatty(2), want_json = o.json || o.json_out;
-    static char footer[MAX_LIST][512]; /* per-model memory lines of the table output */
+    static char footer[MAX_LIST][768]; /* per-model memory lines of the table output */
     FILE *jf = NULL;                    /* --json-out, opened first so a bad path fails early */
 
     int32_t max_pp = 0, max_tg = 0;
@@ -412,7 +471,13 @@ int cmd_bench(int argc, char **argv)
         max_pp = o.pp[i] > max_pp ? o.pp[i] : max_pp;
     for (int i = 0; i < o.n_tg; i++)
         max_tg = o.tg[i] > max_tg ? o.tg[i] : max_tg;
-    int32_t n_ctx = max_pp > (o.n_tg ? TG_PROMPT + max_tg : 0) ? max_pp : TG_PROMPT + max_tg;
+    int32_t max_depth = 0;
+    for (int i = 0; i < o.n_depth; i++)
+        max_depth = o.depth[i] > max_depth ? o.depth[i] : max_depth;
+    /* positions a test reaches: pp from its depth (0 without -d), tg from its depth (TG_PROMPT without -d) */
+    const int32_t pp_depth = o.n_depth ? max_depth : 0, tg_depth = o.n_depth ? max_depth : TG_PROMPT;
+    const int32_t pp_end = o.n_pp ? pp_depth + max_pp : 0, tg_end = o.n_tg ? tg_depth + max_tg : 0;
+    int32_t n_ctx = pp_end > tg_end ? pp_end : tg_end;
 
     if (o.json_out && !(jf = fopen(o.json_out, "w"))) {
         rc = err_set(SOV_EIO, "cannot create %s: %s", o.json_out, strerror(errno));
@@ -425,19 +490,36 @@ int cmd_bench(int argc, char **argv)
         int32_t train = m->hp.n_ctx_train;
         model_free(m);
         m = NULL;
-        if (max_pp > train) {
-            rc = err_set(SOV_ERANGE, "-p %d exceeds the training context of %s (%d tokens)", max_pp,
-                         o.models[i], train);
+        if (pp_end > train) {
+            if (o.n_depth)
+                rc = err_set(SOV_ERANGE, "-p %d at depth %d exceeds the training context of %s (%d tokens)", max_pp,
+                             pp_depth, o.models[i], train);
+            else
+                rc = err_set(SOV_ERANGE, "-p %d exceeds the training context of %s (%d tokens)", max_pp,
+                             o.models[i], train);
             goto fail;
         }
-        if (o.n_tg && TG_PROMPT + max_tg > train) {
-            rc = err_set(SOV_ERANGE, "-n %d plus the %d-token tg prompt exceeds the training context of %s (%d tokens)",
-                         max_tg, TG_PROMPT, o.models[i], train);
+        if (tg_end > train) {
+            if (o.n_depth)
+                rc = err_set(SOV_ERANGE, "-n %d at depth %d exceeds the training context of %s (%d tokens)", max_tg,
+                             tg_depth, o.models[i], train);
+            else
+                rc = err_set(SOV_ERANGE,
+                             "-n %d plus the %d-token tg prompt exceeds the training context of %s (%d tokens)",
+                             max_tg, TG_PROMPT, o.models[i], train);
             goto fail;
         }
         int w = (int)strlen(base_name(o.models[i]));
         if (w > name_w)
             name_w = w;
+    }
+    for (int k = 0; k < (o.n_pp + o.n_tg) * (o.n_depth ? o.n_depth : 1); k++) {
+        const int kt = k / (o.n_depth ? o.n_depth : 1);
+        char t[48];
+        test_name(t, sizeof t, kt < o.n_pp, kt < o.n_pp ? o.pp[kt] : o.tg[kt - o.n_pp], o.n_depth > 0,
+                  o.n_depth ? o.depth[k % o.n_depth] : 0);
+        if ((int)strlen(t) > test_w)
+            test_w = (int)strlen(t);
     }
 
     for (int i = 0; i < o.n_threads; i++)
@@ -454,7 +536,7 @@ int cmd_bench(int argc, char **argv)
 
     tr.runs = calloc((size_t)o.reps, sizeof *tr.runs);
     tr.bw_runs = calloc((size_t)o.reps, sizeof *tr.bw_runs);
-    int32_t n_tok = n_ctx > TG_PROMPT + max_tg ? n_ctx : TG_PROMPT + max_tg;
+    int32_t n_tok = n_ctx;
     toks = malloc(sizeof *toks * (size_t)n_tok);
     pos = malloc(sizeof *pos * (size_t)n_tok);
     want = malloc((size_t)n_tok);
@@ -514,6 +596,13 @@ int cmd_bench(int argc, char **argv)
         jset(jt, "repetitions", json_integer(o.reps));
         jset(jt, "batch", json_integer(o.batch));
         jset(jt, "n_ctx", json_integer(n_ctx));
+        json_t *jd = o.n_depth ? json_array() : json_null(), *jk = json_array();
+        for (int i = 0; i < o.n_depth; i++)
+            jpush(jd, json_integer(o.depth[i]));
+        for (int i = 0; i < o.n_kv; i++)
+            jpush(jk, json_string(kv_type_name(o.kv[i])));
+        jset(jt, "depths", jd);
+        jset(jt, "kv_types", jk);
         jset(root, "settings", jt);
         json_incref(jmodels);
         jset(root, "models", jmodels);
@@ -561,19 +650,28 @@ int cmd_bench(int argc, char **argv)
         fmt_count(params_s, sizeof params_s, cost.params);
         const char *type = ttype_name(cost.type);
 
-        for (int ti = 0; ti < o.n_threads; ti++) {
+        for (int tk = 0; tk < o.n_threads * o.n_kv; tk++) { /* thread counts x KV types */
+            const int ti = tk / o.n_kv, ki = tk % o.n_kv;
             int th = o.threads[ti];
-            if ((rc = forward_new(&fw, m, n_ctx, 1, pools[ti])) ||
+            const int kvt = o.kv[ki];
+            const char *kvn = kv_type_name(kvt);
+            model_cost kcost; /* the KV bytes of this cache type */
+            if ((rc = model_cost_get_kv(m, kvt, &kcost)))
+                goto fail;
+            if ((rc = forward_new_kv(&fw, m, n_ctx, 1, 0, kvt, pools[ti])) ||
                 (rc = forward_set_batch(fw, (int32_t)(o.batch < n_ctx ? o.batch : n_ctx))))
                 goto fail;
-            for (int k = 0; k < o.n_pp + o.n_tg; k++) {
-                bool is_pp = k < o.n_pp;
-                int32_t n = is_pp ? o.pp[k] : o.tg[k - o.n_pp];
-                char test[32];
-                snprintf(test, sizeof test, "%s%d", is_pp ? "pp" : "tg", n);
+            for (int k = 0; k < (o.n_pp + o.n_tg) * (o.n_depth ? o.n_depth : 1); k++) {
+                const int kt = k / (o.n_depth ? o.n_depth : 1), di = k % (o.n_depth ? o.n_depth : 1);
+                bool is_pp = kt < o.n_pp;
+                int32_t n = is_pp ? o.pp[kt] : o.tg[kt - o.n_pp];
+                const int32_t depth = o.n_depth ? o.depth[di] : is_pp ? 0 : TG_PROMPT;
+                char test[48];
+                test_name(test, sizeof test, is_pp, n, o.n_depth > 0, depth);
                 if (tty)
-                    fprintf(stderr, "sov bench: %s, %d thread%s, %s...\n", name, th, th == 1 ? "" : "s", test);
-                if ((rc = run_test(fw, is_pp, toks, n, (int)o.reps, pos, want, mc.buf, pools[ti], &tr)))
+                    fprintf(stderr, "sov bench: %s, %d thread%s, kv %s, %s...\n", name, th, th == 1 ? "" : "s", kvn,
+                            test);
+                if ((rc = run_test(fw, is_pp, toks, depth, n, (int)o.reps, pos, want, mc.buf, pools[ti], &tr)))
                     goto fail;
                 double gflops = NAN, peak_pct = NAN, bpt = NAN, gbps = NAN, roof = NAN, avg_ctx = NAN;
                 if (is_pp) {
@@ -582,8 +680,8 @@ int cmd_bench(int argc, char **argv)
                     if (pk > 0)
                         peak_pct = 100.0 * gflops / pk;
                 } else {
-                    avg_ctx = TG_PROMPT + (n + 1) / 2.0; /* token at position p reads p + 1 positions */
-                    bpt = model_cost_token_bytes(&cost, avg_ctx);
+                    avg_ctx = depth + (n + 1) / 2.0; /* token at position p reads p + 1 positions */
+                    bpt = model_cost_token_bytes(&kcost, avg_ctx);
                     gbps = tr.mean * bpt / 1e9;
                     if (mc.buf) { /* each run against the bandwidth measured right after it */
                         roof = 0;
@@ -601,10 +699,12 @@ int cmd_bench(int argc, char **argv)
                     }
                     jset(e, "model", json_string(name));
                     jset(e, "threads", json_integer(th));
+                    jset(e, "kv_type", json_string(kvn));
                     jset(e, "test", json_string(test));
                     jset(e, "kind", json_string(is_pp ? "pp" : "tg"));
                     jset(e, "n_tokens", json_integer(n));
-                    jset(e, "n_before", json_integer(is_pp ? 0 : TG_PROMPT));
+                    jset(e, "n_before", json_integer(depth));
+                    jset(e, "kv_bytes_per_pos", json_integer((json_int_t)kcost.kv_bytes_pos));
                     for (int r = 0; r < o.reps; r++)
                         jpush(runs, jnum(tr.runs[r]));
                     jset(e, "runs_tps", runs);
@@ -632,8 +732,9 @@ int cmd_bench(int argc, char **argv)
                     cell_num(c_gf, sizeof c_gf, gflops, "%.2f");
                     cell_num(c_pk, sizeof c_pk, peak_pct, "%.1f %%");
                     /* "±" is two bytes but one column: pad by one more */
-                    printf("| %-*s | %10s | %9s | %-6s | %-7s | %7d | %-8s | %21s | %8s | %8s | %9s | %7s |\n",
-                           name_w, name, size_s, params_s, type, backend, th, test, tps, c_gbps, c_roof, c_gf, c_pk);
+                    printf("| %-*s | %10s | %9s | %-6s | %-7s | %-4s | %7d | %-*s | %21s | %8s | %8s | %9s | %7s |\n",
+                           name_w, name, size_s, params_s, type, backend, kvn, th, test_w, test, tps, c_gbps, c_roof,
+                           c_gf, c_pk);
                     fflush(stdout);
                 }
             }
@@ -642,7 +743,7 @@ int cmd_bench(int argc, char **argv)
         }
 
         /* less the bandwidth buffer, resident all along */
-        uint64_t rss = peak_rss(), kvb = model_kv_bytes(&m->hp, n_ctx, 1);
+        uint64_t rss = peak_rss(), kv_pos = kv_bytes_per_token(&m->hp, o.kv[0]), kvb = kv_pos * (uint64_t)n_ctx;
         rss = rss > mc.buf_rss ? rss - mc.buf_rss : 0;
         if (want_json) {
             json_t *e = json_object();
@@ -652,37 +753,55 @@ int cmd_bench(int argc, char **argv)
             jset(e, "params", json_integer(cost.params));
             jset(e, "type", json_string(type));
             jset(e, "weight_bytes_per_token", json_integer((json_int_t)cost.weight_bytes_token));
-            jset(e, "kv_bytes_per_pos", json_integer((json_int_t)cost.kv_bytes_pos));
+            jset(e, "kv_type", json_string(kv_type_name(o.kv[0])));
+            jset(e, "kv_bytes_per_pos", json_integer((json_int_t)kv_pos));
             jset(e, "layer_matrix_params", json_integer(cost.layer_matrix_params));
             jset(e, "output_params", json_integer(cost.output_params));
             jset(e, "n_ctx", json_integer(n_ctx));
             jset(e, "kv_bytes", json_integer((json_int_t)kvb));
+            json_t *kb = json_array();
+            for (int i = 0; i < o.n_kv; i++) {
+                json_t *x = json_object();
+                jset(x, "kv_type", json_string(kv_type_name(o.kv[i])));
+                jset(x, "kv_bytes_per_pos", json_integer((json_int_t)kv_bytes_per_token(&m->hp, o.kv[i])));
+                jset(x, "kv_bytes", json_integer((json_int_t)(kv_bytes_per_token(&m->hp, o.kv[i]) * (uint64_t)n_ctx)));
+                jpush(kb, x);
+            }
+            jset(e, "kv_by_type", kb);
             jset(e, "peak_rss_bytes", json_integer((json_int_t)rss));
             jset(e, "peak_rss_reset", json_boolean(rss_reset));
             jset(e, "mmap", json_boolean(o.use_mmap));
             jpush(jmodels, e);
         }
         if (!o.json) {
-            char f_s[32], kv_s[32], rss_s[32], w_s[32];
+            char f_s[32], kv_s[160] = "", rss_s[32], w_s[32], kvp_s[160] = "";
             fmt_size(f_s, sizeof f_s, m->g->size);
-            fmt_size(kv_s, sizeof kv_s, kvb);
             fmt_size(rss_s, sizeof rss_s, rss);
             fmt_size(w_s, sizeof w_s, cost.weight_bytes_token);
+            for (int i = 0; i < o.n_kv; i++) { /* "f32 1.25 MiB / f16 0.62 MiB" */
+                char one[32];
+                uint64_t per = kv_bytes_per_token(&m->hp, o.kv[i]);
+                fmt_size(one, sizeof one, per * (uint64_t)n_ctx);
+                size_t a = strlen(kv_s), b = strlen(kvp_s);
+                snprintf(kv_s + a, sizeof kv_s - a, "%s%s %s", i ? " / " : "", kv_type_name(o.kv[i]), one);
+                snprintf(kvp_s + b, sizeof kvp_s - b, "%s%s %.2f", i ? " / " : "", kv_type_name(o.kv[i]),
+                         (double)per / 1024);
+            }
             /* printed after the table, which stays contiguous */
             snprintf(footer[mi], sizeof footer[mi],
                      "%s: peak RSS %s%s%s; file %s (%s) + KV cache %s (%d positions) + scratch; "
-                     "weights read per token %s, KV %.1f KiB per position",
+                     "weights read per token %s, KV per position %s KiB",
                      name, rss_s, mc.buf ? " (less the bandwidth buffer)" : "",
                      rss_reset ? "" : " (process peak: reset failed)", f_s,
-                     o.use_mmap ? "mmap" : "read into memory", kv_s, n_ctx, w_s,
-                     (double)cost.kv_bytes_pos / 1024);
+                     o.use_mmap ? "mmap" : "read into memory", kv_s, n_ctx, w_s, kvp_s);
         }
         model_free(m);
         m = NULL;
     }
 
     if (!o.json) {
-        printf("\nGB/s = t/s x bytes streamed per token (weights + KV cache at the run's average position);\n"
+        printf("\nGB/s = t/s x bytes streamed per token (weights + KV cache of the row's kv type at the run's\n"
+               "average position);\n"
                "roofline = GB/s / read bandwidth at that thread count, measured right after each timed run\n"
                "(mean of the runs' ratios; a bound only when the bytes per token far exceed the last-level\n"
                "cache); GFLOP/s = matrix flops only (attention excluded)\n");

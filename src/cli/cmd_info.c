@@ -5,6 +5,7 @@
 
 #include "../base/err.h"
 #include "../format/gguf.h"
+#include "../engine/kv.h"
 #include "../engine/model.h"
 #include "../format/ttype.h"
 #include "../tok/vocab.h"
@@ -155,6 +156,14 @@ int cmd_info(int argc, char **argv)
         uint64_t kvb = model_kv_bytes(&m->hp, n_ctx, 1);
         printf("memory:         weights %.2f MiB + KV cache %.2f MiB (f32, ctx %" PRId64 ") = %.2f MiB\n",
                mib(total), mib(kvb), n_ctx, mib(total + kvb));
+        printf("KV by type:     per position");
+        for (int t = 0; t < KV_TYPE_COUNT; t++)
+            printf("%s %s %.2f KiB", t ? "," : "", kv_type_name(t), (double)kv_bytes_per_token(&m->hp, t) / 1024);
+        printf("; ctx %" PRId64 ":", n_ctx);
+        for (int t = 0; t < KV_TYPE_COUNT; t++)
+            printf("%s %s %.2f MiB", t ? "," : "", kv_type_name(t),
+                   mib(kv_bytes_per_token(&m->hp, t) * (uint64_t)n_ctx));
+        printf(" (--kv-type of sov run / bench)\n");
     }
 
     if (meta) {

@@ -28,6 +28,7 @@ static void usage(FILE *f)
             "  -c, --ctx N            context size in tokens (default: min(training context, 4096))\n"
             "  -t, --threads N        threads (default: number of CPUs)\n"
             "  -b, --batch N          prompt tokens evaluated together (default 512)\n"
+            "      --kv-type T        KV cache type: f32 (default), f16 or q8_0\n"
             "      --no-mmap          read the weights into huge-page memory (default; faster decode)\n"
             "      --mmap             map the file instead (shares the page cache, starts faster)\n"
             "      --temp T           temperature, 0 = greedy (default 0.8)\n"
@@ -47,6 +48,7 @@ static void usage(FILE *f)
 typedef struct run_opts {
     const char *model, *prompt, *prompt_file;
     long long n_predict, n_ctx, threads, n_batch;
+    int kv_type;
     sample_params sp;
     bool seed_set, ignore_eos, print_ids, parse_special, use_mmap;
 } run_opts;
@@ -81,6 +83,12 @@ static int parse(int argc, char **argv, run_opts *o)
             VAL(); rc = opt_int(a, v, 1, 512, &o->threads);
         } else if (!strcmp(a, "-b") || !strcmp(a, "--batch") || !strcmp(a, "--batch-size")) {
             VAL(); rc = opt_int(a, v, 1, 65536, &o->n_batch);
+        } else if (!strcmp(a, "--kv-type")) {
+            VAL();
+            if ((o->kv_type = kv_type_parse(v)) < 0) {
+                fprintf(stderr, "sov run: --kv-type: '%s' is not a KV type (f32, f16, q8_0)\n", v);
+                return 2;
+            }
         } else if (opt_sampling(argc, argv, &i, &o->sp, &rc)) {
             /* --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n */
         } else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) {
@@ -162,7 +170,7 @@ int cmd_run(int argc, char **argv)
     }
     const vocab *vb = m->vocab;
     int32_t n_ctx = (int32_t)(o.n_ctx ? o.n_ctx : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096));
-    if ((rc = pool_new(&pl, (int)o.threads)) || (rc = forward_new(&fw, m, n_ctx, 1, pl)) ||
+    if ((rc = pool_new(&pl, (int)o.threads)) || (rc = forward_new_kv(&fw, m, n_ctx, 1, 0, o.kv_type, pl)) ||
         (rc = forward_set_batch(fw, (int32_t)(o.n_batch < n_ctx ? o.n_batch : n_ctx))))
         goto fail;
     int32_t n_vocab = vocab_n_tokens(vb);
@@ -262,9 +270,10 @@ int cmd_run(int argc, char **argv)
     fflush(stdout);
     if (ctx_full)
         fprintf(stderr, "sov run: context of %d tokens is full, stopped (use --ctx)\n", n_ctx);
-    fprintf(stderr, "load: %.1f ms | prompt: %zu tokens, %.1f ms, %.1f tok/s | generation: %lld tokens, %.1f ms, %.1f tok/s | threads %d | kernels %s\n",
+    fprintf(stderr, "load: %.1f ms | prompt: %zu tokens, %.1f ms, %.1f tok/s | generation: %lld tokens, %.1f ms, %.1f tok/s | threads %d | kernels %s | kv %s\n",
             t_load * 1e3, n_ptoks, t_prompt * 1e3, t_prompt > 0 ? n_ptoks / t_prompt : 0.0,
-            (long long)n_gen, t_gen * 1e3, t_gen > 0 ? n_gen / t_gen : 0.0, pool_size(pl), forward_kernels(fw));
+            (long long)n_gen, t_gen * 1e3, t_gen > 0 ? n_gen / t_gen : 0.0, pool_size(pl), forward_kernels(fw),
+            kv_type_name(forward_kv_type(fw)));
     if (!o.seed_set && o.sp.temp > 0)
         fprintf(stderr, "seed: %llu\n", (unsigned long long)o.sp.seed);
     ret = 0;

@@ -3,14 +3,19 @@
 
 #include "../base/err.h"
 #include "../format/ttype.h"
+#include "kv.h"
 
 #include <string.h>
 
 static uint64_t bytes_of(const gguf_tensor *t) { return t ? t->nbytes : 0; }
 
-int model_cost_get(const model *m, model_cost *out)
+int model_cost_get(const model *m, model_cost *out) { return model_cost_get_kv(m, KV_F32, out); }
+
+int model_cost_get_kv(const model *m, int kv_type, model_cost *out)
 {
     memset(out, 0, sizeof *out);
+    if (!kv_type_name(kv_type))
+        return err_set(SOV_EINVAL, "KV cache type %d unknown", kv_type);
     const model_hparams *hp = &m->hp;
     int64_t by_type[SOV_TYPE_COUNT] = {0};
     uint64_t w = 0;
@@ -36,7 +41,8 @@ int model_cost_get(const model *m, model_cost *out)
     }
     out->weight_bytes_token = w;
     out->output_params = gguf_tensor_nelements(m->output);
-    out->kv_bytes_pos = model_kv_bytes(hp, 1, 1);
+    out->kv_bytes_pos = kv_bytes_per_token(hp, kv_type);
+    out->kv_type = kv_type;
     for (uint64_t i = 0; i < m->g->n_tensors; i++)
         out->params += gguf_tensor_nelements(&m->g->tensors[i]);
     uint32_t best = SOV_F32; /* a model without layer matrices */
