@@ -77,3 +77,19 @@ describe('concurrency over a small KV pool', { timeout: 120000 }, () => {
         assert.equal(tot, 20, 'sov_kv_blocks_total');
     });
 });
+
+// The server's default KV type (f16) against `sov run --kv-type f16`, and
+// concurrency on it: the same texts.
+describe('concurrency, default f16 KV', { timeout: 120000 }, () => {
+    let srv, oa;
+    before(async () => { srv = await startServer(['-np', '4', '--kv-type', 'f16']); oa = client(srv); }, T);
+    after(() => stopAll(srv), T);
+
+    test('f16 KV: greedy texts equal `sov run --kv-type f16`; 16 at once equal one at a time', T, async () => {
+        const seqG = await sequential(oa, PROMPTS.map(greedy));
+        const bad = [];
+        PROMPTS.forEach((p, i) => { if (sovRunText(p, 64, { extra: ['--kv-type', 'f16'] }) !== seqG[i]) bad.push(i); });
+        assert.equal(bad.length, 0, `prompts ${bad.map((i) => JSON.stringify(PROMPTS[i])).join(', ')} differ from sov run --kv-type f16`);
+        assertSame(await concurrent(oa, PROMPTS.map(greedy)), seqG, 'f16: concurrent vs sequential');
+    });
+});
