@@ -77,7 +77,7 @@ busy_jiffies() { local a; read -r -a a < /proc/stat; echo $(( a[1] + a[2] + a[3]
 hz=$(getconf CLK_TCK)
 j0=$(busy_jiffies); t0=$(date +%s%N)
 TIMEFORMAT='%U %S'
-{ time "$SOV" bench -m "$MODEL" -t "$THREADS" -p 0 -n 64 -r 3 --json > "$TMP/bench.json" 2> "$TMP/bench.err"; } 2> "$TMP/bench.time" ||
+{ time "$SOV" bench -m "$MODEL" -t "$THREADS" --kv-type f16 -p 0 -n 64 -r 3 --json > "$TMP/bench.json" 2> "$TMP/bench.err"; } 2> "$TMP/bench.time" ||
     { cat "$TMP/bench.err" >&2; exit 1; }
 j1=$(busy_jiffies); t1=$(date +%s%N)
 # CPU the other processes used while sov bench ran, % of the machine
@@ -133,7 +133,7 @@ NPAIRS=5
 echo "bench_serve: $NPAIRS interleaved pairs (sov bench tg64 and 1 client, alternating order)" >&2
 echo "[" > "$TMP/pairs.json"
 pair_bench() {
-    "$SOV" bench -m "$MODEL" -t "$THREADS" -p 0 -n 64 -r 1 --no-bw --json > "$TMP/pb$1.json" 2> "$TMP/bench.err" ||
+    "$SOV" bench -m "$MODEL" -t "$THREADS" --kv-type f16 -p 0 -n 64 -r 1 --no-bw --json > "$TMP/pb$1.json" 2> "$TMP/bench.err" ||
         { cat "$TMP/bench.err" >&2; exit 1; }
 }
 pair_client() {
