@@ -14,7 +14,7 @@
  *      code step (the code is rounded in float against the stored scale s;
  *      1/s and x * (1/s) add < 2^-21 relative), or, where s rounded below
  *      amax / 127 and the code clamped at +-127, the distance to 127 s. For
- *      a normal half s (>= 2^-14, i.e. amax >= 2.1e-3) s <= (1 + 2^-10)
+ *      a normal half s (>= 2^-14, i.e. amax >= 7.8e-3) s <= (1 + 2^-10)
  *      amax / 127 and the clamp moves a value by < 0.07 s, so the bound is
  *      0.5001 s; below that the scale is a subnormal half with fewer bits
  *      (amax < 3.8e-6 gives s = 0: the chunk decodes to zeros);
