@@ -486,9 +486,9 @@ static int32_t latest(sched *s)
 }
 
 /* Maps blocks for the tiles slot si writes this step, preempting the latest
- * admitted sequences while the pool has none to give. Returns false if si
- * itself was preempted. */
-static bool slot_grow(sched *s, int32_t si)
+ * admitted sequences while the pool has none to give (si itself, if it is
+ * the latest: then its plan is gone). */
+static void slot_grow(sched *s, int32_t si)
 {
     slot *sl = &s->slots[si];
     int32_t last_tile = (sl->n_kv + sl->take - 1) / KV_TILE;
@@ -498,14 +498,13 @@ static bool slot_grow(sched *s, int32_t si)
             int32_t v = latest(s);
             slot_preempt(s, &s->slots[v], v);
             if (v == si)
-                return false;
+                return;
             continue;
         }
         sl->blk[sl->n_blk] = b;
         forward_map(s->fw, si, sl->n_blk, b);
         sl->n_blk++;
     }
-    return true;
 }
 
 /* One engine step over every slot with work. */
