@@ -177,3 +177,22 @@ if awk -F'|' '/^\| stories260K.gguf / { k = $7; t = $9; gsub(/ /, "", k); gsub(/
    && grep -q 'KV cache q8_0 0.04 MiB (104 positions)' "$tmp/t6.txt"
 then pass "bench table: kv column, tg4 @ d100, q8_0 KV memory"
 else fail "bench table: kv column, tg4 @ d100, q8_0 KV memory" "$(head -c 600 "$tmp/t6.txt")"; fi
+
+# 7. --kv-layout fixed,paged: one row per layout ("f16" and "f16 pg"), the
+# layout in the JSON; a bad layout is an error
+"$SOV" bench -m "$S" -t 1 -p 8 -n 4 -r 1 --no-bw --kv-type f16 --kv-layout fixed,paged -d 40 --json >"$tmp/l.json" 2>"$tmp/e7.txt"
+rc=$?
+if [ $rc -eq 0 ] && python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["settings"]["kv_layouts"] == ["fixed", "paged"]
+rows = sorted((r["kv_type"], r["kv_layout"], r["test"]) for r in d["results"])
+assert rows == sorted(("f16", l, t) for l in ("fixed", "paged") for t in ("pp8 @ d40", "tg4 @ d40")), rows
+assert all(r["tps_mean"] > 0 for r in d["results"])
+' "$tmp/l.json"; then pass "bench --kv-layout fixed,paged: a row per layout"
+else fail "bench --kv-layout fixed,paged: a row per layout" "rc $rc $(head -c 300 "$tmp/e7.txt")"; fi
+"$SOV" bench -m "$S" -t 1 -p 0 -n 4 -r 1 --no-bw --kv-type q8_0 --kv-layout paged >"$tmp/t7.txt" 2>&1
+if awk -F'|' '/^\| stories260K.gguf / { k = $7; gsub(/^ +| +$/, "", k); n++; ok = k == "q8_0 pg" } END { exit !(n == 1 && ok) }' "$tmp/t7.txt"
+then pass "bench table: paged rows say 'pg'"
+else fail "bench table: paged rows say 'pg'" "$(head -c 600 "$tmp/t7.txt")"; fi
+check_err "unknown KV layout" 2 "--kv-layout: bad list 'fixed,ring'" -m "$S" --kv-layout fixed,ring --no-bw

@@ -84,6 +84,21 @@ else fail "info llama-2-tiny-random" "rc $rc $(head -c 300 "$tmp/info.txt")"; fi
 grep -q "KV cache 0.62 MiB" "$tmp/info.txt" && pass "info KV estimate" || fail "info KV estimate" "$(grep memory "$tmp/info.txt")"
 grep -q "KV by type: *per position f32 1.25 KiB, f16 0.62 KiB, q8_0 0.39 KiB; ctx 512: f32 0.62 MiB, f16 0.31 MiB, q8_0 0.20 MiB" "$tmp/info.txt" \
     && pass "info KV by type" || fail "info KV by type" "$(grep "KV by" "$tmp/info.txt")"
+# a serving configuration (stories260K: 5 layers x 4 KV heads x 8; q8_0 = 32
+# int8 + 32 f16 scales per block and head row: 2 x 5 x (4 x 8 x 32 + 4 x 32 x 2)
+# = 12,800 bytes per block, 400 per position = 0.625 of f16's 640)
+"$SOV" info "$M/stories260K.gguf" -np 4 -c 1024 --kv-type q8_0 >"$tmp/info.txt" 2>&1
+grep -q "^serving: *sov serve -np 4 -c 1024 --kv-type q8_0: 4 slots of up to 256 positions" "$tmp/info.txt" \
+    && grep -q "^  KV pool: *32 blocks x 32 positions (every slot its whole context) x 12.50 KiB = 0.39 MiB: 4 whole contexts" "$tmp/info.txt" \
+    && grep -q "^  per position: 0.39 KiB q8_0 = 0.625x llama.cpp's f16 cache (2 x 5 layers x 4 KV heads x 8 x 2 bytes = 0.62 KiB)" "$tmp/info.txt" \
+    && grep -q "^  total: *weights 1.12 MiB + KV 0.39 MiB + compute [0-9.]* MiB = [0-9.]* MiB" "$tmp/info.txt" \
+    && pass "info -np -c --kv-type: slots, KV pool, bytes per position against llama.cpp f16, total" \
+    || fail "info -np -c --kv-type: slots, KV pool, bytes per position against llama.cpp f16, total" "$(tail -n 7 "$tmp/info.txt")"
+# --kv-mem in whole blocks: 0.001 GiB / 20,480 bytes (f16) = 52 blocks, short of one 2,048-position context
+"$SOV" info "$M/stories260K.gguf" --kv-mem 0.001 >"$tmp/info.txt" 2>&1
+grep -q "^serving: *a KV pool of 1664 positions cannot hold one context of 2048: sov serve refuses it" "$tmp/info.txt" \
+    && pass "info --kv-mem: a pool short of one context is refused" \
+    || fail "info --kv-mem: a pool short of one context is refused" "$(tail -n 2 "$tmp/info.txt")"
 
 # 7. tokenize
 out=$("$SOV" tokenize -m "$M/llama-2-tiny-random.gguf" -p "Hello world" 2>&1)
@@ -107,6 +122,7 @@ expect_err "unknown option" 2 "unknown option" "$SOV" run -m "$M/stories260K.ggu
 expect_err "bad number" 2 "not a number" "$SOV" run -m "$M/stories260K.gguf" --temp abc
 expect_err "unknown KV type" 2 "is not a KV type" "$SOV" run -m "$M/stories260K.gguf" --kv-type q4
 expect_err "missing -m" 2 "required" "$SOV" run -n 5
+expect_err "info: unknown KV type" 2 "is not a KV type" "$SOV" info "$M/stories260K.gguf" --kv-type q4
 expect_err "unknown command" 2 "unknown command" "$SOV" frobnicate
 expect_err "prompt longer than context" 1 "does not fit" "$SOV" run -m "$M/stories260K.gguf" -p "Once upon a time there was" --ctx 4
 "$SOV" run -m "$M/stories260K.gguf" --temp 0 -n 100 --ctx 16 >"$tmp/o" 2>"$tmp/e"

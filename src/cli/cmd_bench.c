@@ -44,6 +44,9 @@ static void usage(FILE *f)
             "  -d, --depth LIST        positions already in the context when a test starts (default:\n"
             "                          pp 0, tg %d); with it, every test runs at every depth\n"
             "      --kv-type LIST      KV cache types, comma-separated: f32 (default), f16, q8_0\n"
+            "      --kv-layout LIST    fixed (default: the sequence's positions in consecutive blocks, as\n"
+            "                          sov run) and/or paged (scattered over a pool twice as large, in\n"
+            "                          descending order, as sov serve's block tables), comma-separated\n"
             "      --no-mmap           read the weights into huge-page memory (default, as sov run)\n"
             "      --mmap              map the file instead\n"
             "      --json              print one JSON object on stdout instead of the table\n"
@@ -63,6 +66,7 @@ typedef struct bench_opts {
     int32_t threads[MAX_LIST], pp[MAX_LIST], tg[MAX_LIST], depth[MAX_LIST];
     int kv[KV_TYPE_COUNT * 4];
     int n_threads, n_pp, n_tg, n_depth, n_kv; /* n_depth 0: pp at 0, tg at TG_PROMPT */
+    bool layout[2];                           /* [0] fixed, [1] paged */
     long long reps, batch, bw_mib;
     bool json, no_bw, use_mmap;
 } bench_opts;
@@ -127,6 +131,27 @@ static int parse_kv_list(const char *s, int *out, int cap, int *n)
     }
 }
 
+/* Parses "fixed,paged" into o->layout. */
+static int parse_layout_list(const char *s, bench_opts *o)
+{
+    o->layout[0] = o->layout[1] = false;
+    for (const char *p = s;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == 5 && !strncmp(p, "fixed", 5)) {
+            o->layout[0] = true;
+        } else if (len == 5 && !strncmp(p, "paged", 5)) {
+            o->layout[1] = true;
+        } else {
+            fprintf(stderr, "sov bench: --kv-layout: bad list '%s' (comma-separated fixed, paged)\n", s);
+            return 2;
+        }
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
+
 static int parse(int argc, char **argv, bench_opts *o)
 {
     o->threads[0] = pool_cpu_count();
@@ -139,6 +164,7 @@ static int parse(int argc, char **argv, bench_opts *o)
     o->batch = 512;
     o->kv[0] = KV_F32;
     o->n_kv = 1;
+    o->layout[0] = true;
     o->bw_mib = 1024;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -164,6 +190,8 @@ static int parse(int argc, char **argv, bench_opts *o)
             VAL(); rc = parse_list(a, v, -1, 1 << 24, o->depth, &o->n_depth);
         } else if (!strcmp(a, "--kv-type")) {
             VAL(); rc = parse_kv_list(v, o->kv, (int)(sizeof o->kv / sizeof o->kv[0]), &o->n_kv);
+        } else if (!strcmp(a, "--kv-layout")) {
+            VAL(); rc = parse_layout_list(v, o);
         } else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) {
             VAL(); rc = opt_int(a, v, 1, 1000, &o->reps);
         } else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) {
@@ -421,10 +449,10 @@ static const char dashes[] = "--------------------------------------------------
 
 static void table_header(void)
 {
-    printf("| %-*s | %10s | %9s | %-6s | %-7s | %-4s | %7s | %-*s | %20s | %8s | %8s | %9s | %7s |\n", name_w,
+    printf("| %-*s | %10s | %9s | %-6s | %-7s | %-6s | %7s | %-*s | %20s | %8s | %8s | %9s | %7s |\n", name_w,
            "model", "size", "params", "type", "backend", "kv", "threads", test_w, "test", "t/s", "GB/s", "roofline",
            "GFLOP/s", "peak");
-    printf("| %.*s | ---------: | --------: | ------ | ------- | ---- | ------: | %.*s | -------------------: | "
+    printf("| %.*s | ---------: | --------: | ------ | ------- | ------ | ------: | %.*s | -------------------: | "
            "-------: | -------: | --------: | ------: |\n",
            name_w, dashes, test_w, dashes);
 }
@@ -603,6 +631,11 @@ int cmd_bench(int argc, char **argv)
             jpush(jk, json_string(kv_type_name(o.kv[i])));
         jset(jt, "depths", jd);
         jset(jt, "kv_types", jk);
+        json_t *jl = json_array();
+        for (int i = 0; i < 2; i++)
+            if (o.layout[i])
+                jpush(jl, json_string(i ? "paged" : "fixed"));
+        jset(jt, "kv_layouts", jl);
         jset(root, "settings", jt);
         json_incref(jmodels);
         jset(root, "models", jmodels);
@@ -650,17 +683,27 @@ int cmd_bench(int argc, char **argv)
         fmt_count(params_s, sizeof params_s, cost.params);
         const char *type = ttype_name(cost.type);
 
-        for (int tk = 0; tk < o.n_threads * o.n_kv; tk++) { /* thread counts x KV types */
-            const int ti = tk / o.n_kv, ki = tk % o.n_kv;
+        for (int tk = 0; tk < o.n_threads * o.n_kv * 2; tk++) { /* thread counts x KV types x layouts */
+            const int ti = tk / (o.n_kv * 2), ki = tk / 2 % o.n_kv, paged = tk % 2;
+            if (!o.layout[paged])
+                continue;
             int th = o.threads[ti];
             const int kvt = o.kv[ki];
-            const char *kvn = kv_type_name(kvt);
+            char kvn[16]; /* "f16", paged "f16 pg" */
+            snprintf(kvn, sizeof kvn, "%s%s", kv_type_name(kvt), paged ? " pg" : "");
             model_cost kcost; /* the KV bytes of this cache type */
             if ((rc = model_cost_get_kv(m, kvt, &kcost)))
                 goto fail;
-            if ((rc = forward_new_kv(&fw, m, n_ctx, 1, 0, kvt, pools[ti])) ||
+            /* paged: the sequence's tiles in every other block of a pool of
+             * twice its size, last block first, as blocks taken from a
+             * shared pool lie */
+            const int32_t n_tile = (n_ctx + KV_TILE - 1) / KV_TILE;
+            if ((rc = forward_new_kv(&fw, m, n_ctx, 1, paged ? 2 * n_tile : 0, kvt, pools[ti])) ||
                 (rc = forward_set_batch(fw, (int32_t)(o.batch < n_ctx ? o.batch : n_ctx))))
                 goto fail;
+            for (int32_t t = 0; paged && t < n_tile; t++)
+                if ((rc = forward_map(fw, 0, t, 2 * n_tile - 1 - 2 * t)))
+                    goto fail;
             for (int k = 0; k < (o.n_pp + o.n_tg) * (o.n_depth ? o.n_depth : 1); k++) {
                 const int kt = k / (o.n_depth ? o.n_depth : 1), di = k % (o.n_depth ? o.n_depth : 1);
                 bool is_pp = kt < o.n_pp;
@@ -699,7 +742,8 @@ int cmd_bench(int argc, char **argv)
                     }
                     jset(e, "model", json_string(name));
                     jset(e, "threads", json_integer(th));
-                    jset(e, "kv_type", json_string(kvn));
+                    jset(e, "kv_type", json_string(kv_type_name(kvt)));
+                    jset(e, "kv_layout", json_string(paged ? "paged" : "fixed"));
                     jset(e, "test", json_string(test));
                     jset(e, "kind", json_string(is_pp ? "pp" : "tg"));
                     jset(e, "n_tokens", json_integer(n));
@@ -732,7 +776,7 @@ int cmd_bench(int argc, char **argv)
                     cell_num(c_gf, sizeof c_gf, gflops, "%.2f");
                     cell_num(c_pk, sizeof c_pk, peak_pct, "%.1f %%");
                     /* "±" is two bytes but one column: pad by one more */
-                    printf("| %-*s | %10s | %9s | %-6s | %-7s | %-4s | %7d | %-*s | %21s | %8s | %8s | %9s | %7s |\n",
+                    printf("| %-*s | %10s | %9s | %-6s | %-7s | %-6s | %7d | %-*s | %21s | %8s | %8s | %9s | %7s |\n",
                            name_w, name, size_s, params_s, type, backend, kvn, th, test_w, test, tps, c_gbps, c_roof,
                            c_gf, c_pk);
                     fflush(stdout);

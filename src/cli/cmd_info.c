@@ -4,7 +4,9 @@
 #include "opt.h"
 
 #include "../base/err.h"
+#include "../base/pool.h"
 #include "../format/gguf.h"
+#include "../engine/forward.h"
 #include "../engine/kv.h"
 #include "../engine/model.h"
 #include "../format/ttype.h"
@@ -19,8 +21,15 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: sov info MODEL [options]\n"
-            "  -c, --ctx N     context size for the KV-cache estimate (default: min(training context, 4096))\n"
-            "      --meta      also list every metadata key (arrays summarized)\n");
+            "  -c, --ctx N         context positions: of one sequence, or with -np of all slots together,\n"
+            "                      as sov serve (default: min(training context, 4096) per sequence)\n"
+            "  -np, --parallel P   memory of sov serve with P slots (and -c, --kv-type, --kv-size,\n"
+            "                      --kv-mem, -b as sov serve takes them)\n"
+            "      --kv-type T     KV cache type of that configuration: f16 (sov serve's default), q8_0, f32\n"
+            "      --kv-size N     KV pool in positions (default: every slot its whole context)\n"
+            "      --kv-mem GiB    KV pool as memory\n"
+            "  -b, --batch N       tokens per engine step (default 256, as sov serve)\n"
+            "      --meta          also list every metadata key (arrays summarized)\n");
 }
 
 static double mib(uint64_t b) { return (double)b / 1048576.0; }
@@ -54,10 +63,69 @@ static void print_value(const gguf_value *v)
     }
 }
 
+/* The memory of `sov serve -np par [-c ctx] --kv-type type [--kv-size N |
+ * --kv-mem G] [-b batch]` for model m with `weights` bytes of tensors: the
+ * slots and their context, the KV pool in blocks (sized as sched.c sizes
+ * it), KV bytes per position against llama.cpp's f16 cache, the forward
+ * pass's buffers, the total. */
+static void print_config(const model *m, uint64_t weights, long long ctx, long long par, int type,
+                         long long kv_size, double kv_mem, long long batch)
+{
+    const model_hparams *hp = &m->hp;
+    int32_t train = hp->n_ctx_train > 0 ? hp->n_ctx_train : 4096;
+    long long per = ctx ? ctx / par : (train < 4096 ? train : 4096);
+    if (per < 2) {
+        printf("serving:        -c %lld over %lld slots leaves %lld positions each: sov serve refuses it\n", ctx, par,
+               per);
+        return;
+    }
+    uint64_t blk = kv_bytes_per_block(hp, type), pos = kv_bytes_per_token(hp, type);
+    long long n_tile = (per + KV_TILE - 1) / KV_TILE, blocks;
+    const char *why;
+    if (kv_mem > 0) {
+        blocks = (long long)(kv_mem * 1073741824.0 / (double)blk);
+        why = "--kv-mem";
+    } else if (kv_size) {
+        blocks = (kv_size + KV_TILE - 1) / KV_TILE;
+        why = "--kv-size";
+    } else {
+        blocks = par * n_tile;
+        why = "every slot its whole context";
+    }
+    if (blocks < n_tile) {
+        printf("serving:        a KV pool of %lld positions cannot hold one context of %lld: sov serve refuses it\n",
+               blocks * KV_TILE, per);
+        return;
+    }
+    /* llama.cpp's f16 cache: K and V, 2 bytes each, of every layer's KV heads */
+    uint64_t ref = 2ull * (uint64_t)hp->n_layer * (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim * 2;
+    long long nb = batch < par + 16 ? par + 16 : batch; /* as sched.c: every slot's token and prompt room */
+    uint64_t kvb = (uint64_t)blocks * blk;
+    uint64_t scratch = forward_scratch_bytes(hp, (int32_t)nb, pool_cpu_count(), (int32_t)par);
+    char cs[32] = "";
+    if (ctx)
+        snprintf(cs, sizeof cs, " -c %lld", ctx);
+    printf("serving:        sov serve -np %lld%s --kv-type %s: %lld slot%s of up to %lld positions%s\n", par, cs,
+           kv_type_name(type), par, par == 1 ? "" : "s", per, ctx && par > 1 ? " (-c is split over the slots)" : "");
+    printf("  KV pool:      %lld blocks x %d positions (%s) x %.2f KiB = %.2f MiB: %lld whole contexts\n"
+           "                at once, more sequences when shorter (each takes blocks as it grows)\n",
+           blocks, KV_TILE, why, (double)blk / 1024, mib(kvb), blocks / n_tile);
+    printf("  per position: %.2f KiB %s = %.3fx llama.cpp's f16 cache (2 x %d layers x %d KV heads x %d x 2 bytes"
+           " = %.2f KiB)\n",
+           (double)pos / 1024, kv_type_name(type), (double)pos / (double)ref, hp->n_layer, hp->n_head_kv,
+           hp->head_dim, (double)ref / 1024);
+    printf("  compute:      %.2f MiB (%lld-token steps, %d threads, logits of %lld slots)\n", mib(scratch), nb,
+           pool_cpu_count(), par);
+    printf("  total:        weights %.2f MiB + KV %.2f MiB + compute %.2f MiB = %.2f MiB\n", mib(weights), mib(kvb),
+           mib(scratch), mib(weights + kvb + scratch));
+}
+
 int cmd_info(int argc, char **argv)
 {
     const char *path = NULL;
-    long long ctx = 0;
+    long long ctx = 0, par = 0, kv_size = 0, batch = 256;
+    double kv_mem = 0;
+    int kv_type = -1;
     bool meta = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -66,6 +134,25 @@ int cmd_info(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx") || !strcmp(a, "--ctx-size")) {
             if (!(v = opt_value(argc, argv, &i)) || opt_int(a, v, 1, 1 << 24, &ctx))
+                return 2;
+        } else if (!strcmp(a, "-np") || !strcmp(a, "--parallel")) {
+            if (!(v = opt_value(argc, argv, &i)) || opt_int(a, v, 1, 256, &par))
+                return 2;
+        } else if (!strcmp(a, "--kv-type")) {
+            if (!(v = opt_value(argc, argv, &i)))
+                return 2;
+            if ((kv_type = kv_type_parse(v)) < 0) {
+                fprintf(stderr, "sov info: --kv-type: '%s' is not a KV type (f16, q8_0, f32)\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--kv-size")) {
+            if (!(v = opt_value(argc, argv, &i)) || opt_int(a, v, 1, 1LL << 31, &kv_size))
+                return 2;
+        } else if (!strcmp(a, "--kv-mem")) {
+            if (!(v = opt_value(argc, argv, &i)) || opt_float(a, v, 0.001, 1 << 20, &kv_mem))
+                return 2;
+        } else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) {
+            if (!(v = opt_value(argc, argv, &i)) || opt_int(a, v, 1, 65536, &batch))
                 return 2;
         } else if (!strcmp(a, "--meta")) {
             meta = true;
@@ -164,6 +251,8 @@ int cmd_info(int argc, char **argv)
             printf("%s %s %.2f MiB", t ? "," : "", kv_type_name(t),
                    mib(kv_bytes_per_token(&m->hp, t) * (uint64_t)n_ctx));
         printf(" (--kv-type of sov run / bench)\n");
+        if (par || kv_type >= 0 || kv_size || kv_mem > 0)
+            print_config(m, total, ctx, par ? par : 1, kv_type >= 0 ? kv_type : KV_F16, kv_size, kv_mem, batch);
     }
 
     if (meta) {

@@ -252,8 +252,8 @@ int cmd_serve(int argc, char **argv)
      * least one whole context) */
     uint64_t per_pos = kv_bytes_per_token(&m->hp, o.kv_type);
     int64_t kv_tok = o.kv_size;
-    if (o.kv_mem > 0)
-        kv_tok = (int64_t)(o.kv_mem * 1073741824.0 / (double)per_pos);
+    if (o.kv_mem > 0) /* whole blocks within the memory asked for */
+        kv_tok = (int64_t)(o.kv_mem * 1073741824.0 / (double)kv_bytes_per_block(&m->hp, o.kv_type)) * KV_TILE;
     const char *kv_why = o.kv_size || o.kv_mem > 0 ? "asked" : "every slot its context";
     if (!kv_tok) {
         kv_tok = (int64_t)o.n_slots * per;

@@ -616,6 +616,20 @@ static void free_scratch(forward *f)
     f->xq_src = NULL;
 }
 
+uint64_t forward_scratch_bytes(const model_hparams *hp, int32_t n_batch, int n_threads, int32_t n_logits)
+{
+    int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim, KV = (int64_t)hp->n_head_kv * hp->head_dim,
+            F = hp->n_ff, B = n_batch;
+    int64_t EQ = E > Q ? E : Q, big = EQ > F ? EQ : F;
+    int64_t att = (attn_scratch_floats(ATT_QB, hp->n_head / hp->n_head_kv, hp->head_dim) + 15) & ~(int64_t)15;
+    /* what forward_set_batch allocates: x, xb, q, o, k, v, h1, h2, xq, normw,
+     * att_scratch, lrow; then the logits rows */
+    int64_t floats = B * (E + EQ + 2 * Q + 2 * KV + 2 * F) + big + att * n_threads +
+                     (int64_t)n_logits * hp->n_vocab;
+    return (uint64_t)floats * sizeof(float) + kern_x_row_bytes(KX_F32, big) * (uint64_t)B +
+           sizeof(int32_t) * (uint64_t)B;
+}
+
 int forward_set_batch(forward *f, int32_t n_batch)
 {
     if (n_batch < 1 || n_batch > 65536)

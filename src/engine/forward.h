@@ -75,6 +75,11 @@ int32_t forward_n_blocks(const forward *f);
  * range; the message names which; nothing is evaluated), SOV_ENOMEM. */
 int forward_decode(forward *f, const forward_batch *b);
 
+/* Bytes of the working buffers of a forward pass for model hp with batch
+ * n_batch (forward_set_batch), n_threads threads and logits for n_logits
+ * rows per call (the KV cache not included): what sov info estimates. */
+uint64_t forward_scratch_bytes(const model_hparams *hp, int32_t n_batch, int n_threads, int32_t n_logits);
+
 /* Sets how many tokens one chunk of forward_decode evaluates together (the
  * scratch is sized for it; default min(512, n_ctx)). Results do not depend on
  * it: every output value is computed the same way at any batch size.

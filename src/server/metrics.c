@@ -40,7 +40,7 @@ typedef struct {
     int64_t ttft_n, itl_n;
     int64_t prompt, generated, cached;
     int64_t queue, active, slots, kv_used, kv_total;
-    int64_t blk_total, blk_used, blk_cached, preempt, prompt_eval;
+    int64_t blk_total, blk_used, blk_cached, blk_bytes, preempt, prompt_eval;
     int64_t req[N_EP][N_STATUS];
 } values;
 
@@ -185,6 +185,15 @@ void metrics_kv_blocks(metrics *m, int64_t total, int64_t used, int64_t cached)
     m->v.blk_total = total;
     m->v.blk_used = used;
     m->v.blk_cached = cached;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_kv_block_bytes(metrics *m, int64_t bytes)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->v.blk_bytes = bytes;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -350,6 +359,8 @@ int metrics_render(metrics *m, char **out, size_t *len)
     scalar(&b, mo, "sov_kv_positions_total", "gauge", "KV cache positions over all slots.",
            v->kv_total);
     scalar(&b, mo, "sov_kv_blocks_total", "gauge", "KV pool blocks (32 positions each).", v->blk_total);
+    scalar(&b, mo, "sov_kv_block_bytes", "gauge",
+           "Bytes of one KV block: K and V of 32 positions over all layers, in the cache's type.", v->blk_bytes);
     scalar(&b, mo, "sov_kv_blocks_used", "gauge", "KV blocks referenced by running sequences.", v->blk_used);
     scalar(&b, mo, "sov_kv_blocks_cached", "gauge",
            "KV blocks held only by the prefix cache (evicted least recently used first).", v->blk_cached);

@@ -83,6 +83,10 @@ int metrics_render(metrics *m, char **out, size_t *len);
  * by running sequences, and held only by the prefix cache. */
 void metrics_kv_blocks(metrics *m, int64_t total, int64_t used, int64_t cached);
 
+/* Bytes of one KV block (K and V of KV_TILE positions over all layers, in
+ * the cache's type), set once by the scheduler. */
+void metrics_kv_block_bytes(metrics *m, int64_t bytes);
+
 /* Prompt tokens the engine has evaluated so far (a running total; a
  * smaller value than the last one is ignored). */
 void metrics_prompt_evaluated(metrics *m, int64_t total);

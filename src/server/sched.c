@@ -779,6 +779,7 @@ int sched_new(sched **out, const model *m, pool *p, const sched_params *sp, metr
         (rc = forward_set_batch(s->fw, s->sp.n_batch)) || (rc = kvpage_new(&s->pg, (int32_t)n_blocks)) ||
         (rc = prefix_new(&s->pt, s->pg, KV_TILE)))
         goto fail;
+    metrics_kv_block_bytes(mt, (int64_t)kv_bytes_per_block(&m->hp, s->sp.kv_type));
     s->slots = calloc((size_t)s->sp.n_slots, sizeof *s->slots);
     s->q_cap = s->sp.queue_max + s->sp.n_slots; /* preempted jobs come back beside the queued ones */
     s->q = calloc((size_t)s->q_cap, sizeof *s->q);

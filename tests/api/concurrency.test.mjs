@@ -75,6 +75,9 @@ describe('concurrency over a small KV pool', { timeout: 120000 }, () => {
         assert.ok(pre > 0, `sov_preemptions_total ${pre}`);
         const tot = Number((m.match(/^sov_kv_blocks_total\{[^}]*\} (\d+)/m) ?? [])[1]);
         assert.equal(tot, 20, 'sov_kv_blocks_total');
+        // stories260K, f32: 2 (K, V) x 5 layers x 4 KV heads x 8 x 4 bytes x 32 positions
+        const bb = Number((m.match(/^sov_kv_block_bytes\{[^}]*\} (\d+)/m) ?? [])[1]);
+        assert.equal(bb, 2 * 5 * 4 * 8 * 4 * 32, 'sov_kv_block_bytes');
     });
 });
 
