@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: sov bench on synthetic tinyllama-1.1b models in F16, Q8_0,
 # Q4_0 and Q4_K_M at 1 and 2 threads (pp512, tg64, 3 repetitions), with the
-# memory-bandwidth roofline. Missing models are generated once with
+# memory-bandwidth roofline, then the KV cache part (scripts/bench_kv.sh)
+# and the serving sweep (scripts/bench_serve.sh). Missing models are generated once with
 # `sov synth` into bench-cache/ (git-ignored); the table goes to stdout and
 # the JSON to bench-cache/bench.json. Never part of `make test`.
 set -euo pipefail
@@ -51,6 +52,10 @@ args=()
 for m in "${models[@]}"; do args+=(-m "$m"); done
 "$SOV" bench "${args[@]}" -t 1,2 -p 512 -n 64 -r 3 --json-out "$CACHE/bench.json"
 echo "bench: JSON written to $CACHE/bench.json" >&2
+
+# KV cache: memory per type and sequences per GiB (from sov serve's pool),
+# decode speed of paged f16 against fixed f32 (bench-cache/bench_kv.json)
+bash "$(dirname "${BASH_SOURCE[0]}")/bench_kv.sh" "$BUILD"
 
 # serving concurrency sweep: sov serve with 1-16 streaming clients (JSON to
 # bench-cache/bench_serve.json)
