@@ -399,6 +399,8 @@ static void test_concurrent(void)
     double r = N_THREADS * N_ROUNDS;
     t_check(pt == 3 * r && gt == 2 * r && ct == r, "token counters exact", "prompt %g generated %g cached %g",
             pt, gt, ct);
+    double hr = value_of(txt, "sov_prefix_cache_hit_ratio{model=\"m\"}");
+    t_check(fabs(hr - 1.0 / 3) < 1e-6, "prefix cache hit ratio = cached / prompt tokens", "%g, want 1/3", hr);
     double st = value_of(txt, "sov_slots_total{model=\"m\"}");
     double kt = value_of(txt, "sov_kv_positions_total{model=\"m\"}");
     double sa = value_of(txt, "sov_slots_active{model=\"m\"}");

@@ -354,6 +354,10 @@ int metrics_render(metrics *m, char **out, size_t *len)
     scalar(&b, mo, "sov_queue_depth", "gauge", "Requests waiting for a slot.", v->queue);
     scalar(&b, mo, "sov_slots_active", "gauge", "Slots busy with a request.", v->active);
     scalar(&b, mo, "sov_slots_total", "gauge", "Slots (sequences decoded together).", v->slots);
+    family(&b, "sov_prefix_cache_hit_ratio", "gauge",
+           "Share of finished requests' prompt tokens taken from the prefix cache (cached / prompt tokens).");
+    sb_printf(&b, "sov_prefix_cache_hit_ratio{model=\"%s\"} %.6f\n", mo,
+              v->prompt > 0 ? (double)v->cached / (double)v->prompt : 0.0);
     scalar(&b, mo, "sov_kv_positions_used", "gauge", "KV cache positions in use over all slots.",
            v->kv_used);
     scalar(&b, mo, "sov_kv_positions_total", "gauge", "KV cache positions over all slots.",
