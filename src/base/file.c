@@ -57,6 +57,31 @@ int file_map_open(file_map *m, const char *path)
 #define HUGE_ALIGN ((size_t)2 << 20)
 #define READ_CHUNK ((size_t)64 << 20)
 
+void *file_alloc_huge(uint64_t bytes, uint64_t *mapped)
+{
+    /* reserve 2 MiB more than needed and keep a 2 MiB-aligned window, so
+     * every whole 2 MiB can be one huge page */
+    const uint64_t len = (bytes + HUGE_ALIGN - 1) & ~(uint64_t)(HUGE_ALIGN - 1);
+    *mapped = len;
+    if (len < bytes || len + HUGE_ALIGN < len || len + HUGE_ALIGN > SIZE_MAX) {
+        errno = EOVERFLOW;
+        return NULL;
+    }
+    unsigned char *r =
+        mmap(NULL, (size_t)(len + HUGE_ALIGN), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED)
+        return NULL;
+    unsigned char *a = (unsigned char *)(((uintptr_t)r + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
+    if (a > r)
+        munmap(r, (size_t)(a - r));
+    if (a + len < r + len + HUGE_ALIGN)
+        munmap(a + len, (size_t)(r + len + HUGE_ALIGN - (a + len)));
+#ifdef MADV_HUGEPAGE
+    madvise(a, (size_t)len, MADV_HUGEPAGE); /* a hint: without THP this is plain memory */
+#endif
+    return a;
+}
+
 int file_map_read(file_map *m, const char *path)
 {
     memset(m, 0, sizeof *m);
@@ -66,26 +91,16 @@ int file_map_read(file_map *m, const char *path)
         return fd;
     if (size == 0)
         goto done;
-    /* reserve 2 MiB more than needed and keep a 2 MiB-aligned window, so
-     * every whole 2 MiB of the image can be one huge page */
-    size_t len = (size + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
-    if (len < size || len + HUGE_ALIGN < len) {
-        rc = err_set(SOV_ENOMEM, "'%s' is too large to read into memory", path);
+    uint64_t mapped;
+    unsigned char *a = file_alloc_huge(size, &mapped);
+    size_t len = (size_t)mapped;
+    if (!a) {
+        if (errno == EOVERFLOW)
+            rc = err_set(SOV_ENOMEM, "'%s' is too large to read into memory", path);
+        else
+            rc = err_set(SOV_ENOMEM, "cannot allocate %zu MiB to read '%s': %s", len >> 20, path, strerror(errno));
         goto done;
     }
-    unsigned char *r = mmap(NULL, len + HUGE_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (r == MAP_FAILED) {
-        rc = err_set(SOV_ENOMEM, "cannot allocate %zu MiB to read '%s': %s", len >> 20, path, strerror(errno));
-        goto done;
-    }
-    unsigned char *a = (unsigned char *)(((uintptr_t)r + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
-    if (a > r)
-        munmap(r, (size_t)(a - r));
-    if (a + len < r + len + HUGE_ALIGN)
-        munmap(a + len, (size_t)(r + len + HUGE_ALIGN - (a + len)));
-#ifdef MADV_HUGEPAGE
-    madvise(a, len, MADV_HUGEPAGE); /* a hint: without THP this is plain memory */
-#endif
     for (size_t got = 0; got < size;) {
         size_t want = size - got < READ_CHUNK ? size - got : READ_CHUNK;
         ssize_t n = pread(fd, a + got, want, (off_t)got);

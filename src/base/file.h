@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct file_map {
     const unsigned char *data; /* NULL for an empty file */
@@ -25,6 +26,12 @@ int file_map_open(file_map *m, const char *path);
  * or the file shrank while being read), SOV_ENOMEM. Release with
  * file_unmap(). */
 int file_map_read(file_map *m, const char *path);
+
+/* Private anonymous read-write memory of `bytes` rounded up to 2 MiB
+ * (*mapped gets that length), 2 MiB-aligned and advised for transparent
+ * huge pages, zeroed; NULL when the size overflows (errno EOVERFLOW) or
+ * the system refuses (errno from mmap). Release with munmap(p, *mapped). */
+void *file_alloc_huge(uint64_t bytes, uint64_t *mapped);
 
 /* Makes a file_map_read image writable (writable) or read-only again, so its
  * owner can rewrite it in place (the model loader repacks weights). Errors:

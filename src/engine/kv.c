@@ -1,6 +1,7 @@
 #include "kv.h"
 
 #include "../base/err.h"
+#include "../base/file.h"
 
 #include <stdlib.h>
 #include <stdint.h>
@@ -44,35 +45,6 @@ uint64_t kv_bytes_per_block(const model_hparams *hp, int type)
 
 uint64_t kv_bytes_per_token(const model_hparams *hp, int type) { return kv_bytes_per_block(hp, type) / KV_TILE; }
 
-#define HUGE_ALIGN ((uint64_t)2 << 20)
-
-/* Zeroed memory of `bytes` (rounded up to 2 MiB: *mapped), 2 MiB aligned
- * and advised for transparent huge pages, or NULL. A long context's K and V
- * streams cross a 4 KiB page every few tiles; in huge pages the TLB covers
- * them (tinyllama shapes at 2048 positions, 1 thread: decode 31.3 -> 28.6
- * ms per token with an f32 cache, 32.8 -> 29.6 f16, 30.2 -> 26.7 q8_0).
- * Pages are allocated when first written, as calloc's would be. */
-static unsigned char *cache_alloc(uint64_t bytes, uint64_t *mapped)
-{
-    const uint64_t len = (bytes + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
-    *mapped = len;
-    if (len < bytes || len + HUGE_ALIGN < len || len + HUGE_ALIGN > SIZE_MAX)
-        return NULL;
-    unsigned char *r =
-        mmap(NULL, (size_t)(len + HUGE_ALIGN), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (r == MAP_FAILED)
-        return NULL;
-    unsigned char *a = (unsigned char *)(((uintptr_t)r + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
-    if (a > r)
-        munmap(r, (size_t)(a - r));
-    if (a + len < r + len + HUGE_ALIGN)
-        munmap(a + len, (size_t)(r + len + HUGE_ALIGN - (a + len)));
-#ifdef MADV_HUGEPAGE
-    madvise(a, (size_t)len, MADV_HUGEPAGE); /* a hint: without THP this is plain memory */
-#endif
-    return a;
-}
-
 int kv_init(kv_cache *kv, const model_hparams *hp, int32_t n_ctx, int32_t n_seq, int32_t n_blocks, int type)
 {
     kv->k = kv->v = NULL;
@@ -97,8 +69,13 @@ int kv_init(kv_cache *kv, const model_hparams *hp, int32_t n_ctx, int32_t n_seq,
         return err_set(SOV_EINVAL, "%d sequences x %d positions is too many blocks", n_seq, n_ctx);
     kv->n_blocks = fixed ? n_seq * kv->n_tile : n_blocks;
     uint64_t bytes = (uint64_t)kv->n_layer * (uint64_t)kv->n_blocks * kv->block_bytes;
-    kv->k = cache_alloc(bytes, &kv->map_bytes);
-    kv->v = cache_alloc(bytes, &kv->map_bytes);
+    /* in 2 MiB huge pages (file_alloc_huge): a long context's K and V
+     * streams cross a 4 KiB page every few tiles, and in huge pages the TLB
+     * covers them (tinyllama shapes at 2048 positions, 1 thread: decode 31.3
+     * -> 28.6 ms per token with an f32 cache, 32.8 -> 29.6 f16, 30.2 -> 26.7
+     * q8_0); pages are allocated when first written, as calloc's would be */
+    kv->k = file_alloc_huge(bytes, &kv->map_bytes);
+    kv->v = file_alloc_huge(bytes, &kv->map_bytes);
     kv->table = malloc(sizeof *kv->table * (size_t)n_seq * (size_t)kv->n_tile);
     if (!kv->k || !kv->v || !kv->table) {
         kv_free(kv);
