@@ -100,6 +100,9 @@ typedef struct backend_vt {
     /* Housekeeping, called about once a second from the health thread
      * (local: unload after keep_alive). May be NULL. */
     void (*tick)(backend *b);
+    /* Stops taking new requests; open ones go on (a server drain). May be
+     * NULL. */
+    void (*drain)(backend *b);
     /* Stops and frees the backend (no request may be open). */
     void (*free)(backend *b);
 } backend_vt;

@@ -748,7 +748,8 @@ static void local_free(backend *b)
 }
 
 static const backend_vt local_vt = {
-    .open = local_open, .stats = local_stats, .probe = local_probe, .tick = local_tick, .free = local_free};
+    .open = local_open, .stats = local_stats, .probe = local_probe, .tick = local_tick, .drain = backend_local_drain,
+    .free = local_free};
 
 int backend_local_new(backend **out, local_group *g, const cfg_backend *c, const sample_params *base, metrics *mt)
 {
