@@ -196,6 +196,8 @@ void brk_probe(breaker *b, bool ok, double now, int threshold, double cooldown_s
     if (!ok) {
         if (b->state != BRK_OPEN)
             brk_result(b, false, now, threshold);
+        else
+            b->opened_at = now; /* still down: no trial request until it answers its checks again */
         return;
     }
     if (b->state == BRK_OPEN && now - b->opened_at >= cooldown_s) {

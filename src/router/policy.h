@@ -80,9 +80,10 @@ bool brk_allow(breaker *b, double now, double cooldown_s);
  * Returns the state before (to log changes). */
 int brk_result(breaker *b, bool ok, double now, int threshold);
 
-/* A health check's outcome: a failure counts like a request failure; a
- * success never closes the breaker by itself (only a request does), but
- * lets an open one that has cooled down go half-open. */
+/* A health check's outcome: a failure counts like a request failure (and
+ * keeps an open breaker open for another cooldown); a success never closes
+ * the breaker by itself (only a request does), but lets an open one that
+ * has cooled down go half-open. */
 void brk_probe(breaker *b, bool ok, double now, int threshold, double cooldown_s);
 
 const char *brk_name(int state);
