@@ -1,17 +1,19 @@
-/* sov serve: the OpenAI-compatible HTTP server over one GGUF model. */
+/* sov serve: the OpenAI-compatible HTTP server: one GGUF model (-m), or the
+ * router over local and remote backends from a config file (--config). */
 #include "cmd.h"
 #include "opt.h"
 
 #include "../base/err.h"
 #include "../base/pool.h"
 #include "../engine/kv.h"
-#include "../engine/model.h"
 #include "../engine/sample.h"
+#include "../router/backend_local.h"
+#include "../router/backend_openai.h"
+#include "../router/config.h"
+#include "../router/route.h"
 #include "../server/chat.h"
 #include "../server/http.h"
 #include "../server/metrics.h"
-#include "../server/sched.h"
-#include "../tok/vocab.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -26,8 +28,17 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: sov serve -m MODEL [options]\n"
+            "usage: sov serve -m MODEL [options]      one local model\n"
+            "       sov serve --config FILE [options] the router: local and remote backends, aliases,\n"
+            "                                         privacy, overflow, failover (see examples/hybrid.ini)\n"
             "  -m, --model FILE        GGUF model\n"
+            "      --config FILE       router config (INI); with --check-config: validate it, print the\n"
+            "                          routing table and exit\n"
+            "      --audit-log FILE    one JSON line per request (time, id, key, model, backend, reason,\n"
+            "                          status, tokens, latency; '-' = stderr); also [server] audit_log\n"
+            "      --log-prompts       put the request bodies in the audit log (off by default)\n"
+            "      --memory-budget SIZE  memory of all local models together (e.g. 20G; default: the\n"
+            "                          available memory less 1 GiB); LRU models unload to make room\n"
             "  -a, --alias NAME        model id clients use (default: the file name without .gguf)\n"
             "      --host ADDR         address to listen on (default 127.0.0.1; 0.0.0.0 exposes it)\n"
             "      --port N            TCP port (default 8080; 0 = any free port, printed)\n"
@@ -58,12 +69,12 @@ static void usage(FILE *f)
 }
 
 typedef struct serve_opts {
-    const char *model, *alias, *host, *api_key, *chat_tmpl;
+    const char *model, *alias, *host, *api_key, *chat_tmpl, *config, *audit, *budget;
     long long port, n_ctx, n_slots, threads, n_batch, queue, max_body, kv_size;
     double kv_mem;
     int kv_type;
     sample_params sp;
-    bool use_mmap, no_share;
+    bool use_mmap, no_share, check, log_prompts, host_set, port_set, body_set;
 } serve_opts;
 
 static int parse(int argc, char **argv, serve_opts *o)
@@ -90,9 +101,19 @@ static int parse(int argc, char **argv, serve_opts *o)
         } else if (!strcmp(a, "-a") || !strcmp(a, "--alias")) {
             VAL(); o->alias = v;
         } else if (!strcmp(a, "--host")) {
-            VAL(); o->host = v;
+            VAL(); o->host = v; o->host_set = true;
         } else if (!strcmp(a, "--port")) {
-            VAL(); rc = opt_int(a, v, 0, 65535, &o->port);
+            VAL(); rc = opt_int(a, v, 0, 65535, &o->port); o->port_set = true;
+        } else if (!strcmp(a, "--config")) {
+            VAL(); o->config = v;
+        } else if (!strcmp(a, "--check-config")) {
+            o->check = true;
+        } else if (!strcmp(a, "--audit-log")) {
+            VAL(); o->audit = v;
+        } else if (!strcmp(a, "--log-prompts")) {
+            o->log_prompts = true;
+        } else if (!strcmp(a, "--memory-budget")) {
+            VAL(); o->budget = v;
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size") || !strcmp(a, "--ctx")) {
             VAL(); rc = opt_int(a, v, 2, 1 << 24, &o->n_ctx);
         } else if (!strcmp(a, "-np") || !strcmp(a, "--parallel")) {
@@ -124,7 +145,7 @@ static int parse(int argc, char **argv, serve_opts *o)
                 return 2;
             }
         } else if (!strcmp(a, "--max-body")) {
-            VAL(); rc = opt_int(a, v, 256, 1LL << 32, &o->max_body);
+            VAL(); rc = opt_int(a, v, 256, 1LL << 32, &o->max_body); o->body_set = true;
         } else if (opt_sampling(argc, argv, &i, &o->sp, &rc)) {
             /* --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n */
         } else if (!strcmp(a, "--mmap")) {
@@ -139,8 +160,17 @@ static int parse(int argc, char **argv, serve_opts *o)
         if (rc)
             return rc;
     }
-    if (!o->model) {
-        fprintf(stderr, "sov serve: -m MODEL is required (see sov serve --help)\n");
+    if (!o->model && !o->config) {
+        fprintf(stderr, "sov serve: -m MODEL or --config FILE is required (see sov serve --help)\n");
+        return 2;
+    }
+    if (o->model && o->config) {
+        fprintf(stderr, "sov serve: -m and --config exclude each other (put the model in the config as a "
+                        "[backend.NAME] with type = local)\n");
+        return 2;
+    }
+    if (o->check && !o->config) {
+        fprintf(stderr, "sov serve: --check-config needs --config FILE\n");
         return 2;
     }
     return 0;
@@ -161,6 +191,61 @@ static int64_t mem_available(void)
     return kb < 0 ? -1 : (int64_t)kb * 1024;
 }
 
+static char *sdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    char *d = malloc(n + 1);
+    if (d)
+        memcpy(d, s, n + 1);
+    return d;
+}
+
+/* The config of `sov serve -m`: one local backend, loaded at start and
+ * never unloaded, under one alias. */
+static int single_config(cfg **out, const serve_opts *o, const char *id)
+{
+    cfg *c = NULL;
+    int rc = cfg_new(&c);
+    if (rc)
+        return rc;
+    c->backends = calloc(1, sizeof *c->backends);
+    c->aliases = calloc(1, sizeof *c->aliases);
+    if (!c->backends || !c->aliases)
+        goto oom;
+    c->n_backends = 1;
+    c->n_aliases = 1;
+    cfg_backend *b = &c->backends[0];
+    snprintf(b->name, sizeof b->name, "%.63s", id);
+    b->type = CFG_LOCAL;
+    if (!(b->model = sdup(o->model)) || (o->chat_tmpl && !(b->chat_template = sdup(o->chat_tmpl))))
+        goto oom;
+    b->n_ctx = o->n_ctx;
+    b->n_slots = o->n_slots;
+    b->threads = o->threads;
+    b->n_batch = o->n_batch;
+    b->queue = o->queue;
+    b->kv_type = o->kv_type;
+    b->kv_size = o->kv_size;
+    b->mmap = o->use_mmap;
+    b->no_prefix_cache = o->no_share;
+    b->preload = true;
+    b->keep_alive_s = -1;
+    b->kv_mem = o->kv_mem;
+    cfg_alias *a = &c->aliases[0];
+    snprintf(a->name, sizeof a->name, "%.127s", id);
+    a->refs[0] = 0;
+    a->n_refs = 1;
+    a->overflow_queue = -1;
+    a->overflow_wait_s = -1;
+    *out = c;
+    return 0;
+oom:
+    cfg_free(c);
+    return err_set(SOV_ENOMEM, "out of memory");
+}
+
 /* The model id: the file name without directories and .gguf. */
 static void model_id(const char *path, char *out, size_t cap)
 {
@@ -173,6 +258,25 @@ static void model_id(const char *path, char *out, size_t cap)
         n = cap - 1;
     memcpy(out, b, n);
     out[n] = 0;
+}
+
+
+/* Opens the audit log: "-" is stderr; else appended to. NULL path: none. */
+static int audit_open(const char *path, FILE **out)
+{
+    *out = NULL;
+    if (!path || !*path)
+        return 0;
+    if (!strcmp(path, "-")) {
+        *out = stderr;
+        return 0;
+    }
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return err_set(SOV_EIO, "audit log %s: %s", path, strerror(errno));
+    setvbuf(f, NULL, _IOLBF, 0);
+    *out = f;
+    return 0;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -193,124 +297,122 @@ int cmd_serve(int argc, char **argv)
 
     int ret = 1, rc;
     char id[256];
-    model_id(o.model, id, sizeof id);
-    if (o.alias)
-        snprintf(id, sizeof id, "%s", o.alias);
+    cfg *c = NULL;
+    local_group *grp = NULL;
+    backend **bs = NULL;
+    int n_bs = 0;
     metrics *mt = NULL;
+    router *rt = NULL;
     http *h = NULL;
-    model *m = NULL;
-    pool *pl = NULL;
-    sched *sc = NULL;
+    FILE *audit = NULL;
+    if (o.model) {
+        model_id(o.model, id, sizeof id);
+        if (o.alias)
+            snprintf(id, sizeof id, "%s", o.alias);
+        if (strlen(id) > 127) {
+            fprintf(stderr, "sov serve: model id '%s' is longer than 127 bytes (set a shorter one with -a)\n", id);
+            ret = 2;
+            goto done;
+        }
+        if ((rc = single_config(&c, &o, id)))
+            goto fail;
+    } else {
+        snprintf(id, sizeof id, "router");
+        if ((rc = cfg_load(&c, o.config)))
+            goto fail;
+    }
+    /* the command line wins over [server] */
+    const char *host = o.host_set || !c->srv.host ? o.host : c->srv.host;
+    int port = o.port_set || c->srv.port < 0 ? (int)o.port : (int)c->srv.port;
+    size_t max_body = o.body_set || c->srv.max_body <= 0 ? (size_t)o.max_body : (size_t)c->srv.max_body;
+    if (o.api_key && *o.api_key && !c->srv.api_key && !(c->srv.api_key = sdup(o.api_key))) {
+        rc = err_set(SOV_ENOMEM, "out of memory");
+        goto fail;
+    }
+    const char *audit_path = o.audit ? o.audit : c->srv.audit_log;
+    bool log_prompts = o.log_prompts || c->srv.log_prompts;
+    int64_t budget = 0;
+    if (o.budget) {
+        if (cfg_parse_size(o.budget, &budget) || budget <= 0) {
+            fprintf(stderr, "sov serve: --memory-budget: '%s' is not a size such as 20G or 512M\n", o.budget);
+            ret = 2;
+            goto done;
+        }
+    } else if (c->srv.memory_budget > 0) {
+        budget = c->srv.memory_budget;
+    } else if (o.config) {
+        int64_t avail = mem_available();
+        budget = avail > (2LL << 30) ? avail - (1LL << 30) : (avail > 0 ? avail / 2 : (8LL << 30));
+    } else {
+        budget = INT64_MAX / 4; /* one model, loaded at start: it fits or the load itself fails */
+    }
+    if (o.check) {
+        cfg_print(c, stdout);
+        ret = 0;
+        goto done;
+    }
+
+    if ((rc = local_group_new(&grp, budget)))
+        goto fail;
     if ((rc = metrics_new(&mt, id)))
         goto fail;
-    http_cfg hc = {.host = o.host, .port = (int)o.port, .api_key = o.api_key, .max_body = (size_t)o.max_body,
-                   .model_id = id, .max_conns = 512};
-    if ((rc = http_start(&h, &hc, mt)))
-        goto fail;
-    const char *disp = strchr(o.host, ':') ? "[%s]" : "%s";
-    char hostbuf[300];
-    snprintf(hostbuf, sizeof hostbuf, disp, o.host);
-    fprintf(stderr, "sov serve: listening on http://%s:%d (model %s loading)\n", hostbuf, http_port(h), id);
-
-    double t0 = opt_now();
-    if ((rc = model_load_mode(&m, o.model, o.use_mmap)))
-        goto fail;
-    if (!m->vocab) {
-        rc = err_set(SOV_EFORMAT, "%s has no tokenizer metadata", o.model);
+    if (!(bs = calloc((size_t)c->n_backends, sizeof *bs))) {
+        rc = err_set(SOV_ENOMEM, "out of memory");
         goto fail;
     }
-    int tmpl = CHAT_NONE;
-    const char *tmpl_src = "none";
-    if (o.chat_tmpl) {
-        tmpl = chat_from_name(o.chat_tmpl);
-        tmpl_src = "--chat-template";
-    } else {
-        gguf_str js;
-        char *jinja = NULL;
-        if (gguf_get_str(m->g, "tokenizer.chat_template", &js) == 0 && (jinja = malloc(js.len + 1))) {
-            memcpy(jinja, js.ptr, js.len);
-            jinja[js.len] = 0;
-        }
-        tmpl = chat_detect(jinja);
-        free(jinja);
-        tmpl_src = jinja ? (tmpl != CHAT_NONE ? "tokenizer.chat_template" : "unrecognized tokenizer.chat_template")
-                         : "no tokenizer.chat_template";
-    }
-    int32_t train = m->hp.n_ctx_train > 0 ? m->hp.n_ctx_train : 4096;
-    int32_t per = train < 4096 ? train : 4096;
-    if (o.n_ctx) {
-        per = (int32_t)(o.n_ctx / o.n_slots);
-        if (per < 2) {
-            rc = err_set(SOV_EINVAL, "-c %lld over %lld slots leaves %d positions each", o.n_ctx, o.n_slots, per);
+    for (int i = 0; i < c->n_backends; i++, n_bs++) {
+        const cfg_backend *cb = &c->backends[i];
+        rc = cb->type == CFG_LOCAL ? backend_local_new(&bs[i], grp, cb, &o.sp, mt) : backend_openai_new(&bs[i], cb);
+        if (rc) {
+            if (o.config) {
+                char m[1024];
+                snprintf(m, sizeof m, "%s", err_msg());
+                err_set(rc, "%s:%d: [backend.%s]: %s", o.config, cb->line, cb->name, m);
+            }
             goto fail;
         }
     }
-    if ((rc = pool_new(&pl, (int)o.threads)))
+    if ((rc = audit_open(audit_path, &audit)))
         goto fail;
-    /* the KV pool: asked for, or every slot its whole context if that fits
-     * in the available memory with 1 GiB to spare (else what fits, and at
-     * least one whole context) */
-    uint64_t per_pos = kv_bytes_per_token(&m->hp, o.kv_type);
-    int64_t kv_tok = o.kv_size;
-    if (o.kv_mem > 0) /* whole blocks within the memory asked for */
-        kv_tok = (int64_t)(o.kv_mem * 1073741824.0 / (double)kv_bytes_per_block(&m->hp, o.kv_type)) * KV_TILE;
-    const char *kv_why = o.kv_size || o.kv_mem > 0 ? "asked" : "every slot its context";
-    if (!kv_tok) {
-        kv_tok = (int64_t)o.n_slots * per;
-        int64_t avail = mem_available();
-        if (avail > 0) {
-            int64_t fit = (avail - (1LL << 30)) / (int64_t)per_pos;
-            if (fit < kv_tok) {
-                kv_tok = fit > per ? fit : per;
-                kv_why = "what fits in the available memory";
+    rc = router_new(&rt, c, bs, audit, log_prompts);
+    bs = NULL; /* taken, also on failure */
+    n_bs = 0;
+    if (rc)
+        goto fail;
+    http_cfg hc = {.host = host, .port = port, .max_body = max_body, .max_conns = 512};
+    if ((rc = http_start(&h, &hc, rt, mt)))
+        goto fail;
+    const char *disp = strchr(host, ':') ? "[%s]" : "%s";
+    char hostbuf[300];
+    snprintf(hostbuf, sizeof hostbuf, disp, host);
+    if (o.model)
+        fprintf(stderr, "sov serve: listening on http://%s:%d (model %s loading)\n", hostbuf, http_port(h), id);
+    else
+        fprintf(stderr, "sov serve: listening on http://%s:%d (router: %d models, %d backends, budget %.2f GiB)\n",
+                hostbuf, http_port(h), c->n_aliases, c->n_backends, (double)budget / 1073741824.0);
+
+    double t0 = opt_now();
+    for (int i = 0; i < router_n_backends(rt); i++) {
+        if (c->backends[i].type != CFG_LOCAL || !c->backends[i].preload)
+            continue;
+        if ((rc = backend_local_load(router_backend(rt, i)))) {
+            if (o.config) {
+                char m[1024];
+                snprintf(m, sizeof m, "%s", err_msg());
+                err_set(rc, "[backend.%s] preload: %s", c->backends[i].name, m);
             }
+            goto fail;
         }
     }
-    if (kv_tok < per) {
-        rc = err_set(SOV_EINVAL, "a KV pool of %lld positions cannot hold one context of %d (lower -c or raise --kv-size)",
-                     (long long)kv_tok, per);
-        goto fail;
-    }
-    sched_params sp = {.n_slots = (int32_t)o.n_slots, .n_ctx = per, .n_batch = (int32_t)o.n_batch,
-                       .queue_max = (int32_t)o.queue, .kv_tokens = kv_tok > INT32_MAX ? INT32_MAX : (int32_t)kv_tok,
-                       .no_share = o.no_share, .kv_type = o.kv_type};
-    if ((rc = sched_new(&sc, m, pl, &sp, mt)))
-        goto fail;
-    char fp[64];
-    snprintf(fp, sizeof fp, "sov-%s-%s-kv%s", sched_kernels(sc), o.use_mmap ? "mmap" : "mem", kv_type_name(o.kv_type));
-    http_ready(h, m, sc, tmpl, &o.sp, fp);
-    sched_kv_stats ks = sched_kv_stat(sc);
-    fprintf(stderr,
-            "sov serve: KV pool %d blocks x 32 = %lld positions, %.1f MiB %s (%s), prefix cache %s\n",
-            ks.blocks_total, (long long)ks.blocks_total * 32, ks.blocks_total * 32.0 * (double)per_pos / 1048576.0,
-            kv_type_name(o.kv_type), kv_why, o.no_share ? "off" : "on");
-    fprintf(stderr,
-            "sov serve: ready in %.0f ms: %d slots, up to %d positions each, %d threads, kernels %s, chat template %s "
-            "(%s)%s\n",
-            (opt_now() - t0) * 1e3, sp.n_slots, per, pool_size(pl), sched_kernels(sc), chat_name(tmpl), tmpl_src,
-            o.api_key && *o.api_key ? ", API key required" : "");
+    http_ready(h);
+    fprintf(stderr, "sov serve: ready in %.0f ms%s\n", (opt_now() - t0) * 1e3,
+            c->srv.api_key || c->n_keys ? ", API key required" : "");
 
     /* wait for SIGTERM / SIGINT; then drain */
     bool draining = false;
-    sched_kv_stats last = sched_kv_stat(sc);
-    double t_log = opt_now();
     for (;;) {
         struct timespec ts = {.tv_sec = draining ? 0 : 1, .tv_nsec = draining ? 50 * 1000000L : 0};
         int sig = sigtimedwait(&sigs, NULL, &ts);
-        /* KV accounting in the log, once a minute while anything happens */
-        if (opt_now() - t_log >= 60) {
-            sched_kv_stats k = sched_kv_stat(sc);
-            if (k.prompt_tokens != last.prompt_tokens || k.preemptions != last.preemptions) {
-                fprintf(stderr,
-                        "sov serve: kv: %d of %d blocks used, %d cached; prefix hits %.1f %% of %lld prompt tokens, "
-                        "%lld evaluated; %lld preemptions\n",
-                        k.blocks_used, k.blocks_total, k.blocks_cached,
-                        k.prompt_tokens ? 100.0 * (double)k.prompt_cached / (double)k.prompt_tokens : 0.0,
-                        (long long)k.prompt_tokens, (long long)k.evaluated_prompt, (long long)k.preemptions);
-                last = k;
-            }
-            t_log = opt_now();
-        }
         if (sig == SIGINT || sig == SIGTERM) {
             if (draining) {
                 fprintf(stderr, "sov serve: second %s, exiting now\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -319,14 +421,14 @@ int cmd_serve(int argc, char **argv)
             }
             draining = true;
             http_drain(h);
-            sched_drain(sc);
+            router_drain(rt);
             fprintf(stderr, "sov serve: %s: finishing %d running request(s), then exiting\n",
                     sig == SIGINT ? "SIGINT" : "SIGTERM", http_busy(h));
         } else if (sig < 0 && errno != EAGAIN && errno != EINTR) {
             rc = err_set(SOV_EIO, "sigtimedwait: %s", strerror(errno));
             goto fail;
         }
-        if (draining && http_busy(h) == 0 && sched_busy(sc) == 0)
+        if (draining && http_busy(h) == 0 && router_busy(rt) == 0)
             break;
     }
     fprintf(stderr, "sov serve: stopped\n");
@@ -336,9 +438,15 @@ fail:
     fprintf(stderr, "sov serve: %s\n", err_msg());
 done:
     http_stop(h);
-    sched_free(sc);
-    pool_free(pl);
-    model_free(m);
+    router_free(rt);
+    for (int i = 0; i < n_bs; i++)
+        if (bs[i])
+            bs[i]->vt->free(bs[i]);
+    free(bs);
+    local_group_free(grp);
     metrics_free(mt);
+    if (audit && audit != stderr)
+        fclose(audit);
+    cfg_free(c);
     return ret;
 }

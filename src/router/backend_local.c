@@ -801,7 +801,10 @@ int backend_local_new(backend **out, local_group *g, const cfg_backend *c, const
     }
     uint64_t per_pos = kv_bytes_per_token(&m->hp, lb->c.kv_type);
     lb->kv_tok = lb->c.kv_size;
-    lb->kv_why = lb->c.kv_size ? "asked" : "every slot its context";
+    if (lb->c.kv_mem > 0) /* whole blocks within the memory asked for */
+        lb->kv_tok = (int64_t)(lb->c.kv_mem * 1073741824.0 / (double)kv_bytes_per_block(&m->hp, lb->c.kv_type)) *
+                     KV_TILE;
+    lb->kv_why = lb->c.kv_size || lb->c.kv_mem > 0 ? "asked" : "every slot its context";
     if (!lb->kv_tok) {
         lb->kv_tok = lb->c.n_slots * lb->per;
         int64_t avail = mem_available();

@@ -37,6 +37,7 @@ typedef struct cfg_backend {
     int64_t queue;              /* queue (default 64) */
     int kv_type;                /* kv_type = f16 (default) / q8_0 / f32 (enum kv_type) */
     int64_t kv_size;            /* positions (0: default) */
+    double kv_mem;              /* kv_mem: the KV pool as GiB instead (0: not given; whole blocks within it) */
     char *chat_template;        /* NULL: the model's own */
     bool mmap;                  /* mmap = true/false (default false) */
     bool no_prefix_cache;       /* prefix_cache = false */

@@ -25,19 +25,11 @@ enum { ST_LOADING = 0, ST_READY, ST_DRAINING };
 struct http {
     struct MHD_Daemon *d;
     metrics *mt;
-    char *api_key;
+    router *rt;
     size_t max_body;
-    char *model_id;
     int port;
-    int64_t created;
     atomic_int state;
     atomic_int busy;
-    /* set once by http_ready, before state becomes ST_READY */
-    const model *m;
-    sched *sc;
-    int chat_tmpl;
-    sample_params base;
-    char fingerprint[64];
 };
 
 /* Per-connection request state (MHD's con_cls). */
@@ -48,23 +40,33 @@ typedef struct req {
     bool busy;          /* counted in http.busy until the request completes (sent or failed) */
     int status;
     const char *endpoint;
+    const rt_call *call; /* the routed call while its answer is queued (for the headers) */
 } req;
 
-/* A streamed response: owned by the MHD response (freed in stream_free). */
+/* A streamed answer: owned by the MHD response (freed in stream_free). */
 typedef struct stream {
     http *h;
-    sched_job *j;
-    oai_req r;
-    oai_meta meta;
+    rt_call c;
     int fd;
-    size_t sent;
-    int32_t sent_tok;
-    bool role_sent, ended;
-    char *out;
-    size_t out_len, out_off;
+    bool ended, broken, gone;
+    bool boundary;      /* what was sent so far ends an SSE event (a comment may go in) */
+    char prev1, prev2;  /* the last and the one-before-last byte sent */
+    int idle_ms;
+    char *tail;         /* bytes of our own to send (a keep-alive comment, the error event) */
+    size_t tail_len, tail_off;
 } stream;
 
 /* ---- responses ---- */
+
+/* X-Sov-Backend / X-Sov-Route-Reason (and X-Request-Id) of call, or the
+ * router's own when it answered without a backend (call NULL). */
+static void add_route_headers(struct MHD_Response *resp, const rt_call *call)
+{
+    MHD_add_response_header(resp, "X-Sov-Backend", call ? call->backend : "router");
+    MHD_add_response_header(resp, "X-Sov-Route-Reason", call ? call->reason : "answered by the router");
+    if (call)
+        MHD_add_response_header(resp, "X-Request-Id", call->request_id);
+}
 
 static enum MHD_Result send_buf(struct MHD_Connection *c, req *rq, int status, const char *ctype, char *body,
                                 size_t len)
@@ -75,6 +77,7 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, req *rq, int status, c
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    add_route_headers(resp, rq->call);
     if (status == 429 || status == 503)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (status == 401)
@@ -125,26 +128,13 @@ static int conn_fd(struct MHD_Connection *c)
     return ci ? (int)ci->connect_fd : -1;
 }
 
-/* Constant-time comparison of the bearer token with the key. */
-static bool key_ok(const http *h, struct MHD_Connection *c)
+static char *dup_str(const char *s)
 {
-    if (!h->api_key)
-        return true;
-    const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!a || strncmp(a, "Bearer ", 7))
-        return false;
-    a += 7;
-    size_t la = strlen(a), lk = strlen(h->api_key);
-    unsigned diff = (unsigned)(la != lk);
-    for (size_t i = 0; i < lk; i++)
-        diff |= (unsigned char)h->api_key[i] ^ (unsigned char)(i < la ? a[i] : 0);
-    return diff == 0;
-}
-
-static json_t *model_obj(const http *h)
-{
-    return json_pack("{s:s,s:s,s:I,s:s}", "id", h->model_id, "object", "model", "created", (json_int_t)h->created,
-                     "owned_by", "sov");
+    size_t n = strlen(s);
+    char *d = malloc(n + 1);
+    if (d)
+        memcpy(d, s, n + 1);
+    return d;
 }
 
 static char *dumps_free(json_t *o)
@@ -161,108 +151,19 @@ static char *dumps_free(json_t *o)
 static void stream_free(void *cls)
 {
     stream *st = cls;
-    if (st->j) {
-        sched_cancel(st->j); /* no effect if it had finished */
-        sched_job_unref(st->j);
-    }
-    oai_req_free(&st->r);
-    free(st->out);
+    /* freed before the end: the client went away (or MHD gave up on it) */
+    router_finish(st->h->rt, &st->c, 200, st->broken, !st->ended && !st->broken);
+    free(st->tail);
     atomic_fetch_sub(&st->h->busy, 1);
     free(st);
 }
 
-/* Appends s (malloc'd; NULL = out of memory) to the pending output. */
-static bool out_add(stream *st, char *s)
+static void set_tail(stream *st, char *s)
 {
-    if (!s)
-        return false;
-    size_t n = strlen(s);
-    char *nb = realloc(st->out, st->out_len + n + 1);
-    if (!nb) {
-        free(s);
-        return false;
-    }
-    memcpy(nb + st->out_len, s, n + 1);
-    st->out = nb;
-    st->out_len += n;
-    free(s);
-    return true;
-}
-
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s);
-    char *d = malloc(n + 1);
-    if (d)
-        memcpy(d, s, n + 1);
-    return d;
-}
-
-/* The next SSE events of st into st->out. Returns false when the stream must
- * end with an error (the client left, out of memory). */
-static bool stream_fill(stream *st)
-{
-    if (st->meta.kind == OAI_CHAT && !st->role_sent) {
-        st->role_sent = true;
-        return out_add(st, oai_chunk(&st->meta, &st->r, st->j, 0, 0, 0, 0, true, SCHED_RUNNING));
-    }
-    int idle_ms = 0;
-    for (;;) {
-        sched_view v;
-        if (!sched_job_wait(st->j, st->sent, st->sent_tok, 200, &v)) {
-            if (peer_gone(st->fd)) {
-                sched_cancel(st->j);
-                return false;
-            }
-            /* an SSE comment now and then (a long prompt before the first
-             * token) keeps the connection from timing out as idle */
-            if ((idle_ms += 200) >= 15000)
-                return out_add(st, dup_str(": keep-alive\n\n"));
-            continue;
-        }
-        if (v.committed > st->sent || v.n_tok_committed > st->sent_tok) {
-            bool ok = out_add(st, oai_chunk(&st->meta, &st->r, st->j, st->sent, v.committed, st->sent_tok,
-                                            v.n_tok_committed, false, SCHED_RUNNING));
-            st->sent = v.committed;
-            st->sent_tok = v.n_tok_committed;
-            if (!ok)
-                return false;
-            if (v.finish == SCHED_RUNNING)
-                return true;
-        }
-        if (v.finish == SCHED_RUNNING)
-            continue;
-        st->ended = true;
-        if (v.finish == SCHED_STOP || v.finish == SCHED_LENGTH) {
-            if (!out_add(st, oai_chunk(&st->meta, &st->r, st->j, st->sent, st->sent, st->sent_tok, st->sent_tok,
-                                       false, v.finish)))
-                return false;
-            if (st->r.include_usage && !out_add(st, oai_usage_chunk(&st->meta, st->j, &v)))
-                return false;
-        } else {
-            oai_err e;
-            if (v.finish == SCHED_ERROR)
-                oai_fail(&e, 500, "server_error", NULL, NULL, "%s", st->j->err);
-            else
-                oai_fail(&e, 503, "server_error", NULL, "cancelled", "the generation was cancelled (the server is stopping)");
-            char *ej = oai_err_json(&e);
-            if (!ej)
-                return false;
-            size_t n = strlen(ej);
-            char *ev = malloc(n + 9);
-            if (!ev) {
-                free(ej);
-                return false;
-            }
-            memcpy(ev, "data: ", 6);
-            memcpy(ev + 6, ej, n);
-            memcpy(ev + 6 + n, "\n\n", 3);
-            free(ej);
-            if (!out_add(st, ev))
-                return false;
-        }
-        return out_add(st, dup_str("data: [DONE]\n\n"));
-    }
+    free(st->tail);
+    st->tail = s;
+    st->tail_len = s ? strlen(s) : 0;
+    st->tail_off = 0;
 }
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -270,206 +171,134 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     stream *st = cls;
     for (;;) {
-        if (st->out_off < st->out_len) {
-            size_t n = st->out_len - st->out_off;
+        if (st->tail_off < st->tail_len) {
+            size_t n = st->tail_len - st->tail_off;
             if (n > max)
                 n = max;
-            memcpy(buf, st->out + st->out_off, n);
-            st->out_off += n;
+            memcpy(buf, st->tail + st->tail_off, n);
+            st->tail_off += n;
             return (ssize_t)n;
         }
-        free(st->out);
-        st->out = NULL;
-        st->out_len = st->out_off = 0;
         if (st->ended)
             return MHD_CONTENT_READER_END_OF_STREAM;
-        if (!stream_fill(st))
+        ssize_t n = bk_read(&st->c.resp, buf, max, 200);
+        if (n > 0) {
+            st->c.bytes_out += n;
+            st->idle_ms = 0;
+            /* the last two bytes sent: "\n\n" ends an event */
+            st->prev2 = n >= 2 ? buf[n - 2] : st->prev1;
+            st->prev1 = buf[n - 1];
+            st->boundary = st->prev1 == '\n' && st->prev2 == '\n';
+            return n;
+        }
+        if (n == 0) {
+            st->ended = true;
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        if (n == BK_BROKEN) {
+            /* a clean end for the client: finish a half-sent event, then an
+             * error event */
+            st->broken = st->ended = true;
+            char *ev = router_stream_error(&st->c);
+            if (ev && !st->boundary) {
+                size_t k = strlen(ev);
+                char *e2 = malloc(k + 3);
+                if (e2) {
+                    memcpy(e2, "\n\n", 2);
+                    memcpy(e2 + 2, ev, k + 1);
+                }
+                free(ev);
+                ev = e2;
+            }
+            if (!ev)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            set_tail(st, ev);
+            continue;
+        }
+        /* BK_AGAIN */
+        if (peer_gone(st->fd)) {
+            st->gone = true;
             return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        /* an SSE comment now and then (a long prompt before the first
+         * token) keeps the connection from timing out as idle */
+        if ((st->idle_ms += 200) >= 15000 && st->boundary) {
+            st->idle_ms = 0;
+            set_tail(st, dup_str(": keep-alive\n\n"));
+            if (!st->tail)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
     }
 }
 
-static enum MHD_Result route(http *h, struct MHD_Connection *c, req *rq, const char *url, const char *method);
-
 /* ---- generation ---- */
 
-static enum MHD_Result generate(http *h, struct MHD_Connection *c, req *rq, int kind)
+static enum MHD_Result generate(http *h, struct MHD_Connection *c, req *rq, int kind, const char *key_name,
+                                bool key_local)
 {
-    oai_err e;
-    oai_req r;
-    const vocab *vb = h->m->vocab;
-    if (oai_parse(rq->body ? rq->body : "", rq->len, kind, &h->base, vocab_n_tokens(vb), &r, &e))
-        return send_err(c, rq, &e);
-    sched_job *j = NULL;
-    int32_t *ids = NULL;
-    size_t n_ids = 0;
-    char *text = NULL;
-    enum MHD_Result res;
-    if (strcmp(r.model, h->model_id)) {
-        oai_fail(&e, 404, "invalid_request_error", "model", "model_not_found",
-                 "the model '%.200s' does not exist; this server has '%s'", r.model, h->model_id);
-        goto err;
-    }
-    if (kind == OAI_CHAT) {
-        if (h->chat_tmpl == CHAT_NONE) {
-            oai_fail(&e, 400, "invalid_request_error", "messages", "no_chat_template",
-                     "this model has no chat template sov recognizes; use /v1/completions, or start sov serve "
-                     "with --chat-template NAME (one of: %s)",
-                     chat_names());
-            goto err;
-        }
-        int32_t eos = vocab_eos(vb);
-        size_t el = 0;
-        const char *et = eos >= 0 ? vocab_token_text(vb, eos, &el) : NULL;
-        char eos_text[128] = "</s>";
-        if (et && el < sizeof eos_text) {
-            memcpy(eos_text, et, el);
-            eos_text[el] = 0;
-        }
-        if (chat_render(h->chat_tmpl, r.msgs, r.n_msgs, eos_text, &text)) {
-            oai_fail(&e, 400, "invalid_request_error", "messages", NULL, "%s", err_msg());
-            goto err;
-        }
-        if (vocab_encode(vb, text, strlen(text), true, true, &ids, &n_ids)) {
-            oai_fail(&e, 400, "invalid_request_error", "messages", NULL, "cannot tokenize the messages: %s", err_msg());
-            goto err;
-        }
-    } else if (r.prompt) {
-        if (vocab_encode(vb, r.prompt, strlen(r.prompt), true, true, &ids, &n_ids)) {
-            oai_fail(&e, 400, "invalid_request_error", "prompt", NULL, "cannot tokenize the prompt: %s", err_msg());
-            goto err;
-        }
-    } else {
-        ids = r.prompt_ids;
-        n_ids = r.n_prompt_ids;
-        r.prompt_ids = NULL;
-    }
-    if (n_ids == 0) { /* an empty prompt starts from BOS, as sov run */
-        int32_t bos = vocab_bos(vb);
-        free(ids);
-        ids = malloc(sizeof *ids);
-        if (!ids || bos < 0) {
-            oai_fail(&e, 400, "invalid_request_error", "prompt", NULL, "the prompt is empty");
-            goto err;
-        }
-        ids[0] = bos;
-        n_ids = 1;
-    }
-    int32_t n_ctx = sched_n_ctx(h->sc);
-    if ((int64_t)n_ids >= n_ctx) {
-        oai_fail(&e, 400, "invalid_request_error", kind == OAI_CHAT ? "messages" : "prompt", "context_length_exceeded",
-                 "this model's context is %d tokens per request, but the prompt has %zu tokens", n_ctx, n_ids);
-        goto err;
-    }
-    if (r.max_tokens > 0 && (int64_t)n_ids + r.max_tokens > n_ctx) {
-        oai_fail(&e, 400, "invalid_request_error", "max_tokens",
-                 "context_length_exceeded",
-                 "this model's context is %d tokens per request; the prompt has %zu tokens and max_tokens asks for "
-                 "%lld more (%lld in all)",
-                 n_ctx, n_ids, (long long)r.max_tokens, (long long)n_ids + r.max_tokens);
-        goto err;
-    }
-    r.gen.n_max = r.max_tokens > 0 ? (int32_t)r.max_tokens : n_ctx - (int32_t)n_ids;
-    if (!r.seed_set) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        static _Atomic uint64_t ctr;
-        r.gen.sp.seed = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ ++ctr * 0x9e3779b97f4a7c15ull;
-    }
-    sched_gen g = r.gen;
-    memset(&r.gen, 0, sizeof r.gen); /* the job owns its allocations now */
-    r.gen.logprobs = g.logprobs;
-    int rc = sched_job_new(&j, h->sc, ids, (int32_t)n_ids, &g);
-    ids = NULL;
-    if (rc) {
-        oai_fail(&e, 503, "server_error", NULL, NULL, "%s", err_msg());
-        goto err;
-    }
-    j->per_token = r.stream;
-    if ((rc = sched_submit(h->sc, j))) {
-        if (rc == SOV_EBUSY && atomic_load(&h->state) == ST_DRAINING)
-            oai_fail(&e, 503, "server_error", NULL, "shutting_down", "%s", err_msg());
-        else if (rc == SOV_EBUSY)
-            oai_fail(&e, 429, "rate_limit_error", NULL, "queue_full", "%s", err_msg());
-        else
-            oai_fail(&e, 400, "invalid_request_error", "max_tokens", "context_length_exceeded", "%s", err_msg());
-        goto err;
-    }
-    free(text);
-    text = NULL;
-
-    oai_meta meta;
-    oai_meta_init(&meta, kind);
-    meta.model = h->model_id;
-    meta.fingerprint = h->fingerprint;
-    meta.vb = vb;
     int fd = conn_fd(c);
-    if (r.stream) {
-        stream *st = calloc(1, sizeof *st);
-        if (!st) {
-            sched_cancel(j);
-            sched_job_unref(j);
-            oai_req_free(&r);
-            return MHD_NO;
-        }
-        st->h = h;
-        st->j = j;
-        st->r = r;
-        st->meta = meta;
-        st->fd = fd;
-        atomic_fetch_add(&h->busy, 1);
+    rt_req q = {.kind = kind, .body = rq->body ? rq->body : "", .len = rq->len, .key_name = key_name,
+                .key_local_only = key_local, .client_fd = fd,
+                .privacy = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Sov-Privacy")};
+    /* the wait for an answer is not idleness: MHD's idle timeout is off
+     * meanwhile (setting it back restarts its clock) */
+    atomic_fetch_add(&h->busy, 1);
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    stream *st = calloc(1, sizeof *st);
+    if (!st) {
+        atomic_fetch_sub(&h->busy, 1);
+        return MHD_NO;
+    }
+    st->h = h;
+    st->fd = fd;
+    st->boundary = true;
+    st->prev1 = st->prev2 = '\n';
+    router_open(h->rt, &q, &st->c);
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)HTTP_IDLE_S);
+    bk_resp *r = &st->c.resp;
+    if (r->fail == BK_FAIL_CLIENT) {
+        router_finish(h->rt, &st->c, 499, false, true);
+        free(st);
+        atomic_fetch_sub(&h->busy, 1);
+        rq->status = 499; /* client closed the request (nginx's convention, for the metrics) */
+        rq->answered = true;
+        return MHD_NO;
+    }
+    if (r->streamed) {
         struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, st,
                                                                       stream_free);
         if (!resp) {
             stream_free(st);
             return MHD_NO;
         }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype ? r->ctype : "text/event-stream");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-        res = MHD_queue_response(c, 200, resp);
+        add_route_headers(resp, &st->c);
+        enum MHD_Result res = MHD_queue_response(c, (unsigned)(r->status ? r->status : 200), resp);
         MHD_destroy_response(resp);
-        rq->status = 200;
+        rq->status = r->status ? r->status : 200;
         rq->answered = true;
         return res;
     }
-    /* not streamed: wait here (this connection's own thread) for the end,
-     * with the idle timeout off meanwhile (MHD would otherwise count the
-     * wait as idleness); setting it back restarts its clock */
-    atomic_fetch_add(&h->busy, 1);
+    /* a whole answer: the backend's, or an error */
+    char *body = r->body;
+    size_t len = r->len;
+    r->body = NULL;
+    int status = r->status ? r->status : 502;
+    const char *ctype = r->ctype ? r->ctype : "application/json";
     rq->busy = true; /* until on_completed: the response is still to be sent when this returns */
-    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
-    sched_view v;
-    for (;;) {
-        sched_job_wait(j, SIZE_MAX - 1, INT32_MAX - 1, 200, &v);
-        if (v.finish != SCHED_RUNNING)
-            break;
-        if (peer_gone(fd)) {
-            sched_cancel(j);
-            sched_job_wait(j, SIZE_MAX - 1, INT32_MAX - 1, 1, &v);
-            sched_job_unref(j);
-            oai_req_free(&r);
-            rq->status = 499; /* client closed the request (nginx's convention, for the metrics) */
-            rq->answered = true;
-            return MHD_NO;
-        }
+    st->c.bytes_out = (int64_t)len;
+    enum MHD_Result res;
+    if (!body) {
+        res = fail(c, rq, 500, "server_error", NULL, NULL, "out of memory");
+    } else {
+        rq->call = &st->c;
+        res = send_buf(c, rq, status, ctype, body, len);
+        rq->call = NULL;
     }
-    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)HTTP_IDLE_S);
-    if (v.finish == SCHED_ERROR)
-        oai_fail(&e, 500, "server_error", NULL, NULL, "%s", j->err);
-    else if (v.finish == SCHED_CANCELLED)
-        oai_fail(&e, 503, "server_error", NULL, "cancelled", "the generation was cancelled (the server is stopping)");
-    if (v.finish == SCHED_ERROR || v.finish == SCHED_CANCELLED)
-        res = send_err(c, rq, &e);
-    else
-        res = send_json(c, rq, 200, oai_response(&meta, &r, j, &v));
-    sched_job_unref(j);
-    oai_req_free(&r);
+    router_finish(h->rt, &st->c, status, false, false);
+    free(st);
     return res;
-err:
-    free(ids);
-    free(text);
-    sched_job_unref(j);
-    oai_req_free(&r);
-    return send_err(c, rq, &e);
 }
 
 /* ---- routing ---- */
@@ -496,12 +325,17 @@ static enum MHD_Result route(http *h, struct MHD_Connection *c, req *rq, const c
         rq->endpoint = "/v1/completions";
     else if (!strcmp(p, "/models") || !strncmp(p, "/models/", 8))
         rq->endpoint = "/v1/models";
+    else if (!strcmp(p, "/backends"))
+        rq->endpoint = "/v1/backends";
     else if (!strcmp(url, "/metrics"))
         rq->endpoint = "/metrics";
     else
         return fail(c, rq, 404, "invalid_request_error", NULL, "not_found", "no such route; see /v1/models, "
-                    "/v1/chat/completions, /v1/completions, /health, /metrics");
-    if (!key_ok(h, c))
+                    "/v1/chat/completions, /v1/completions, /v1/backends, /health, /metrics");
+    const char *key_name;
+    bool key_local;
+    if (!router_auth(h->rt, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION), &key_name,
+                     &key_local))
         return fail(c, rq, 401, "invalid_request_error", NULL, "invalid_api_key",
                     "missing or wrong API key: send it as 'Authorization: Bearer KEY'");
     if (st == ST_LOADING)
@@ -520,23 +354,41 @@ static enum MHD_Result route(http *h, struct MHD_Connection *c, req *rq, const c
         size_t len;
         if (metrics_render(h->mt, &text, &len))
             return MHD_NO;
+        char *more = router_metrics(h->rt);
+        if (!more) {
+            free(text);
+            return MHD_NO;
+        }
+        size_t ml = strlen(more);
+        char *all = realloc(text, len + ml + 1);
+        if (!all) {
+            free(text);
+            free(more);
+            return MHD_NO;
+        }
+        memcpy(all + len, more, ml + 1);
+        free(more);
+        text = all;
+        len += ml;
         return send_buf(c, rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     }
-    if (!strcmp(p, "/models")) {
-        json_t *o = json_pack("{s:s,s:[o]}", "object", "list", "data", model_obj(h));
-        return send_json(c, rq, 200, dumps_free(o));
-    }
+    if (!strcmp(p, "/models"))
+        return send_json(c, rq, 200, dumps_free(router_models_json(h->rt, NULL)));
+    if (!strcmp(p, "/backends"))
+        return send_json(c, rq, 200, dumps_free(router_backends_json(h->rt)));
     if (!strncmp(p, "/models/", 8)) {
-        if (strcmp(p + 8, h->model_id)) {
+        json_t *o = router_models_json(h->rt, p + 8);
+        if (!o) {
             char msg[300];
             snprintf(msg, sizeof msg, "the model '%.200s' does not exist", p + 8);
             return fail(c, rq, 404, "invalid_request_error", "model", "model_not_found", msg);
         }
-        return send_json(c, rq, 200, dumps_free(model_obj(h)));
+        return send_json(c, rq, 200, dumps_free(o));
     }
     if (st == ST_DRAINING)
         return fail(c, rq, 503, "server_error", NULL, "shutting_down", "the server is shutting down");
-    return generate(h, c, rq, !strcmp(rq->endpoint, "/v1/chat/completions") ? OAI_CHAT : OAI_COMPLETION);
+    return generate(h, c, rq, !strcmp(rq->endpoint, "/v1/chat/completions") ? BK_CHAT : BK_COMPLETION, key_name,
+                    key_local);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -628,7 +480,7 @@ static void on_log(void *cls, const char *fmt, va_list ap)
     fprintf(stderr, "sov serve: http: %s\n", buf);
 }
 
-int http_start(http **out, const http_cfg *cfg, metrics *mt)
+int http_start(http **out, const http_cfg *cfg, router *rt, metrics *mt)
 {
     *out = NULL;
     struct sockaddr_storage ss;
@@ -663,16 +515,10 @@ int http_start(http **out, const http_cfg *cfg, metrics *mt)
     if (!h)
         return err_set(SOV_ENOMEM, "out of memory");
     h->mt = mt;
+    h->rt = rt;
     h->max_body = cfg->max_body;
-    h->api_key = cfg->api_key && *cfg->api_key ? dup_str(cfg->api_key) : NULL;
-    h->model_id = dup_str(cfg->model_id ? cfg->model_id : "model");
-    h->created = (int64_t)time(NULL);
     atomic_init(&h->state, ST_LOADING);
     atomic_init(&h->busy, 0);
-    if (!h->model_id || (cfg->api_key && *cfg->api_key && !h->api_key)) {
-        http_stop(h);
-        return err_set(SOV_ENOMEM, "out of memory");
-    }
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
@@ -691,15 +537,7 @@ int http_start(http **out, const http_cfg *cfg, metrics *mt)
 
 int http_port(const http *h) { return h->port; }
 
-void http_ready(http *h, const model *m, sched *sc, int chat_tmpl, const sample_params *base, const char *fingerprint)
-{
-    h->m = m;
-    h->sc = sc;
-    h->chat_tmpl = chat_tmpl;
-    h->base = *base;
-    snprintf(h->fingerprint, sizeof h->fingerprint, "%s", fingerprint);
-    atomic_store(&h->state, ST_READY);
-}
+void http_ready(http *h) { atomic_store(&h->state, ST_READY); }
 
 void http_drain(http *h) { atomic_store(&h->state, ST_DRAINING); }
 
@@ -711,7 +549,5 @@ void http_stop(http *h)
         return;
     if (h->d)
         MHD_stop_daemon(h->d);
-    free(h->api_key);
-    free(h->model_id);
     free(h);
 }
