@@ -47,6 +47,8 @@ struct local_be {
     int active;          /* requests open (the model stays loaded while > 0) */
     bool draining;
     double last_used;
+    double t_kvlog;             /* when the KV figures were last logged */
+    sched_kv_stats kv_last;     /* ... and what they were */
     double ewma_s;       /* mean time a request holds its slot, for the wait estimate */
     int64_t loads, unloads;
     /* valid while state == LB_READY */
@@ -227,6 +229,8 @@ static int load(local_be *lb)
     snprintf(lb->fp, sizeof lb->fp, "sov-%s-%s-kv%s", sched_kernels(lb->sc), lb->c.mmap ? "mmap" : "mem",
              kv_type_name(lb->c.kv_type));
     sched_kv_stats ks = sched_kv_stat(lb->sc);
+    lb->kv_last = ks; /* a new scheduler counts from 0 */
+    lb->t_kvlog = now_s();
     uint64_t per_pos = kv_bytes_per_token(&lb->m->hp, lb->c.kv_type);
     fprintf(stderr, "sov serve: [%s] KV pool %d blocks x 32 = %lld positions, %.1f MiB %s (%s), prefix cache %s\n",
             lb->base.name, ks.blocks_total, (long long)ks.blocks_total * 32,
@@ -720,6 +724,19 @@ static void local_tick(backend *b)
     if (lb->state == LB_READY && lb->active == 0 && lb->c.keep_alive_s >= 0 &&
         now_s() - lb->last_used >= lb->c.keep_alive_s)
         unload_locked(lb, "keep_alive");
+    /* the KV accounting in the log, once a minute while requests come */
+    if (lb->state == LB_READY && now_s() - lb->t_kvlog >= 60) {
+        sched_kv_stats k = sched_kv_stat(lb->sc);
+        if (k.prompt_tokens != lb->kv_last.prompt_tokens || k.preemptions != lb->kv_last.preemptions)
+            fprintf(stderr,
+                    "sov serve: [%s] kv: %d of %d blocks used, %d cached; prefix hits %.1f %% of %lld prompt "
+                    "tokens, %lld evaluated; %lld preemptions\n",
+                    lb->base.name, k.blocks_used, k.blocks_total, k.blocks_cached,
+                    k.prompt_tokens ? 100.0 * (double)k.prompt_cached / (double)k.prompt_tokens : 0.0,
+                    (long long)k.prompt_tokens, (long long)k.evaluated_prompt, (long long)k.preemptions);
+        lb->kv_last = k;
+        lb->t_kvlog = now_s();
+    }
     pthread_mutex_unlock(&lb->g->mu);
 }
 
