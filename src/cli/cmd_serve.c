@@ -375,7 +375,8 @@ int cmd_serve(int argc, char **argv)
     if ((rc = audit_open(audit_path, &audit)))
         goto fail;
     rc = router_new(&rt, c, bs, audit, log_prompts);
-    bs = NULL; /* taken, also on failure */
+    free(bs); /* the backends are taken (also on failure), the array copied */
+    bs = NULL;
     n_bs = 0;
     if (rc)
         goto fail;
