@@ -24,9 +24,17 @@ enum { LB_UNLOADED = 0, LB_LOADING, LB_READY };
 
 typedef struct local_be local_be;
 
+/* Models load on the group's loader thread, started with the group: the
+ * threads a load starts (the scheduler's, the compute pool's) inherit its
+ * scheduling priority, and a request's thread may run at a lower one (sov
+ * serve's connection threads are niced to 19); a model loaded there would
+ * compute at idle priority for as long as it stays loaded. */
 struct local_group {
     pthread_mutex_t mu;
-    pthread_cond_t cv;   /* state, active or used changed */
+    pthread_cond_t cv;   /* state, active, used or a load's outcome changed */
+    pthread_cond_t load_cv; /* a load was asked for, or stop */
+    pthread_t loader;
+    bool stop;
     int64_t budget, used;
     local_be **mem;
     int n_mem;
@@ -51,6 +59,10 @@ struct local_be {
     sched_kv_stats kv_last;     /* ... and what they were */
     double ewma_s;       /* mean time a request holds its slot, for the wait estimate */
     int64_t loads, unloads;
+    bool load_want;      /* a load asked of the loader thread (state is LB_LOADING) */
+    uint64_t load_gen, load_done; /* loads asked for / finished (by number) */
+    int load_rc;         /* the last finished load's result ... */
+    char load_msg[200];  /* ... and its error */
     /* valid while state == LB_READY */
     model *m;
     pool *pl;
@@ -119,6 +131,8 @@ static int64_t mem_available(void)
 
 /* ---- group ---- */
 
+static void *loader_main(void *arg);
+
 int local_group_new(local_group **out, int64_t budget)
 {
     *out = NULL;
@@ -127,7 +141,15 @@ int local_group_new(local_group **out, int64_t budget)
         return err_set(SOV_ENOMEM, "out of memory");
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);
+    pthread_cond_init(&g->load_cv, NULL);
     g->budget = budget > 0 ? budget : INT64_MAX;
+    if (pthread_create(&g->loader, NULL, loader_main, g)) {
+        pthread_mutex_destroy(&g->mu);
+        pthread_cond_destroy(&g->cv);
+        pthread_cond_destroy(&g->load_cv);
+        free(g);
+        return err_set(SOV_EIO, "cannot start the model loader thread");
+    }
     *out = g;
     return 0;
 }
@@ -136,8 +158,14 @@ void local_group_free(local_group *g)
 {
     if (!g)
         return;
+    pthread_mutex_lock(&g->mu);
+    g->stop = true;
+    pthread_cond_signal(&g->load_cv);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->loader, NULL);
     pthread_mutex_destroy(&g->mu);
     pthread_cond_destroy(&g->cv);
+    pthread_cond_destroy(&g->load_cv);
     free(g->mem);
     free(g);
 }
@@ -254,6 +282,50 @@ fail:
     return rc;
 }
 
+/* The loader thread: runs the loads acquire asks for, one at a time. A
+ * load that worked counts one open request for the one that asked (so that
+ * nothing unloads the model before that request has it). */
+static void *loader_main(void *arg)
+{
+    local_group *g = arg;
+    pthread_mutex_lock(&g->mu);
+    for (;;) {
+        local_be *lb = NULL;
+        for (int i = 0; i < g->n_mem && !lb; i++)
+            if (g->mem[i]->load_want)
+                lb = g->mem[i];
+        if (!lb) {
+            if (g->stop)
+                break;
+            pthread_cond_wait(&g->load_cv, &g->mu);
+            continue;
+        }
+        lb->load_want = false;
+        uint64_t gen = lb->load_gen;
+        pthread_mutex_unlock(&g->mu);
+        int rc = load(lb);
+        char msg[sizeof lb->load_msg];
+        snprintf(msg, sizeof msg, "%s", rc ? err_msg() : "");
+        pthread_mutex_lock(&g->mu);
+        if (rc) {
+            lb->state = LB_UNLOADED;
+            g->used -= lb->need;
+            fprintf(stderr, "sov serve: [%s] cannot load: %s\n", lb->base.name, msg);
+        } else {
+            lb->state = LB_READY;
+            lb->loads++;
+            lb->active++; /* the asking request's */
+            lb->last_used = now_s();
+        }
+        lb->load_rc = rc;
+        memcpy(lb->load_msg, msg, sizeof msg);
+        lb->load_done = gen;
+        pthread_cond_broadcast(&g->cv);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
 /* Makes lb's model loaded and counts one open request on it; on failure
  * fills out (a 503) and returns -1. client_fd: give up when the client
  * leaves (-1: never). */
@@ -297,26 +369,25 @@ static int acquire(local_be *lb, int client_fd, bk_resp *out)
                 unload_locked(v, "room for another model");
             }
             if (g->used + lb->need <= g->budget) {
+                /* on the loader thread (see struct local_group), waiting
+                 * for it whatever the client does: it counts this request
+                 * open when the load works */
                 lb->state = LB_LOADING;
                 g->used += lb->need;
-                pthread_mutex_unlock(&g->mu);
-                int rc = load(lb);
-                char msg[200];
-                snprintf(msg, sizeof msg, "%s", rc ? err_msg() : "");
-                pthread_mutex_lock(&g->mu);
-                if (rc) {
-                    lb->state = LB_UNLOADED;
-                    g->used -= lb->need;
-                    pthread_cond_broadcast(&g->cv);
+                uint64_t gen = ++lb->load_gen;
+                lb->load_want = true;
+                pthread_cond_signal(&g->load_cv);
+                while (lb->load_done < gen)
+                    pthread_cond_wait(&g->cv, &g->mu);
+                if (lb->load_rc) {
+                    char msg[sizeof lb->load_msg];
+                    memcpy(msg, lb->load_msg, sizeof msg);
                     pthread_mutex_unlock(&g->mu);
-                    fprintf(stderr, "sov serve: [%s] cannot load: %s\n", lb->base.name, msg);
                     return bk_failf(out, BK_FAIL_UNAVAILABLE, 503, "model_unavailable",
                                     "the local model '%s' cannot be loaded: %s", lb->base.name, msg);
                 }
-                lb->state = LB_READY;
-                lb->loads++;
-                pthread_cond_broadcast(&g->cv);
-                continue;
+                pthread_mutex_unlock(&g->mu);
+                return 0;
             }
             wait = true; /* the others are busy: wait for one to finish */
             if (now_s() - t0 > LOAD_WAIT_S) {
