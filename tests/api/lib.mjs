@@ -47,17 +47,23 @@ function tail(s, n = 1500) { return s.length > n ? '...' + s.slice(-n) : s; }
  * containing "ready". Returns {baseURL, url, port, host, listenLine, proc,
  * stderr(), exited, stop()}. stop() sends SIGTERM, waits at most 10 s, then
  * SIGKILL; it resolves to {code, signal, killed}.
+ *
+ * With model: null the arguments are raw: `$SOV_BIN serve ...extraArgs`
+ * (e.g. ['--config', path]), plus `--port 0` unless they hold --port, and no
+ * --kv-type of its own (a config file sets it per backend).
  */
 let startHung = null; // the first start in this process that timed out: later ones fail at once
 
 export async function startServer(extraArgs = [], { model = MODEL, env = {}, timeoutMs = START_TIMEOUT_MS } = {}) {
     if (startHung) throw new Error(`not started: an earlier sov serve in this file never became ready (${startHung})`);
     if (!fs.existsSync(SOV_BIN)) throw new Error(`sov binary not found: ${SOV_BIN} (build it, or set SOV_BIN)`);
-    if (!fs.existsSync(model)) throw new Error(`model not found: ${model} (set SOV_SHARED)`);
+    if (model !== null && !fs.existsSync(model)) throw new Error(`model not found: ${model} (set SOV_SHARED)`);
     // f32 KV unless a test asks for a type: the exact-text comparisons
     // (sov run, the oracle files) are defined on f32 (sov run's default)
     const extra = extraArgs.map(String);
-    const args = ['serve', '-m', model, '--port', '0', ...(extra.includes('--kv-type') ? [] : ['--kv-type', 'f32']), ...extra];
+    const args = model === null
+        ? ['serve', ...extra, ...(extra.includes('--port') ? [] : ['--port', '0'])]
+        : ['serve', '-m', model, '--port', '0', ...(extra.includes('--kv-type') ? [] : ['--kv-type', 'f32']), ...extra];
     const cmdline = `${SOV_BIN} ${args.join(' ')}`;
     const proc = spawn(SOV_BIN, args, {
         stdio: ['ignore', 'pipe', 'pipe'],
