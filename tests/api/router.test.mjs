@@ -24,7 +24,7 @@ const KEY_HR = 'rt-hr-8b41e6c05d';
 // never sent anywhere: only to check that secrets stay out of --check-config
 const KEY_BOX = 'rt-box-secret-77a2c9';
 const MARK = 'Zebra quilt marker';          // a prompt the audit log must not show
-const LONG = 1500;                         // tokens of a request that keeps a slot busy a while
+const LONG = 600;                          // tokens of a request that keeps a slot busy a while
 
 // ---------------------------------------------------------------- helpers
 
@@ -275,6 +275,10 @@ describe('router: workstation and box', { timeout: 150000 }, () => {
         const loc = Object.fromEntries(page.data.map((m) => [m.id, m.location]));
         assert.deepEqual(loc, { stories: 'hybrid', private: 'local', big: 'remote', mixed: 'hybrid', spare: 'hybrid' });
         for (const m of page.data) assert.equal(m.object, 'model');
+        // answers of the router's own say so
+        const r = await http(ws, 'GET', '/v1/models', { headers: auth() });
+        assert.equal(r.headers.get('x-sov-backend'), 'router');
+        assert.ok(r.headers.get('x-sov-route-reason'), 'X-Sov-Route-Reason');
     });
 
     test('a request without a key is 401; with one it is routed', T, async () => {
@@ -461,7 +465,7 @@ describe('router: workstation and box', { timeout: 150000 }, () => {
 
     test('killing the box mid-run: failover to local, a clean SSE error event, 502/503 for big, breaker open', T, async () => {
         const sat = saturate(ws, 'private');
-        let stream, pending, after;
+        let stream, pending, after, rs;
         try {
             await waitQueued(ws, 'ws');
             // a long stream on big, and long non-streamed requests on stories (overflowing to the box)
@@ -469,11 +473,13 @@ describe('router: workstation and box', { timeout: 150000 }, () => {
             stream = rawStream(ws, '/v1/completions', { ...long('big', 12000), stream: true }, {
                 headers: auth(), timeoutMs: 30000, onText: (t) => { events = sseData(t).length; },
             });
-            pending = Array.from({ length: 2 }, () => complete(ws, long('stories', 3000), { timeoutMs: 60000 }));
-            const ready = await poll(async () => events >= 3 && (await backends(ws)).box.in_flight >= 3, { timeoutMs: 15000, intervalMs: 50 });
+            pending = Array.from({ length: 2 }, () => complete(ws, long('stories', 1500), { timeoutMs: 60000 }));
+            const ready = await poll(async () => events >= 3 && (await backends(ws)).box.in_flight >= 3, { timeoutMs: 15000, intervalMs: 25 });
             assert.ok(ready, `not under way: ${events} events, box ${JSON.stringify((await backends(ws)).box)}`);
             box.proc.kill('SIGKILL');
             await box.exited;
+            // new eligible requests while the local backend is still saturated: the box is tried (or skipped) and ws answers
+            const afterP = Promise.all(Array.from({ length: 3 }, () => complete(ws, short('stories'))));
 
             // the stream that had begun ends with an error event, then [DONE]
             const s = await stream;
@@ -486,18 +492,16 @@ describe('router: workstation and box', { timeout: 150000 }, () => {
             checkErrorBody(assert, errEv);
             for (const d of data.slice(0, -2)) assert.ok(JSON.parse(d).choices, `a completion chunk: ${d.slice(0, 200)}`);
             assert.ok(!data.slice(0, -2).some((d) => d.includes('"finish_reason":"length"')), 'it had not finished');
-
-            // the non-streamed ones the box was working on fail over (nothing was sent yet)
-            const rs = await Promise.all(pending);
-            for (const r of rs) {
-                assert.equal(r.status, 200, r.text);
-                assert.equal(r.backend, 'ws', r.reason);
-                assert.match(r.reason, /failover|box failed/, r.reason);
-            }
-            // new eligible requests while the local backend is saturated: the box is tried (or skipped) and ws answers
-            after = await Promise.all(Array.from({ length: 3 }, () => complete(ws, short('stories'))));
+            after = await afterP;
         } finally {
             await sat.stop();
+            // the non-streamed ones the box was working on fail over (nothing was sent yet)
+            rs = await Promise.all(pending ?? []);
+        }
+        for (const r of rs) {
+            assert.equal(r.status, 200, r.text);
+            assert.equal(r.backend, 'ws', r.reason);
+            assert.match(r.reason, /failover|box failed/, r.reason);
         }
         for (const r of after) {
             assert.equal(r.status, 200, r.text);
@@ -534,7 +538,7 @@ describe('router: workstation and box', { timeout: 150000 }, () => {
     // the only way to stop the local backend is to stop the whole server (a drain)
     test('a draining workstation: new local-only requests get 503, never the box; the running one ends; exit 0', T, async () => {
         const before = await genCountSettled(box2);
-        const running = complete(ws, long('private', 4000), { timeoutMs: 60000 });
+        const running = complete(ws, long('private', 2000), { timeoutMs: 60000 });
         const busy = await poll(async () => (await backends(ws)).ws.running >= 1, { timeoutMs: 10000, intervalMs: 50 });
         assert.ok(busy, 'the long request never ran');
         ws.proc.kill('SIGTERM');
