@@ -5,6 +5,8 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -494,6 +496,21 @@ static char *request_body(const bk_req *rq, size_t *len)
     return s;
 }
 
+/* Every socket to an upstream gives up when bytes it sent stay
+ * unacknowledged for the connect timeout (TCP_USER_TIMEOUT): a request
+ * written on a kept-alive connection whose link died silently then fails
+ * like a connect error, within about the connect timeout, instead of
+ * waiting out the first-byte timeout. A slow upstream that is alive still
+ * acknowledges what it is sent, so long generations are not affected. */
+static int on_socket(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+    if (purpose == CURLSOCKTYPE_IPCXN) {
+        unsigned ms = (unsigned)(intptr_t)ud;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+    }
+    return CURL_SOCKOPT_OK;
+}
+
 static int xfer_new(oai_be *b, const bk_req *rq, xfer **out)
 {
     *out = NULL;
@@ -554,6 +571,8 @@ static int xfer_new(oai_be *b, const bk_req *rq, xfer **out)
     curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_socket);
+    curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, (void *)(intptr_t)(b->connect_ms > 500 ? b->connect_ms : 500));
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
