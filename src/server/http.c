@@ -21,6 +21,7 @@
 enum { ST_LOADING = 0, ST_READY, ST_DRAINING };
 
 #define HTTP_IDLE_S 60 /* a connection with no traffic for this long is closed */
+#define HOLD_MAX (1 << 20) /* an SSE event longer than this is passed on before its end */
 
 struct http {
     struct MHD_Daemon *d;
@@ -52,8 +53,11 @@ typedef struct stream {
     bool boundary;      /* what was sent so far ends an SSE event (a comment may go in) */
     char prev1, prev2;  /* the last and the one-before-last byte sent */
     int idle_ms;
-    char *tail;         /* bytes of our own to send (a keep-alive comment, the error event) */
+    char *tail;         /* bytes to send first: whole events, a keep-alive comment, the error event */
     size_t tail_len, tail_off;
+    char *part;         /* the backend's bytes after the last whole event, held back: a stream that
+                         * breaks then ends with the error event, not half of an event */
+    size_t part_len, part_cap;
 } stream;
 
 /* ---- responses ---- */
@@ -154,6 +158,7 @@ static void stream_free(void *cls)
     /* freed before the end: the client went away (or MHD gave up on it) */
     router_finish(st->h->rt, &st->c, 200, st->broken, !st->ended && !st->broken);
     free(st->tail);
+    free(st->part);
     atomic_fetch_sub(&st->h->busy, 1);
     free(st);
 }
@@ -164,6 +169,33 @@ static void set_tail(stream *st, char *s)
     st->tail = s;
     st->tail_len = s ? strlen(s) : 0;
     st->tail_off = 0;
+}
+
+/* Where the last whole SSE event of p[0..n) ends (after its blank line:
+ * "\n\n" or "\r\n\r\n"), looking from `from` on; 0 if none ends there. */
+static size_t event_end(const char *p, size_t n, size_t from)
+{
+    for (size_t i = n; i > from && i >= 2; i--)
+        if (p[i - 1] == '\n' && (p[i - 2] == '\n' || (i >= 4 && p[i - 2] == '\r' && p[i - 3] == '\n')))
+            return i;
+    return 0;
+}
+
+/* Moves part[0..k) to the (sent) tail. false: out of memory. */
+static bool part_to_tail(stream *st, size_t k)
+{
+    char *t = malloc(k + 1);
+    if (!t)
+        return false;
+    memcpy(t, st->part, k);
+    t[k] = 0;
+    free(st->tail);
+    st->tail = t;
+    st->tail_len = k;
+    st->tail_off = 0;
+    memmove(st->part, st->part + k, st->part_len - k);
+    st->part_len -= k;
+    return true;
 }
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -177,6 +209,10 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                 n = max;
             memcpy(buf, st->tail + st->tail_off, n);
             st->tail_off += n;
+            /* the last two bytes sent: "\n\n" ends an event */
+            st->prev2 = n >= 2 ? buf[n - 2] : st->prev1;
+            st->prev1 = buf[n - 1];
+            st->boundary = st->prev1 == '\n' && st->prev2 == '\n';
             return (ssize_t)n;
         }
         if (st->ended)
@@ -185,20 +221,39 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         if (n > 0) {
             st->c.bytes_out += n;
             st->idle_ms = 0;
-            /* the last two bytes sent: "\n\n" ends an event */
-            st->prev2 = n >= 2 ? buf[n - 2] : st->prev1;
-            st->prev1 = buf[n - 1];
-            st->boundary = st->prev1 == '\n' && st->prev2 == '\n';
-            return n;
+            /* whole events go out; the rest waits for its end */
+            if (st->part_len + (size_t)n > st->part_cap) {
+                size_t nc = st->part_cap ? st->part_cap * 2 : 16384;
+                while (nc < st->part_len + (size_t)n)
+                    nc *= 2;
+                char *np = realloc(st->part, nc);
+                if (!np)
+                    return MHD_CONTENT_READER_END_WITH_ERROR;
+                st->part = np;
+                st->part_cap = nc;
+            }
+            size_t from = st->part_len > 3 ? st->part_len - 3 : 0;
+            memcpy(st->part + st->part_len, buf, (size_t)n);
+            st->part_len += (size_t)n;
+            size_t k = event_end(st->part, st->part_len, from);
+            if (!k && st->part_len >= HOLD_MAX)
+                k = st->part_len; /* not SSE as we know it: pass it on */
+            if (k && !part_to_tail(st, k))
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            continue;
         }
         if (n == 0) {
             st->ended = true;
-            return MHD_CONTENT_READER_END_OF_STREAM;
+            if (st->part_len && !part_to_tail(st, st->part_len)) /* whatever the backend ended with */
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            continue;
         }
         if (n == BK_BROKEN) {
-            /* a clean end for the client: finish a half-sent event, then an
-             * error event */
+            /* a clean end for the client: the half event held back is
+             * dropped, then an error event (after what was sent, ended if
+             * it was not) */
             st->broken = st->ended = true;
+            st->part_len = 0;
             char *ev = router_stream_error(&st->c);
             if (ev && !st->boundary) {
                 size_t k = strlen(ev);
