@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import nodeHttp from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -749,5 +750,60 @@ describe('router: audit log with --log-prompts', { timeout: 60000 }, () => {
         assert.equal(line.key, '-');
         assert.equal(line.backend, 'l');
         assert.ok(JSON.stringify(line).includes(MARK), `the prompt in ${JSON.stringify(line)}`);
+    });
+});
+
+// ---------------------------------------------------------------- an upstream that breaks inside an event
+
+describe('router: an upstream stream that breaks inside an event', { timeout: 60000 }, () => {
+    let dir, srv, up;
+    const chunk = (text) => JSON.stringify({ id: 'cmpl-fake', object: 'text_completion', created: 1, model: 'fake',
+        choices: [{ text, index: 0, logprobs: null, finish_reason: null }] });
+    before(async () => {
+        dir = tmpDir();
+        // a fake OpenAI server: two whole events, half of a third, then the connection drops
+        up = nodeHttp.createServer((req, res) => {
+            if (req.method === 'GET') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"status":"ok"}'); return; }
+            req.resume();
+            req.on('end', () => {
+                res.writeHead(200, { 'content-type': 'text/event-stream' });
+                res.write(`data: ${chunk('Once')}\n\ndata: ${chunk(' upon')}\n\n`);
+                res.write(`data: ${chunk(' a time').slice(0, 40)}`, () => setTimeout(() => res.socket.destroy(), 100));
+            });
+        });
+        await new Promise((r) => up.listen(0, '127.0.0.1', r));
+        const f = path.join(dir, 'fake.ini');
+        fs.writeFileSync(f, `[backend.fake]\ntype = openai\nurl = http://127.0.0.1:${up.address().port}/v1\n\n[model.f]\nbackends = fake\n`);
+        srv = await startServer(['--config', f], { model: null });
+    }, T);
+    after(async () => {
+        try { await stopAll(srv); } finally { up?.closeAllConnections?.(); up?.close(); rmDir(dir); }
+    }, T);
+
+    test('the client gets the whole events, then an error event and [DONE]: no broken event', T, async () => {
+        const s = await rawStream(srv, '/v1/completions', { model: 'f', prompt: 'x', stream: true });
+        assert.equal(s.status, 200);
+        assert.equal(s.headers.get('x-sov-backend'), 'fake');
+        const data = sseData(s.text);
+        assert.equal(data.at(-1), '[DONE]', s.text);
+        checkErrorBody(assert, JSON.parse(data.at(-2)));
+        const texts = data.slice(0, -2).map((d) => {
+            let o;
+            assert.doesNotThrow(() => { o = JSON.parse(d); }, `an event that is not JSON: ${JSON.stringify(d)}`);
+            return o.choices[0].text;
+        });
+        assert.deepEqual(texts, ['Once', ' upon']);
+    });
+
+    test('the openai client sees the error the router sent, not a parse failure', T, async () => {
+        const oa = client(srv);
+        let text = '', err;
+        try {
+            for await (const c of await oa.completions.create({ model: 'f', prompt: 'x', stream: true })) text += c.choices?.[0]?.text ?? '';
+        } catch (e) { err = e; }
+        assert.equal(text, 'Once upon');
+        assert.ok(err, 'the stream ended in an error');
+        assert.ok(!(err instanceof SyntaxError), `a JSON parse error: ${err?.message}`);
+        assert.match(String(err?.message), /fake/, `the router's message: ${err?.message}`);
     });
 });
