@@ -92,6 +92,7 @@ typedef struct ostream {
     int64_t events;      /* events with non-empty delta content / text */
     bool have_usage;
     int64_t u_in, u_out;
+    bool done, finished; /* "data: [DONE]" / a finish_reason came: the answer reached its end */
 } ostream;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -851,8 +852,12 @@ static void scan_line(ostream *s, const char *p, size_t n)
         p++;
         n--;
     }
-    if (n >= 6 && !memcmp(p, "[DONE]", 6))
+    if (n >= 6 && !memcmp(p, "[DONE]", 6)) {
+        s->done = true;
         return;
+    }
+    if (has_key(p, n, "\"finish_reason\"", '"'))
+        s->finished = true;
     if (has_key(p, n, "\"usage\"", '{')) {
         json_t *o = json_loadb(p, n, 0, NULL);
         if (o) {
@@ -939,12 +944,19 @@ static ssize_t os_read(bk_resp *r, char *buf, size_t cap, int timeout_ms)
     snprintf(eb, sizeof eb, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(res));
     pthread_mutex_unlock(&lp->mu);
     s->ended = true;
+    if (s->ll) { /* a last line without its newline */
+        scan_line(s, s->line, s->ll);
+        s->ll = 0;
+    }
     tokens_final(r, s);
-    if (res == CURLE_OK) {
+    if (res == CURLE_OK && (s->done || s->finished)) {
         s->end_rc = 0;
         return 0;
     }
-    if (tf == TF_IDLE)
+    if (res == CURLE_OK) /* the body ended cleanly, but the answer had not: a truncation the client must see */
+        snprintf(r->err, sizeof r->err, "the stream from backend %.63s ended before the answer did (no finish_reason, "
+                 "no [DONE])", s->b->base.name);
+    else if (tf == TF_IDLE)
         snprintf(r->err, sizeof r->err, "backend %s stalled for %.3f s inside its stream (idle timeout)",
                  s->b->base.name, (double)s->b->idle_ms / 1e3);
     else
