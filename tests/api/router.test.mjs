@@ -761,14 +761,19 @@ describe('router: an upstream stream that breaks inside an event', { timeout: 60
         choices: [{ text, index: 0, logprobs: null, finish_reason: null }] });
     before(async () => {
         dir = tmpDir();
-        // a fake OpenAI server: two whole events, half of a third, then the connection drops
+        // a fake OpenAI server: two whole events, then (prompt "half") half of a
+        // third and the connection drops, or (prompt "end") the answer ends
+        // there, cleanly, without its last chunk or [DONE]
         up = nodeHttp.createServer((req, res) => {
             if (req.method === 'GET') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"status":"ok"}'); return; }
-            req.resume();
+            let body = '';
+            req.on('data', (c) => { body += c; });
             req.on('end', () => {
+                const { prompt } = JSON.parse(body);
                 res.writeHead(200, { 'content-type': 'text/event-stream' });
                 res.write(`data: ${chunk('Once')}\n\ndata: ${chunk(' upon')}\n\n`);
-                res.write(`data: ${chunk(' a time').slice(0, 40)}`, () => setTimeout(() => res.socket.destroy(), 100));
+                if (prompt === 'end') res.end();
+                else res.write(`data: ${chunk(' a time').slice(0, 40)}`, () => setTimeout(() => res.socket.destroy(), 100));
             });
         });
         await new Promise((r) => up.listen(0, '127.0.0.1', r));
@@ -781,7 +786,7 @@ describe('router: an upstream stream that breaks inside an event', { timeout: 60
     }, T);
 
     test('the client gets the whole events, then an error event and [DONE]: no broken event', T, async () => {
-        const s = await rawStream(srv, '/v1/completions', { model: 'f', prompt: 'x', stream: true });
+        const s = await rawStream(srv, '/v1/completions', { model: 'f', prompt: 'half', stream: true });
         assert.equal(s.status, 200);
         assert.equal(s.headers.get('x-sov-backend'), 'fake');
         const data = sseData(s.text);
@@ -799,11 +804,21 @@ describe('router: an upstream stream that breaks inside an event', { timeout: 60
         const oa = client(srv);
         let text = '', err;
         try {
-            for await (const c of await oa.completions.create({ model: 'f', prompt: 'x', stream: true })) text += c.choices?.[0]?.text ?? '';
+            for await (const c of await oa.completions.create({ model: 'f', prompt: 'half', stream: true })) text += c.choices?.[0]?.text ?? '';
         } catch (e) { err = e; }
         assert.equal(text, 'Once upon');
         assert.ok(err, 'the stream ended in an error');
         assert.ok(!(err instanceof SyntaxError), `a JSON parse error: ${err?.message}`);
         assert.match(String(err?.message), /fake/, `the router's message: ${err?.message}`);
+    });
+
+    test('an answer that ends without its end (no finish_reason, no [DONE]) is not a silent truncation', T, async () => {
+        const s = await rawStream(srv, '/v1/completions', { model: 'f', prompt: 'end', stream: true });
+        assert.equal(s.status, 200);
+        const data = sseData(s.text);
+        assert.deepEqual(data.slice(0, 2).map((d) => JSON.parse(d).choices[0].text), ['Once', ' upon']);
+        assert.equal(data.length, 4, s.text);
+        checkErrorBody(assert, JSON.parse(data[2]));
+        assert.equal(data[3], '[DONE]');
     });
 });
