@@ -22,7 +22,8 @@
 typedef struct local_group local_group;
 
 /* A group with budget bytes for all its models (> 0). *out freed with
- * local_group_free after every backend of it. Errors: SOV_ENOMEM. */
+ * local_group_free after every backend of it. Starts the group's loader thread (models load there, at the
+ * server's priority, one at a time). Errors: SOV_ENOMEM, SOV_EIO (thread). */
 int local_group_new(local_group **out, int64_t budget);
 void local_group_free(local_group *g);
 
