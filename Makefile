@@ -56,7 +56,7 @@ check: deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  SOV_SANITIZED=1 bash tests/run.sh build-asan
 
-bench: deps build
+bench: deps build $(BUILD)/router_bench
 	@bash scripts/bench.sh $(BUILD)
 
 # Kernel micro-benchmark (bench/kern_bench.c): GB/s and GFLOP/s of every gemm
@@ -65,6 +65,11 @@ bench: deps build
 $(BUILD)/kern_bench: bench/kern_bench.c $(wildcard tests/*.h) $(BUILD)/libsov.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Isrc -Itests -o $@ $< $(BUILD)/libsov.a $(LDLIBS_ALL)
+
+# Router-overhead load generator and fake upstream (scripts/bench_router.sh, part of make bench).
+$(BUILD)/router_bench: bench/router_bench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $<
 
 bench-kern: $(BUILD)/kern_bench
 	@$(BUILD)/kern_bench $(KB_ARGS)
