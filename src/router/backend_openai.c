@@ -173,11 +173,13 @@ static void unlink_locked(oai_loop *lp, xfer *x)
     x->prev = x->next = NULL;
 }
 
-/* Ends x from the loop (lp->mu held): done with result, waking its reader. */
-static void finish_locked(xfer *x, CURLcode result)
+/* Ends x from the loop (lp->mu held): done with result; the caller wakes
+ * its reader (wake_done) after unlocking, so that the reader does not wake
+ * only to block on lp->mu. */
+static bool finish_nowake_locked(xfer *x, CURLcode result)
 {
     if (x->state == XS_DONE)
-        return;
+        return false;
     x->state = XS_DONE;
     x->result = result;
     if (!x->got_body) {
@@ -185,7 +187,13 @@ static void finish_locked(xfer *x, CURLcode result)
         curl_easy_getinfo(x->e, CURLINFO_RESPONSE_CODE, &code);
         x->status = code;
     }
-    pthread_cond_broadcast(&x->cv);
+    return true;
+}
+
+static void finish_locked(xfer *x, CURLcode result)
+{
+    if (finish_nowake_locked(x, result))
+        pthread_cond_broadcast(&x->cv);
 }
 
 static void *loop_main(void *arg)
@@ -288,9 +296,10 @@ static void *loop_main(void *arg)
             curl_easy_getinfo(e, CURLINFO_PRIVATE, &pv);
             xfer *x = (xfer *)pv;
             pthread_mutex_lock(&lp->mu);
-            if (x)
-                finish_locked(x, res);
+            bool wake = x && finish_nowake_locked(x, res);
             pthread_mutex_unlock(&lp->mu);
+            if (wake) /* x stays alive: only this thread frees it */
+                pthread_cond_broadcast(&x->cv);
             curl_multi_remove_handle(lp->m, e);
         }
         curl_multi_poll(lp->m, NULL, 0, (int)(wait > 0 ? wait : 0), NULL);
@@ -374,8 +383,12 @@ static void release(xfer *x)
     oai_loop *lp = x->lp;
     pthread_mutex_lock(&lp->mu);
     x->closed = true;
+    /* a finished transfer is out of the multi handle already: the loop's
+     * next round frees it; only a running one needs the loop now (cancel) */
+    bool running = x->state != XS_DONE;
     pthread_mutex_unlock(&lp->mu);
-    curl_multi_wakeup(lp->m);
+    if (running)
+        curl_multi_wakeup(lp->m);
 }
 
 /* ---- curl callbacks (loop thread) ---- */
@@ -458,8 +471,11 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
     }
     memcpy(x->buf + x->len, p, n);
     x->len += n;
-    pthread_cond_broadcast(&x->cv);
+    /* a whole answer's reader waits for the end (finish), a stream's for bytes */
+    bool wake = x->passing;
     pthread_mutex_unlock(&x->lp->mu);
+    if (wake) /* x stays alive: only this (the loop) thread frees it */
+        pthread_cond_broadcast(&x->cv);
     return n;
 }
 

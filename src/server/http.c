@@ -311,6 +311,17 @@ static enum MHD_Result generate(http *h, struct MHD_Connection *c, req *rq, int 
     router_open(h->rt, &q, &st->c);
     MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)HTTP_IDLE_S);
     bk_resp *r = &st->c.resp;
+    /* a connection thread that writes a local model's tokens runs at the
+     * lowest priority from then on: it waits most of the time and must not
+     * preempt the compute threads (which yield while they wait for one
+     * another, giving these threads their turn without stalling a matrix
+     * product). One that forwards a remote backend is the whole data path
+     * of its request and keeps its priority. */
+    static _Thread_local bool niced;
+    if (!niced && r->b && strcmp(r->b->type, "openai")) {
+        niced = true;
+        (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    }
     if (r->fail == BK_FAIL_CLIENT) {
         router_finish(h->rt, &st->c, 499, false, true);
         free(st);
@@ -452,15 +463,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     http *h = cls;
     req *rq = *con_cls;
-    /* connection threads run at the lowest priority: they wait most of the
-     * time and, when they write a token, must not preempt the compute
-     * threads (which yield while they wait for one another, giving these
-     * threads their turn without stalling a matrix product) */
-    static _Thread_local bool niced;
-    if (!niced) {
-        niced = true;
-        (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
-    }
     if (!rq) {
         rq = calloc(1, sizeof *rq);
         if (!rq)
