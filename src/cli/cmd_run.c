@@ -8,8 +8,11 @@
 #include "../engine/forward.h"
 #include "../engine/model.h"
 #include "../engine/sample.h"
+#include "../grammar/gram.h"
+#include "../grammar/schema.h"
 #include "../tok/vocab.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +42,10 @@ static void usage(FILE *f)
             "      --repeat-last-n N  tokens the penalty looks back (default 64)\n"
             "  -s, --seed S           RNG seed (default: random, printed to stderr)\n"
             "      --ignore-eos       keep generating past end-of-sequence tokens\n"
+            "      --grammar FILE     constrain the output to a GBNF grammar (llama.cpp's .gbnf\n"
+            "                         notation, start rule root); generation ends where it must\n"
+            "      --json-schema FILE constrain the output to JSON valid under a JSON Schema (a file,\n"
+            "                         or the schema itself when the value starts with '{')\n"
             "      --no-special       treat special-token text in the prompt as plain text\n"
             "      --print-ids        print the token ids of the whole sequence (BOS, prompt,\n"
             "                         generated) on one line instead of the text\n"
@@ -46,12 +53,57 @@ static void usage(FILE *f)
 }
 
 typedef struct run_opts {
-    const char *model, *prompt, *prompt_file;
+    const char *model, *prompt, *prompt_file, *grammar, *schema;
     long long n_predict, n_ctx, threads, n_batch;
     int kv_type;
     sample_params sp;
     bool seed_set, ignore_eos, print_ids, parse_special, use_mmap;
 } run_opts;
+
+/* The grammar of --grammar FILE or --json-schema FILE|JSON into *out
+ * (NULL when neither). Errors: reading, JSON, schema and grammar errors with
+ * the file named. */
+static int load_grammar(const run_opts *o, gram **out)
+{
+    *out = NULL;
+    if (!o->grammar && !o->schema)
+        return 0;
+    char *txt = NULL, *gbnf = NULL;
+    size_t len = 0;
+    json_t *js = NULL;
+    int rc;
+    const char *what = o->grammar ? o->grammar : o->schema;
+    bool inline_schema = o->schema && o->schema[0] == '{';
+    if (inline_schema) {
+        len = strlen(o->schema);
+    } else if ((rc = file_read_all(what, &txt, &len))) {
+        goto fail;
+    }
+    if (o->schema) {
+        json_error_t je;
+        js = json_loadb(inline_schema ? o->schema : txt, len, 0, &je);
+        if (!js) {
+            rc = err_set(SOV_EINVAL, "%s: not JSON: %s (line %d, column %d)", inline_schema ? "--json-schema" : what,
+                         je.text, je.line, je.column);
+            goto fail;
+        }
+        if ((rc = schema_to_gbnf(js, true, &gbnf)))
+            goto fail;
+        rc = gram_parse(out, gbnf, strlen(gbnf));
+    } else {
+        rc = gram_parse(out, txt, len);
+    }
+    if (rc) {
+        char m[512];
+        snprintf(m, sizeof m, "%s", err_msg());
+        err_set(rc, "%s: %s", o->schema ? "--json-schema (the grammar made from it)" : what, m);
+    }
+fail:
+    json_decref(js);
+    free(txt);
+    free(gbnf);
+    return rc;
+}
 
 static int parse(int argc, char **argv, run_opts *o)
 {
@@ -101,6 +153,10 @@ static int parse(int argc, char **argv, run_opts *o)
             o->ignore_eos = true;
         } else if (!strcmp(a, "--no-special")) {
             o->parse_special = false;
+        } else if (!strcmp(a, "--grammar") || !strcmp(a, "--grammar-file")) {
+            VAL(); o->grammar = v;
+        } else if (!strcmp(a, "--json-schema") || !strcmp(a, "-j")) {
+            VAL(); o->schema = v;
         } else if (!strcmp(a, "--print-ids")) {
             o->print_ids = true;
         } else {
@@ -113,6 +169,10 @@ static int parse(int argc, char **argv, run_opts *o)
     }
     if (!o->model) {
         fprintf(stderr, "sov run: -m MODEL is required (see sov run --help)\n");
+        return 2;
+    }
+    if (o->grammar && o->schema) {
+        fprintf(stderr, "sov run: give either --grammar or --json-schema, not both\n");
         return 2;
     }
     if (o->prompt && o->prompt_file) {
@@ -156,6 +216,10 @@ int cmd_run(int argc, char **argv)
     pool *pl = NULL;
     forward *fw = NULL;
     sampler *smp = NULL;
+    gram *gr = NULL;
+    gram_vocab *gv = NULL;
+    gram_state *gst = NULL;
+    uint8_t *mask = NULL;
     int32_t *seq = NULL, *ptoks = NULL;
     char *ptext = NULL, *piece = NULL;
     size_t piece_cap = 256;
@@ -176,6 +240,16 @@ int cmd_run(int argc, char **argv)
     int32_t n_vocab = vocab_n_tokens(vb);
     if ((rc = sample_new(&smp, &o.sp, n_vocab)))
         goto fail;
+    if ((rc = load_grammar(&o, &gr)))
+        goto fail;
+    if (gr) {
+        if ((rc = gram_vocab_new(&gv, vb)) || (rc = gram_state_new(&gst, gr)))
+            goto fail;
+        if (!(mask = malloc((size_t)n_vocab))) {
+            rc = err_set(SOV_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
     double t_load = opt_now() - t0;
 
     /* prompt tokens: BOS alone when there is no prompt */
@@ -240,7 +314,26 @@ int cmd_run(int argc, char **argv)
     int64_t n_gen = 0;
     bool ctx_full = false;
     while (n_gen < n_gen_max) {
-        int32_t tok = sample_next(smp, forward_logits(fw, 0), seq, n_seq);
+        int32_t tok;
+        if (gst) {
+            /* only what the grammar allows; it ends the text where it must */
+            if (gram_done(gst))
+                break;
+            int na = gram_mask(gst, gv, seq[n_seq - 1], mask);
+            if (na < 0) {
+                rc = na;
+                goto fail;
+            }
+            if (na == 0) {
+                rc = err_set(SOV_EINVAL, "the grammar allows no token here (the vocabulary cannot continue it)");
+                goto fail;
+            }
+            tok = sample_next_masked(smp, forward_logits(fw, 0), mask, seq, n_seq);
+            if ((rc = gram_accept_token(gst, gv, seq[n_seq - 1], tok)))
+                goto fail;
+        } else {
+            tok = sample_next(smp, forward_logits(fw, 0), seq, n_seq);
+        }
         seq[n_seq++] = tok;
         n_gen++;
         bool eog = vocab_is_eog(vb, tok);
@@ -253,7 +346,7 @@ int cmd_run(int argc, char **argv)
             ctx_full = true;
             break;
         }
-        if (n_gen == n_gen_max)
+        if (n_gen == n_gen_max || (gst && gram_done(gst)))
             break;
         int32_t pos = (int32_t)(n_seq - 1);
         forward_batch b = {.n = 1, .token = &seq[n_seq - 1], .pos = &pos};
@@ -286,6 +379,10 @@ done:
     free(ptext);
     free(piece);
     sample_free(smp);
+    gram_state_free(gst);
+    gram_vocab_free(gv);
+    gram_free(gr);
+    free(mask);
     forward_free(fw);
     pool_free(pl);
     model_free(m);

@@ -168,6 +168,12 @@ static int32_t pick(sampler *s, const float *lg);
 
 int32_t sample_next(sampler *s, const float *logits, const int32_t *hist, int64_t n_hist)
 {
+    return sample_next_masked(s, logits, NULL, hist, n_hist);
+}
+
+int32_t sample_next_masked(sampler *s, const float *logits, const uint8_t *allowed, const int32_t *hist,
+                           int64_t n_hist)
+{
     const sample_params *p = &s->p;
     const int32_t n = s->n_vocab;
     float *w = s->work;
@@ -194,6 +200,10 @@ int32_t sample_next(sampler *s, const float *logits, const int32_t *hist, int64_
         for (int32_t t = 0; t < n; t++)
             if (s->count[t])
                 w[t] -= (float)s->count[t] * p->frequency_penalty + p->presence_penalty;
+    if (allowed)
+        for (int32_t t = 0; t < n; t++)
+            if (!allowed[t])
+                w[t] = -INFINITY;
     s->have_last = true;
     int32_t tok = pick(s, w);
     s->count[tok]++;

@@ -43,6 +43,13 @@ int sample_set_bias(sampler *s, const int32_t *ids, const float *bias, int32_t n
  * penalties of later calls. */
 int32_t sample_next(sampler *s, const float *logits, const int32_t *hist, int64_t n_hist);
 
+/* sample_next restricted to the tokens with allowed[t] != 0 (a grammar's
+ * mask; NULL: all): the others get -infinity after the penalties, so
+ * greedy takes the best allowed token and sampling renormalizes over the
+ * allowed ones (logprobs too). At least one token must be allowed. */
+int32_t sample_next_masked(sampler *s, const float *logits, const uint8_t *allowed, const int32_t *hist,
+                           int64_t n_hist);
+
 /* Log-probabilities after the last sample_next: the log-softmax (temperature
  * 1, no filters) of the logits as that call adjusted them (bias and
  * penalties applied). *lp_tok = log p(tok); the n_top most likely tokens

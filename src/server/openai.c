@@ -1,6 +1,7 @@
 #include "openai.h"
 
 #include "../base/err.h"
+#include "../grammar/schema.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -354,6 +355,76 @@ static int parse_bias(json_t *root, int32_t n_vocab, sched_gen *g, oai_err *e)
     return 0;
 }
 
+/* Compiles gbnf into g->grammar; what: where it came from, for the 400. */
+static int set_grammar(sched_gen *g, const char *gbnf, const char *param, const char *what, oai_err *e)
+{
+    gram *gr = NULL;
+    if (gram_parse(&gr, gbnf, strlen(gbnf)))
+        return BAD(e, param, "%s: %s", what, err_msg());
+    gram_free(g->grammar);
+    g->grammar = gr;
+    return 0;
+}
+
+/* response_format (OpenAI: text, json_object, json_schema) and llama-server's
+ * grammar / json_schema fields: the output is constrained by construction. */
+static int parse_format(json_t *root, sched_gen *g, oai_err *e)
+{
+    json_t *rf = field(root, "response_format"), *gv = field(root, "grammar"), *js = field(root, "json_schema");
+    int n = (rf != NULL) + (gv != NULL) + (js != NULL);
+    if (n > 1)
+        return BAD(e, rf ? "response_format" : "grammar",
+                   "give only one of 'response_format', 'grammar' and 'json_schema'");
+    char *gbnf = NULL;
+    int rc = 0;
+    if (gv) {
+        if (!json_is_string(gv))
+            return BAD(e, "grammar", "'grammar' must be a string (GBNF)");
+        return set_grammar(g, json_string_value(gv), "grammar", "'grammar' is not a valid GBNF grammar", e);
+    }
+    if (js) {
+        if (!json_is_object(js))
+            return BAD(e, "json_schema", "'json_schema' must be a JSON Schema object");
+        if (schema_to_gbnf(js, false, &gbnf))
+            return BAD(e, "json_schema", "%s", err_msg());
+        rc = set_grammar(g, gbnf, "json_schema", "the grammar made from 'json_schema'", e);
+        free(gbnf);
+        return rc;
+    }
+    if (!rf)
+        return 0;
+    if (!json_is_object(rf))
+        return BAD(e, "response_format", "'response_format' must be an object");
+    const char *t = json_string_value(json_object_get(rf, "type"));
+    if (!t)
+        return BAD(e, "response_format.type", "'response_format.type' must be 'text', 'json_object' or 'json_schema'");
+    if (!strcmp(t, "text"))
+        return 0;
+    if (!strcmp(t, "json_object"))
+        return set_grammar(g, schema_json_gbnf(), "response_format", "the JSON grammar", e);
+    if (strcmp(t, "json_schema"))
+        return BAD(e, "response_format.type",
+                   "'response_format.type' must be 'text', 'json_object' or 'json_schema', not '%.40s'", t);
+    json_t *o = json_object_get(rf, "json_schema");
+    if (!json_is_object(o))
+        return BAD(e, "response_format.json_schema",
+                   "'response_format.json_schema' must be an object with 'name' and 'schema'");
+    json_t *nm = json_object_get(o, "name"), *sc = json_object_get(o, "schema"), *st = json_object_get(o, "strict");
+    if (nm && !json_is_string(nm))
+        return BAD(e, "response_format.json_schema.name", "'response_format.json_schema.name' must be a string");
+    if (st && !json_is_boolean(st) && !json_is_null(st))
+        return BAD(e, "response_format.json_schema.strict", "'response_format.json_schema.strict' must be a boolean");
+    if (sc && !json_is_object(sc) && !json_is_boolean(sc))
+        return BAD(e, "response_format.json_schema.schema", "'response_format.json_schema.schema' must be an object");
+    if (!sc) /* no schema: any JSON object, as OpenAI's json_object */
+        return set_grammar(g, schema_json_gbnf(), "response_format", "the JSON grammar", e);
+    if (schema_to_gbnf(sc, json_is_true(st), &gbnf))
+        return BAD(e, "response_format.json_schema.schema", "%s", err_msg());
+    rc = set_grammar(g, gbnf, "response_format.json_schema.schema", "the grammar made from the schema", e);
+    free(gbnf);
+    return rc;
+}
+
 int oai_parse(const char *body, size_t len, int kind, const sample_params *base, int32_t n_vocab, oai_req *r,
               oai_err *e)
 {
@@ -504,7 +575,7 @@ int oai_parse(const char *body, size_t len, int kind, const sample_params *base,
         }
     }
     r->gen.logprobs = r->top_logprobs;
-    if (parse_stop(root, &r->gen, e) || parse_bias(root, n_vocab, &r->gen, e))
+    if (parse_stop(root, &r->gen, e) || parse_bias(root, n_vocab, &r->gen, e) || parse_format(root, &r->gen, e))
         goto done;
     rc = 0;
 done:

@@ -48,6 +48,12 @@ struct sched {
     bool stop, draining;
     int32_t n_running;
     sched_kv_stats kv;  /* published under mu for sched_kv_stat */
+    sched_gram_stats gs; /* under mu */
+
+    /* grammars: the vocabulary's token trie (built with the first grammar
+     * job) and one step's mask (scheduler thread) */
+    gram_vocab *gv;
+    uint8_t *mask;
 
     /* batch of one step */
     int32_t *b_tok, *b_pos, *b_seq, *b_slot;
@@ -71,6 +77,8 @@ void sched_gen_clear(sched_gen *g)
         free(g->stop[i]);
     free(g->bias_id);
     free(g->bias);
+    gram_free(g->grammar);
+    g->grammar = NULL;
     g->n_stop = 0;
     g->n_bias = 0;
     g->bias_id = NULL;
@@ -138,6 +146,7 @@ void sched_job_unref(sched_job *j)
     free(j->top_lp);
     free(j->seq);
     sample_free(j->smp);
+    gram_state_free(j->gst);
     free(j);
 }
 
@@ -366,6 +375,12 @@ static int admit(sched *s, sched_job *j)
         int rc = sample_new(&j->smp, &j->gen.sp, s->n_vocab);
         if (!rc && j->gen.n_bias)
             rc = sample_set_bias(j->smp, j->gen.bias_id, j->gen.bias, j->gen.n_bias);
+        if (!rc && j->gen.grammar) {
+            if (!s->gv && !(rc = gram_vocab_new(&s->gv, s->vb)) && !(s->mask = malloc((size_t)s->n_vocab)))
+                rc = err_set(SOV_ENOMEM, "out of memory");
+            if (!rc)
+                rc = gram_state_new(&j->gst, j->gen.grammar);
+        }
         if (rc) {
             for (int32_t t = 0; t < m; t++)
                 kvpage_unref(s->pg, s->mbuf[t]);
@@ -602,9 +617,48 @@ static void step(sched *s)
             continue;
         slot *sl = &s->slots[s->b_slot[i]];
         const float *lg = forward_logits(s->fw, k++);
-        int32_t tok = sample_next(sl->job->smp, lg, sl->job->seq, sl->job->n_seq);
+        sched_job *j = sl->job;
+        int32_t tok;
+        if (j->gst) {
+            /* only the tokens the grammar allows; where it cannot go on,
+             * the generation has ended */
+            if (gram_done(j->gst)) {
+                pthread_mutex_lock(&j->mu);
+                job_finish(j, SCHED_STOP);
+                pthread_mutex_unlock(&j->mu);
+                slot_release(s, sl, s->b_slot[i]);
+                continue;
+            }
+            int32_t prev = j->seq[j->n_seq - 1];
+            double t0 = now_s();
+            int na = gram_mask(j->gst, s->gv, prev, s->mask);
+            double dt = now_s() - t0;
+            pthread_mutex_lock(&s->mu);
+            s->gs.masks++;
+            s->gs.seconds += dt;
+            pthread_mutex_unlock(&s->mu);
+            if (na <= 0) {
+                job_fail(j, na == 0 ? "the grammar allows no token here (the model's vocabulary cannot continue it)"
+                                    : "out of memory computing the grammar mask");
+                slot_release(s, sl, s->b_slot[i]);
+                continue;
+            }
+            tok = sample_next_masked(j->smp, lg, s->mask, j->seq, j->n_seq);
+            if (gram_accept_token(j->gst, s->gv, prev, tok)) {
+                job_fail(j, "the grammar refused the token its mask allowed (internal error)");
+                slot_release(s, sl, s->b_slot[i]);
+                continue;
+            }
+        } else {
+            tok = sample_next(j->smp, lg, j->seq, j->n_seq);
+        }
         on_token(s, sl, tok, t);
-        if (sl->job->finish != SCHED_RUNNING)
+        if (j->finish == SCHED_RUNNING && j->gst && gram_done(j->gst)) {
+            pthread_mutex_lock(&j->mu);
+            job_finish(j, SCHED_STOP);
+            pthread_mutex_unlock(&j->mu);
+        }
+        if (j->finish != SCHED_RUNNING)
             slot_release(s, sl, s->b_slot[i]);
     }
     for (int32_t i = 0; i < ns; i++)
@@ -761,6 +815,8 @@ int sched_new(sched **out, const model *m, pool *p, const sched_params *sp, metr
         s->max_piece = 1;
     if (s->max_piece > s->piece_cap) {
         free(s->piece);
+    gram_vocab_free(s->gv);
+    free(s->mask);
         s->piece_cap = s->max_piece;
         if (!(s->piece = malloc(s->piece_cap)))
             goto nomem;
@@ -889,6 +945,14 @@ sched_kv_stats sched_kv_stat(sched *s)
     sched_kv_stats k = s->kv;
     pthread_mutex_unlock(&s->mu);
     return k;
+}
+
+sched_gram_stats sched_gram_stat(sched *s)
+{
+    pthread_mutex_lock(&s->mu);
+    sched_gram_stats g = s->gs;
+    pthread_mutex_unlock(&s->mu);
+    return g;
 }
 
 int32_t sched_n_ctx(const sched *s) { return s->sp.n_ctx; }

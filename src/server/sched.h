@@ -40,6 +40,7 @@
 #include "../base/pool.h"
 #include "../engine/model.h"
 #include "../engine/sample.h"
+#include "../grammar/gram.h"
 #include "metrics.h"
 
 #define SCHED_MAX_STOP 4     /* stop strings per request (OpenAI's limit) */
@@ -70,6 +71,8 @@ typedef struct sched_gen {
     int32_t n_bias;
     int32_t *bias_id;         /* malloc'd [n_bias] */
     float *bias;              /* malloc'd [n_bias] */
+    gram *grammar;            /* the output must follow it (owned; NULL: free text); the
+                               * generation stops where the grammar cannot go on */
 } sched_gen;
 
 /* One generated token, for logprobs: its text is text[end_prev..end) where
@@ -111,6 +114,7 @@ typedef struct sched_job {
     int32_t *seq;             /* prompt + generated tokens, capacity n_prompt + n_max + 1 */
     int32_t n_seq;
     sampler *smp;             /* NULL until first admitted */
+    gram_state *gst;          /* the grammar's matcher (with gen.grammar), created with smp */
     uint64_t order;           /* first admission's number (the latest admitted is preempted first) */
     int32_t n_preempt;        /* times it was preempted */
 } sched_job;
@@ -176,6 +180,14 @@ typedef struct sched_kv_stats {
     int64_t preemptions, prompt_tokens, prompt_cached, evaluated_prompt;
 } sched_kv_stats;
 sched_kv_stats sched_kv_stat(sched *s);
+
+/* Grammar masks computed so far and the time they took (seconds), for the
+ * benchmarks and /metrics. */
+typedef struct sched_gram_stats {
+    int64_t masks;
+    double seconds;
+} sched_gram_stats;
+sched_gram_stats sched_gram_stat(sched *s);
 
 /* Name of the kernel table the scheduler's context computes with. */
 const char *sched_kernels(const sched *s);
