@@ -41,6 +41,8 @@ typedef struct {
     int64_t prompt, generated, cached;
     int64_t queue, active, slots, kv_used, kv_total;
     int64_t blk_total, blk_used, blk_cached, blk_bytes, preempt, prompt_eval;
+    int64_t gram_masks;
+    double gram_s;
     int64_t req[N_EP][N_STATUS];
 } values;
 
@@ -204,6 +206,16 @@ void metrics_prompt_evaluated(metrics *m, int64_t total)
     pthread_mutex_lock(&m->mu);
     if (total > m->v.prompt_eval)
         m->v.prompt_eval = total;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_grammar_mask(metrics *m, double s)
+{
+    if (!m || !(s >= 0) || s == INFINITY)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->v.gram_masks++;
+    m->v.gram_s += s;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -373,6 +385,10 @@ int metrics_render(metrics *m, char **out, size_t *len)
            v->prompt_eval);
     scalar(&b, mo, "sov_preemptions_total", "counter",
            "Sequences preempted (blocks given back, resumed later) because the KV pool was full.", v->preempt);
+    scalar(&b, mo, "sov_grammar_masks_total", "counter",
+           "Token masks computed for grammar-constrained requests (one per constrained token).", v->gram_masks);
+    family(&b, "sov_grammar_mask_seconds_total", "counter", "Seconds spent computing grammar token masks.");
+    sb_printf(&b, "sov_grammar_mask_seconds_total{model=\"%s\"} %.9f\n", mo, v->gram_s);
     histogram(&b, mo, "sov_time_to_first_token_seconds",
               "Seconds from request arrival to its first generated token.", ttft_bounds, N_TTFT,
               v->ttft_b, v->ttft_sum, v->ttft_n);

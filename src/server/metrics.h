@@ -79,6 +79,10 @@ void metrics_gauges(metrics *m, int64_t queue_depth, int64_t slots_active, int64
  * SOV_ENOMEM; on error *out is NULL and *len 0 where given. */
 int metrics_render(metrics *m, char **out, size_t *len);
 
+/* One grammar mask computed, taking s seconds (sov_grammar_masks_total,
+ * sov_grammar_mask_seconds_total). Negative, NaN or infinite s ignored. */
+void metrics_grammar_mask(metrics *m, double s);
+
 /* KV pool gauges, set by the scheduler each step: blocks in all, referenced
  * by running sequences, and held only by the prefix cache. */
 void metrics_kv_blocks(metrics *m, int64_t total, int64_t used, int64_t cached);

@@ -637,6 +637,7 @@ static void step(sched *s)
             s->gs.masks++;
             s->gs.seconds += dt;
             pthread_mutex_unlock(&s->mu);
+            metrics_grammar_mask(s->mt, dt);
             if (na <= 0) {
                 job_fail(j, na == 0 ? "the grammar allows no token here (the model's vocabulary cannot continue it)"
                                     : "out of memory computing the grammar mask");
