@@ -111,7 +111,7 @@ const char *chat_names(void)
 
 /* ---- rendering ---------------------------------------------------------- */
 
-enum role { R_SYSTEM, R_USER, R_ASSISTANT };
+enum role { R_SYSTEM, R_USER, R_ASSISTANT, R_IPYTHON };
 
 /* Growable NUL-terminated string; the first failed allocation sticks. */
 typedef struct sbuf {
@@ -157,7 +157,7 @@ static void sb_put_trim(sbuf *b, const char *s)
 
 static const char *role_text(int r)
 {
-    return r == R_SYSTEM ? "system" : r == R_USER ? "user" : "assistant";
+    return r == R_SYSTEM ? "system" : r == R_USER ? "user" : r == R_IPYTHON ? "ipython" : "assistant";
 }
 
 /* "<|role|>\nCONTENT" + close + "\n" per message, "<|assistant|>\n" after:
@@ -272,6 +272,8 @@ int chat_render(int tmpl, const chat_msg *msgs, size_t n, const char *eos, char 
             roles[i] = R_USER;
         else if (!strcmp(r, "assistant"))
             roles[i] = R_ASSISTANT;
+        else if (!strcmp(r, "ipython") && tmpl == CHAT_LLAMA3) /* tool results (server/tools.c) */
+            roles[i] = R_IPYTHON;
         else {
             rc = err_set(SOV_EINVAL,
                          "message %zu has role \"%.64s\"; expected system, developer, "

@@ -56,7 +56,8 @@ const char *chat_names(void);
  * llm_chat_apply_template renders that family (see chat.c for each format).
  * eos: the vocab's EOS token text, used where the family closes turns with it
  * (llama2, mistral: assistant turns; zephyr: every turn); NULL means "</s>".
- * Role "developer" is rendered as "system"; gemma and mistral have no system
+ * Role "developer" is rendered as "system"; llama3 also takes role "ipython"
+ * (tool results, as Llama 3.1's template writes them); gemma and mistral have no system
  * role and fold system text into the next user turn as llama.cpp does.
  * msgs may be NULL only when n == 0. On success *out is a malloc'd
  * NUL-terminated string owned by the caller (free). Errors: SOV_EINVAL
