@@ -81,6 +81,7 @@ typedef struct lstream {
     size_t sent;
     int32_t sent_tok;
     bool role_sent, ended;
+    oai_tstream ts;      /* with tools: what of the content and calls was sent */
     char *out;           /* SSE bytes not handed out yet */
     size_t out_len, out_off;
     double t0;
@@ -474,7 +475,20 @@ static int stream_fill(lstream *st, int timeout_ms)
     sched_view v;
     if (!sched_job_wait(st->j, st->sent, st->sent_tok, timeout_ms, &v))
         return 0;
-    if (v.committed > st->sent || v.n_tok_committed > st->sent_tok) {
+    bool tools = st->meta.kind == OAI_CHAT && tools_active(&st->r.tools);
+    if (tools) {
+        /* content and call deltas; what may still be a call waits */
+        if (v.finish == SCHED_RUNNING || v.finish == SCHED_STOP || v.finish == SCHED_LENGTH) {
+            char *s = oai_tools_chunks(&st->meta, &st->r, st->j, &v, &st->ts);
+            st->sent = v.committed;
+            st->sent_tok = v.n_tok_committed;
+            bool any = s && *s;
+            if (!out_add(st, s))
+                return -1;
+            if (v.finish == SCHED_RUNNING)
+                return any ? 1 : 0;
+        }
+    } else if (v.committed > st->sent || v.n_tok_committed > st->sent_tok) {
         bool ok = out_add(st, oai_chunk(&st->meta, &st->r, st->j, st->sent, v.committed, st->sent_tok,
                                         v.n_tok_committed, false, SCHED_RUNNING));
         st->sent = v.committed;
@@ -488,8 +502,8 @@ static int stream_fill(lstream *st, int timeout_ms)
         return 0;
     st->ended = true;
     if (v.finish == SCHED_STOP || v.finish == SCHED_LENGTH) {
-        if (!out_add(st, oai_chunk(&st->meta, &st->r, st->j, st->sent, st->sent, st->sent_tok, st->sent_tok, false,
-                                   v.finish)))
+        if (!tools && !out_add(st, oai_chunk(&st->meta, &st->r, st->j, st->sent, st->sent, st->sent_tok,
+                                             st->sent_tok, false, v.finish)))
             return -1;
         if (st->r.include_usage && !out_add(st, oai_usage_chunk(&st->meta, st->j, &v)))
             return -1;
@@ -558,6 +572,7 @@ static void lstream_close(bk_resp *r)
     r->tokens_out = st->j->n_gen;
     sched_job_unref(st->j);
     oai_req_free(&st->r);
+    oai_tstream_free(&st->ts);
     free(st->out);
     release(st->lb, now_s() - st->t0);
     free(st);
@@ -596,10 +611,8 @@ static int local_open(backend *b, const bk_req *rq, bk_resp *out)
                      chat_names());
             goto err;
         }
-        if (chat_render(lb->tmpl, r.msgs, r.n_msgs, lb->eos_text, &text)) {
-            oai_fail(&e, 400, "invalid_request_error", "messages", NULL, "%s", err_msg());
+        if (oai_chat_prompt(&r, lb->tmpl, lb->eos_text, &text, &e))
             goto err;
-        }
         if (vocab_encode(vb, text, strlen(text), true, true, &ids, &n_ids)) {
             oai_fail(&e, 400, "invalid_request_error", "messages", NULL, "cannot tokenize the messages: %s", err_msg());
             goto err;

@@ -218,6 +218,84 @@ static int parse_content(json_t *c, size_t i, char **out, oai_err *e)
     return 0;
 }
 
+/* A function name as OpenAI allows it: 1 to 64 of [A-Za-z0-9_-]. */
+static bool fn_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '_' || s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* A string field without NUL bytes, copied; pname names it for the 400. */
+static int dup_field(json_t *v, const char *pname, char **out, oai_err *e)
+{
+    if (!json_is_string(v))
+        return BAD(e, pname, "'%s' must be a string", pname);
+    if (memchr(json_string_value(v), 0, json_string_length(v)))
+        return BAD(e, pname, "'%s' contains a NUL character", pname);
+    *out = dup_n(json_string_value(v), json_string_length(v));
+    return *out ? 0 : NOMEM(e);
+}
+
+/* The tool parts of message i, allocated for all n messages on first use. */
+static tools_msg *tool_msg(oai_req *r, size_t i, size_t n)
+{
+    if (!r->tools.msgs) {
+        r->tools.msgs = calloc(n, sizeof *r->tools.msgs);
+        if (!r->tools.msgs)
+            return NULL;
+        r->tools.n_msgs = n;
+    }
+    return &r->tools.msgs[i];
+}
+
+/* messages[i].tool_calls of an assistant message: [{id, type, function:
+ * {name, arguments}}]. */
+static int parse_tool_calls(json_t *tc, size_t i, tools_msg *tm, oai_err *e)
+{
+    char pn[64], pp[96];
+    snprintf(pn, sizeof pn, "messages[%zu].tool_calls", i);
+    if (!json_is_array(tc))
+        return BAD(e, pn, "'%s' must be an array", pn);
+    size_t n = json_array_size(tc);
+    if (!n)
+        return 0;
+    if (!(tm->calls = calloc(n, sizeof *tm->calls)))
+        return NOMEM(e);
+    for (size_t k = 0; k < n; k++) {
+        json_t *c = json_array_get(tc, k);
+        snprintf(pn, sizeof pn, "messages[%zu].tool_calls[%zu]", i, k);
+        if (!json_is_object(c))
+            return BAD(e, pn, "'%s' must be an object", pn);
+        tools_call *tk = &tm->calls[k];
+        tm->n_calls = k + 1;
+        json_t *ty = field(c, "type"), *fn = json_object_get(c, "function");
+        snprintf(pp, sizeof pp, "%s.id", pn);
+        if (dup_field(json_object_get(c, "id"), pp, &tk->id, e))
+            return -1;
+        snprintf(pp, sizeof pp, "%s.type", pn);
+        if (ty && !(json_is_string(ty) && !strcmp(json_string_value(ty), "function")))
+            return BAD(e, pp, "'%s' must be 'function'", pp);
+        snprintf(pp, sizeof pp, "%s.function", pn);
+        if (!json_is_object(fn))
+            return BAD(e, pp, "'%s' must be an object with 'name' and 'arguments'", pp);
+        snprintf(pp, sizeof pp, "%s.function.name", pn);
+        if (dup_field(json_object_get(fn, "name"), pp, &tk->name, e))
+            return -1;
+        json_t *ar = field(fn, "arguments");
+        snprintf(pp, sizeof pp, "%s.function.arguments", pn);
+        if (ar && !json_is_string(ar))
+            return BAD(e, pp, "'%s' must be a string (the arguments as JSON text)", pp);
+        if (ar ? dup_field(ar, pp, &tk->args, e) : !(tk->args = dup_n("{}", 2)) ? NOMEM(e) : 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int parse_messages(json_t *root, oai_req *r, oai_err *e)
 {
     json_t *ms = field(root, "messages");
@@ -240,8 +318,32 @@ static int parse_messages(json_t *root, oai_req *r, oai_err *e)
         if (!json_is_string(role))
             return BAD(e, pn, "'%s' must be a string", pn);
         const char *rs = json_string_value(role);
-        if (strcmp(rs, "system") && strcmp(rs, "developer") && strcmp(rs, "user") && strcmp(rs, "assistant"))
-            return BAD(e, pn, "'%s' is '%.40s'; supported roles are system, developer, user and assistant", pn, rs);
+        if (strcmp(rs, "system") && strcmp(rs, "developer") && strcmp(rs, "user") && strcmp(rs, "assistant") &&
+            strcmp(rs, "tool"))
+            return BAD(e, pn, "'%s' is '%.40s'; supported roles are system, developer, user, assistant and tool", pn,
+                       rs);
+        json_t *tc = field(m, "tool_calls");
+        if (tc) {
+            snprintf(pn, sizeof pn, "messages[%zu].tool_calls", i);
+            if (strcmp(rs, "assistant"))
+                return BAD(e, pn, "'%s': only assistant messages have tool_calls", pn);
+            if (json_is_array(tc) && json_array_size(tc) == 0)
+                tc = NULL;
+        }
+        if (tc || !strcmp(rs, "tool")) {
+            tools_msg *tm = tool_msg(r, i, n);
+            if (!tm)
+                return NOMEM(e);
+            if (tc && parse_tool_calls(tc, i, tm, e))
+                return -1;
+            if (!strcmp(rs, "tool")) {
+                snprintf(pn, sizeof pn, "messages[%zu].tool_call_id", i);
+                if (!field(m, "tool_call_id"))
+                    return BAD(e, pn, "'%s' is required: a tool message answers the call with that id", pn);
+                if (dup_field(field(m, "tool_call_id"), pn, &tm->call_id, e))
+                    return -1;
+            }
+        }
         char *content = NULL;
         if (parse_content(json_object_get(m, "content"), i, &content, e))
             return -1;
@@ -425,6 +527,104 @@ static int parse_format(json_t *root, sched_gen *g, oai_err *e)
     return rc;
 }
 
+/* tools, tool_choice, parallel_tool_calls (chat). After parse_format: a
+ * call constraint does not combine with another one. */
+static int parse_tools(json_t *root, oai_req *r, oai_err *e)
+{
+    tools_req *t = &r->tools;
+    json_t *tl = field(root, "tools"), *tc = field(root, "tool_choice");
+    t->parallel = true;
+    t->choice = TOOLS_AUTO;
+    if (get_bool(root, "parallel_tool_calls", &t->parallel, e))
+        return -1;
+    if (tl) {
+        if (!json_is_array(tl))
+            return BAD(e, "tools", "'tools' must be an array of {\"type\": \"function\", \"function\": {...}}");
+        size_t n = json_array_size(tl);
+        if (n > 128)
+            return BAD(e, "tools", "'tools' has %zu functions; at most 128 are allowed", n);
+        if (n && !(t->fns = calloc(n, sizeof *t->fns)))
+            return NOMEM(e);
+        for (size_t i = 0; i < n; i++) {
+            json_t *o = json_array_get(tl, i);
+            char pn[96];
+            snprintf(pn, sizeof pn, "tools[%zu]", i);
+            if (!json_is_object(o))
+                return BAD(e, pn, "'%s' must be an object", pn);
+            json_t *ty = json_object_get(o, "type"), *fn = json_object_get(o, "function");
+            snprintf(pn, sizeof pn, "tools[%zu].type", i);
+            if (!json_is_string(ty) || strcmp(json_string_value(ty), "function"))
+                return BAD(e, pn, "'%s' must be 'function'", pn);
+            snprintf(pn, sizeof pn, "tools[%zu].function", i);
+            if (!json_is_object(fn))
+                return BAD(e, pn, "'%s' must be an object with a 'name'", pn);
+            json_t *nm = json_object_get(fn, "name"), *ds = field(fn, "description"), *pa = field(fn, "parameters"),
+                   *st = field(fn, "strict");
+            snprintf(pn, sizeof pn, "tools[%zu].function.name", i);
+            if (!json_is_string(nm) || !fn_name_ok(json_string_value(nm), json_string_length(nm)))
+                return BAD(e, pn, "'%s' must be a string of 1 to 64 letters, digits, underscores and dashes", pn);
+            for (size_t k = 0; k < i; k++)
+                if (!strcmp(t->fns[k].name, json_string_value(nm)))
+                    return BAD(e, pn, "'%s': the function '%s' is defined twice", pn, json_string_value(nm));
+            snprintf(pn, sizeof pn, "tools[%zu].function.description", i);
+            if (ds && !json_is_string(ds))
+                return BAD(e, pn, "'%s' must be a string", pn);
+            snprintf(pn, sizeof pn, "tools[%zu].function.parameters", i);
+            if (pa && !json_is_object(pa))
+                return BAD(e, pn, "'%s' must be a JSON Schema object", pn);
+            snprintf(pn, sizeof pn, "tools[%zu].function.strict", i);
+            if (st && !json_is_boolean(st))
+                return BAD(e, pn, "'%s' must be a boolean", pn);
+            tools_fn *f = &t->fns[i];
+            json_t *fo = json_pack("{s:s}", "name", json_string_value(nm));
+            f->def = fo ? json_pack("{s:s,s:o}", "type", "function", "function", fo) : NULL;
+            f->name = dup_n(json_string_value(nm), json_string_length(nm));
+            t->n_fns = i + 1;
+            if (!f->def || !f->name || (ds && json_object_set(fo, "description", ds)) ||
+                (pa && json_object_set(fo, "parameters", pa)))
+                return NOMEM(e);
+            f->params = pa;
+            f->strict = st && json_is_true(st);
+        }
+    }
+    if (!tc)
+        return 0;
+    const char *cs = json_string_value(tc);
+    if (cs && !strcmp(cs, "auto"))
+        t->choice = TOOLS_AUTO;
+    else if (cs && !strcmp(cs, "none"))
+        t->choice = TOOLS_NONE;
+    else if (cs && !strcmp(cs, "required"))
+        t->choice = TOOLS_REQUIRED;
+    else if (json_is_object(tc)) {
+        json_t *ty = json_object_get(tc, "type"), *fn = json_object_get(tc, "function");
+        json_t *nm = json_is_object(fn) ? json_object_get(fn, "name") : NULL;
+        if (!json_is_string(ty) || strcmp(json_string_value(ty), "function") || !json_is_string(nm))
+            return BAD(e, "tool_choice",
+                       "'tool_choice' as an object must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
+        size_t k = 0;
+        while (k < t->n_fns && strcmp(t->fns[k].name, json_string_value(nm)))
+            k++;
+        if (k == t->n_fns)
+            return BAD(e, "tool_choice", "'tool_choice' names the function '%.64s', which is not in 'tools'",
+                       json_string_value(nm));
+        t->choice = TOOLS_NAMED;
+        t->named = k;
+    } else {
+        return BAD(e, "tool_choice",
+                   "'tool_choice' must be 'auto', 'none', 'required' or {\"type\": \"function\", \"function\": "
+                   "{\"name\": ...}}");
+    }
+    if (t->choice == TOOLS_REQUIRED && t->n_fns == 0)
+        return BAD(e, "tool_choice", "'tool_choice' 'required' needs 'tools'");
+    if ((t->choice == TOOLS_REQUIRED || t->choice == TOOLS_NAMED) && r->gen.grammar)
+        return BAD(e, "tool_choice",
+                   "'tool_choice' %s constrains the output to a call; it cannot be combined with 'response_format' "
+                   "json_object / json_schema, 'grammar' or 'json_schema'",
+                   t->choice == TOOLS_REQUIRED ? "'required'" : "naming a function");
+    return 0;
+}
+
 int oai_parse(const char *body, size_t len, int kind, const sample_params *base, int32_t n_vocab, oai_req *r,
               oai_err *e)
 {
@@ -577,6 +777,8 @@ int oai_parse(const char *body, size_t len, int kind, const sample_params *base,
     r->gen.logprobs = r->top_logprobs;
     if (parse_stop(root, &r->gen, e) || parse_bias(root, n_vocab, &r->gen, e) || parse_format(root, &r->gen, e))
         goto done;
+    if (kind == OAI_CHAT && parse_tools(root, r, e))
+        goto done;
     rc = 0;
 done:
     json_decref(root);
@@ -596,7 +798,41 @@ void oai_req_free(oai_req *r)
     free(r->prompt);
     free(r->prompt_ids);
     sched_gen_clear(&r->gen);
+    tools_req_free(&r->tools);
     memset(r, 0, sizeof *r);
+}
+
+int oai_chat_prompt(oai_req *r, int tmpl, const char *eos, char **out, oai_err *e)
+{
+    *out = NULL;
+    int rc = tools_used(&r->tools) ? tools_render(tmpl, r->msgs, r->n_msgs, &r->tools, eos, out)
+                                   : chat_render(tmpl, r->msgs, r->n_msgs, eos, out);
+    if (rc)
+        return rc == SOV_ENOMEM ? NOMEM(e) : BAD(e, "messages", "%s", err_msg());
+    r->tools.fmt = tools_fmt_of(tmpl);
+    if (r->tools.choice != TOOLS_REQUIRED && r->tools.choice != TOOLS_NAMED)
+        return 0;
+    char *gbnf = NULL;
+    if ((rc = tools_grammar(r->tools.fmt, &r->tools, &gbnf))) {
+        char param[96] = "tools";
+        const char *m = err_msg(), *colon = strchr(m, ':');
+        if (!strncmp(m, "tools[", 6) && colon && (size_t)(colon - m) < sizeof param)
+            snprintf(param, sizeof param, "%.*s", (int)(colon - m), m);
+        if (rc == SOV_ENOMEM)
+            NOMEM(e);
+        else
+            BAD(e, param, "%s", m);
+        free(*out);
+        *out = NULL;
+        return -1;
+    }
+    rc = set_grammar(&r->gen, gbnf, "tools", "the grammar made from the tools", e);
+    free(gbnf);
+    if (rc) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 /* ---- responses ---- */
@@ -734,11 +970,51 @@ static json_t *finish_json(int finish)
     return f ? json_string(f) : json_null();
 }
 
+/* finish_reason of an answer with calls: "length" when the last call was
+ * cut off, else "tool_calls". */
+static const char *calls_finish(const tools_scan_res *sr, int finish)
+{
+    return finish == SCHED_LENGTH && !sr->calls[sr->n_calls - 1].done ? "length" : "tool_calls";
+}
+
+/* message.tool_calls of a whole answer: [{id, type, function: {name, arguments}}]. */
+static json_t *calls_json(const oai_meta *m, const oai_req *r, const tools_scan_res *sr, const char *text)
+{
+    json_t *a = json_array();
+    for (size_t k = 0; a && k < sr->n_calls; k++) {
+        size_t al;
+        char *args = tools_args_text(&sr->calls[k], text, false, &al);
+        char id[32];
+        tools_call_id(m->id, k, id);
+        json_t *c = args ? json_pack("{s:s,s:s,s:{s:s,s:o}}", "id", id, "type", "function", "function", "name",
+                                     r->tools.fns[sr->calls[k].fn].name, "arguments", oai_json_text(args, al))
+                         : NULL;
+        free(args);
+        if (!c || json_array_append_new(a, c)) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 char *oai_response(const oai_meta *m, const oai_req *r, sched_job *j, const sched_view *v)
 {
     bool lp = r->top_logprobs >= 0;
     json_t *choice;
-    if (m->kind == OAI_CHAT)
+    tools_scan_res sr = { 0 };
+    if (m->kind == OAI_CHAT && tools_active(&r->tools) &&
+        tools_scan(r->tools.fmt, &r->tools, j->text, v->committed, true, &sr))
+        return NULL;
+    if (sr.n_calls) {
+        json_t *calls = calls_json(m, r, &sr, j->text);
+        choice = calls ? json_pack("{s:i,s:{s:s,s:o,s:o},s:o,s:s}", "index", 0, "message", "role", "assistant",
+                                   "content", sr.content_len ? oai_json_text(j->text, sr.content_len) : json_null(),
+                                   "tool_calls", calls, "logprobs",
+                                   lp ? chat_logprobs(m, j, 0, v->n_tok_committed) : json_null(), "finish_reason",
+                                   calls_finish(&sr, v->finish))
+                       : NULL;
+    } else if (m->kind == OAI_CHAT)
         choice = json_pack("{s:i,s:{s:s,s:o},s:o,s:o}", "index", 0, "message", "role", "assistant", "content",
                            oai_json_text(j->text, v->committed), "logprobs",
                            lp ? chat_logprobs(m, j, 0, v->n_tok_committed) : json_null(), "finish_reason",
@@ -747,6 +1023,7 @@ char *oai_response(const oai_meta *m, const oai_req *r, sched_job *j, const sche
         choice = json_pack("{s:o,s:i,s:o,s:o}", "text", oai_json_text(j->text, v->committed), "index", 0, "logprobs",
                            lp ? legacy_logprobs(m, j, 0, v->n_tok_committed) : json_null(), "finish_reason",
                            finish_json(v->finish));
+    tools_scan_free(&sr);
     return dump_free(json_pack("{s:s,s:s,s:I,s:s,s:s,s:[o],s:o}", "id", m->id, "object",
                                m->kind == OAI_CHAT ? "chat.completion" : "text_completion", "created",
                                (json_int_t)m->created, "model", m->model, "system_fingerprint", m->fingerprint,
@@ -795,6 +1072,107 @@ char *oai_chunk(const oai_meta *m, const oai_req *r, sched_job *j, size_t from, 
     if (o && r->include_usage)
         json_object_set_new(o, "usage", json_null());
     return sse(o);
+}
+
+/* One chat chunk with delta (taken), logprobs records [tf, tt) and finish
+ * (NULL: none), as an SSE event appended to *acc (*acc NULL: out of memory
+ * from then on). */
+static void tools_event(char **acc, size_t *acc_len, const oai_meta *m, const oai_req *r, sched_job *j, json_t *delta,
+                        int32_t tf, int32_t tt, const char *finish)
+{
+    bool lp = r->top_logprobs >= 0 && tt > tf;
+    json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:s,s:[{s:i,s:o,s:o,s:o}]}", "id", m->id, "object",
+                          "chat.completion.chunk", "created", (json_int_t)m->created, "model", m->model,
+                          "system_fingerprint", m->fingerprint, "choices", "index", 0, "delta",
+                          delta ? delta : json_object(), "logprobs", lp ? chat_logprobs(m, j, tf, tt) : json_null(),
+                          "finish_reason", finish ? json_string(finish) : json_null());
+    if (o && r->include_usage)
+        json_object_set_new(o, "usage", json_null());
+    char *ev = sse(o);
+    if (!*acc || !ev) {
+        free(ev);
+        free(*acc);
+        *acc = NULL;
+        return;
+    }
+    size_t n = strlen(ev);
+    char *nb = realloc(*acc, *acc_len + n + 1);
+    if (!nb) {
+        free(ev);
+        free(*acc);
+        *acc = NULL;
+        return;
+    }
+    memcpy(nb + *acc_len, ev, n + 1);
+    *acc = nb;
+    *acc_len += n;
+    free(ev);
+}
+
+char *oai_tools_chunks(const oai_meta *m, const oai_req *r, sched_job *j, const sched_view *v, oai_tstream *ts)
+{
+    bool final = v->finish != SCHED_RUNNING;
+    tools_scan_res sr;
+    if (tools_scan(r->tools.fmt, &r->tools, j->text, v->committed, final, &sr))
+        return NULL;
+    char *acc = calloc(1, 1);
+    size_t acc_len = 0;
+    int32_t tt = v->n_tok_committed;
+#define EVENT(delta, fin)                                                                                             \
+    do {                                                                                                              \
+        tools_event(&acc, &acc_len, m, r, j, (delta), ts->tok_sent, tt, (fin));                                       \
+        ts->tok_sent = tt;                                                                                            \
+    } while (0)
+    if (sr.content_len > ts->content_sent) {
+        EVENT(json_pack("{s:o}", "content",
+                        oai_json_text(j->text + ts->content_sent, sr.content_len - ts->content_sent)),
+              NULL);
+        ts->content_sent = sr.content_len;
+    }
+    for (size_t k = 0; k < sr.n_calls && acc; k++) {
+        const char *name = r->tools.fns[sr.calls[k].fn].name;
+        if (k >= ts->n_calls) {
+            size_t *na = realloc(ts->args_sent, (k + 1) * sizeof *na);
+            if (!na) {
+                free(acc);
+                acc = NULL;
+                break;
+            }
+            ts->args_sent = na;
+            ts->args_sent[k] = 0;
+            ts->n_calls = k + 1;
+            char id[32];
+            tools_call_id(m->id, k, id);
+            EVENT(json_pack("{s:[{s:i,s:s,s:s,s:{s:s,s:s}}]}", "tool_calls", "index", (int)k, "id", id, "type",
+                            "function", "function", "name", name, "arguments", ""),
+                  NULL);
+        }
+        size_t al;
+        char *args = tools_args_text(&sr.calls[k], j->text, !final, &al);
+        if (!args) {
+            free(acc);
+            acc = NULL;
+            break;
+        }
+        if (al > ts->args_sent[k]) {
+            EVENT(json_pack("{s:[{s:i,s:{s:o}}]}", "tool_calls", "index", (int)k, "function", "arguments",
+                            oai_json_text(args + ts->args_sent[k], al - ts->args_sent[k])),
+                  NULL);
+            ts->args_sent[k] = al;
+        }
+        free(args);
+    }
+    if (final && acc && (v->finish == SCHED_STOP || v->finish == SCHED_LENGTH))
+        EVENT(NULL, sr.n_calls ? calls_finish(&sr, v->finish) : ts->n_calls ? "tool_calls" : oai_finish_reason(v->finish));
+#undef EVENT
+    tools_scan_free(&sr);
+    return acc;
+}
+
+void oai_tstream_free(oai_tstream *ts)
+{
+    free(ts->args_sent);
+    memset(ts, 0, sizeof *ts);
 }
 
 char *oai_usage_chunk(const oai_meta *m, const sched_job *j, const sched_view *v)

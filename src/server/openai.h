@@ -16,6 +16,7 @@
 #include "../tok/vocab.h"
 #include "chat.h"
 #include "sched.h"
+#include "tools.h"
 
 enum oai_kind { OAI_CHAT = 1, OAI_COMPLETION = 2 };
 
@@ -43,6 +44,7 @@ typedef struct oai_req {
     int32_t top_logprobs;     /* -1: no logprobs; else how many alternatives */
     sched_gen gen;            /* sampling, stops, biases (n_max set later) */
     bool seed_set;
+    tools_req tools;          /* chat: tools, tool_choice, parallel_tool_calls, the history's tool parts */
 } oai_req;
 
 /* Sets e and returns -1 (for `return oai_fail(...)`). */
@@ -57,6 +59,13 @@ int oai_parse(const char *body, size_t len, int kind, const sample_params *base,
               oai_err *e);
 
 void oai_req_free(oai_req *r);
+
+/* The prompt text of chat request r in template family tmpl (eos: the
+ * vocab's EOS text): chat_render, or tools_render when the request has
+ * tools or tool parts; with tool_choice "required" or a named function it
+ * also puts the call grammar in r->gen.grammar. Returns 0 with *out
+ * malloc'd, or -1 with *e set (400 naming the field, 500 out of memory). */
+int oai_chat_prompt(oai_req *r, int tmpl, const char *eos, char **out, oai_err *e);
 
 /* {"error":{"message","type","param","code"}} as a compact JSON string
  * (malloc'd; NULL if out of memory). */
@@ -86,6 +95,24 @@ char *oai_response(const oai_meta *m, const oai_req *r, sched_job *j, const sche
  * none. Returns "data: {...}\n\n" (malloc'd; NULL if out of memory). */
 char *oai_chunk(const oai_meta *m, const oai_req *r, sched_job *j, size_t from, size_t to, int32_t tok_from,
                 int32_t tok_to, bool role, int finish);
+
+/* A chat stream of a request with tools (tools_active): what has been sent. */
+typedef struct oai_tstream {
+    size_t content_sent;   /* bytes of content sent */
+    size_t n_calls;        /* calls announced (index, id, name) */
+    size_t *args_sent;     /* [n_calls]: bytes of each one's arguments sent */
+    int32_t tok_sent;      /* logprobs records sent */
+} oai_tstream;
+
+/* The chunks that j's text up to v->committed adds to a stream with tools:
+ * content deltas (text that may still turn out to be a call is held back),
+ * for each new call a delta with its index, id, type, name and arguments
+ * "", then its arguments in pieces; when v->finish is SCHED_STOP or
+ * SCHED_LENGTH also the last chunk, finish_reason "tool_calls" when there
+ * were calls. Returns the "data: ...\n\n" events ("" for none; malloc'd;
+ * NULL if out of memory). */
+char *oai_tools_chunks(const oai_meta *m, const oai_req *r, sched_job *j, const sched_view *v, oai_tstream *ts);
+void oai_tstream_free(oai_tstream *ts);
 
 /* The final usage chunk (empty choices), as "data: {...}\n\n". */
 char *oai_usage_chunk(const oai_meta *m, const sched_job *j, const sched_view *v);
