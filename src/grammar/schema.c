@@ -659,6 +659,22 @@ static int merge_into(B *b, json_t *acc, const json_t *sub, const char *path, bo
                 goto out;
         }
     }
+    /* additionalProperties applies to the properties of its own schema:
+     * exact only where the other side adds no property it would forbid */
+    {
+        const json_t *ap_a = json_object_get(acc, "additionalProperties");
+        const json_t *ap_s = json_object_get(sub, "additionalProperties");
+        const json_t *pa = json_object_get(acc, "properties"), *ps = json_object_get(sub, "properties");
+        bool inexact = false;
+        const char *pk;
+        json_t *pv;
+        if (ap_a && !json_is_true(ap_a) && json_is_object(ps))
+            json_object_foreach((json_t *)ps, pk, pv) inexact |= !json_object_get(pa, pk);
+        if (ap_s && !json_is_true(ap_s) && json_is_object(pa))
+            json_object_foreach((json_t *)pa, pk, pv) inexact |= !json_object_get(ps, pk);
+        if (inexact && (rc = refuse(b, path, "allOf cannot merge 'additionalProperties' exactly")))
+            goto out;
+    }
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)sub, k, v)
@@ -734,18 +750,6 @@ static int merge_into(B *b, json_t *acc, const json_t *sub, const char *path, bo
         if (!m || json_object_set_new(acc, k, m)) {
             rc = oom();
             goto out;
-        }
-    }
-    /* additionalProperties applies to the properties of its own schema */
-    {
-        const json_t *ap_a = json_object_get(acc, "additionalProperties");
-        const json_t *ap_s = json_object_get(sub, "additionalProperties");
-        if ((ap_s && !json_is_true(ap_s)) || (ap_a && !json_is_true(ap_a))) {
-            const json_t *pa = json_object_get(acc, "properties"), *ps = json_object_get(sub, "properties");
-            size_t na = json_is_object(pa) ? json_object_size(pa) : 0;
-            size_t ns = json_is_object(ps) ? json_object_size(ps) : 0;
-            if (ns != na && (rc = refuse(b, path, "allOf cannot merge 'additionalProperties' exactly")))
-                goto out;
         }
     }
 out:
@@ -1530,7 +1534,7 @@ static int gen_string(B *b, const json_t *s, const char *path, sbuf *o, bool *ne
         return bad(path, "must be a string", "format");
     if (pat && !json_is_string(pat))
         return bad(path, "must be a string", "pattern");
-    long fmn, fmx;
+    long fmn = 0, fmx = 0;
     const char *fg = fmt ? format_gbnf(json_string_value(fmt), &fmn, &fmx) : NULL;
     if (fmt && !fg && (rc = refuse(b, path, "unsupported format '%s'", json_string_value(fmt))))
         return rc;
@@ -1975,7 +1979,7 @@ static int gen_object(B *b, const json_t *s, const char *path, sbuf *o, bool *ne
     {
         const char *p = pjoin(b, pp, pk);
         NEED(p);
-        int id;
+        int id = -1;
         if ((rc = gen(b, v, p, &id)))
             goto fail;
         bool r = req && arr_has_str(req, pk);
@@ -2164,7 +2168,7 @@ static int gen_body(B *b, const json_t *s, const char *path, sbuf *o, bool *neve
         if (ref && !all && !has_constraints(rest)) {
             const json_t *t;
             const char *tp;
-            int id;
+            int id = -1;
             if ((rc = resolve(b, json_string_value(ref), path, &t, &tp)) || (rc = gen_ref(b, t, tp, &id)))
                 goto out;
             sb_printf(o, "%sr%d", b->pfx, id);
@@ -2234,7 +2238,7 @@ static int gen_body(B *b, const json_t *s, const char *path, sbuf *o, bool *neve
         {
             const char *p = pjoin_i(b, path, kw, i);
             NEED(p);
-            int id;
+            int id = -1;
             if (sib) {
                 json_t *m = keep_json(b, json_object());
                 NEED(m);
@@ -2429,7 +2433,7 @@ int schema_to_gbnf_rules(const json_t *schema, bool strict, const char *prefix, 
     b.root = schema;
     b.strict = strict;
     b.pfx = prefix;
-    int id;
+    int id = -1;
     if ((rc = gen(&b, schema, "#", &id)))
         goto fail;
     if (id < 0) {
