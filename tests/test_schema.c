@@ -131,6 +131,11 @@ int main(void)
           "\"boolean\"}}",
           true, L("{}", "{\"ab\":1}", "{\"ab\":1,\"x\":true}", "{\"a\":false}", "{\"abc\":true,\"\":false}"),
           L("{\"ab\":true}", "{\"x\":1}", "{\"ab\":1,\"x\":2}"));
+    check("object extras with propertyNames",
+          "{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"null\"},\"a\":{\"type\":\"null\"}},"
+          "\"propertyNames\":{\"minLength\":1,\"maxLength\":2},\"additionalProperties\":{\"type\":\"integer\"}}",
+          true, L("{}", "{\"ab\":null,\"x\":1}", "{\"b\":1}", "{\"ac\":1}", "{\"a\":null,\"xy\":2}"),
+          L("{\"ab\":1}", "{\"a\":1}", "{\"\":1}", "{\"xyz\":1}", "{\"abc\":1}"));
     check("object any", "{\"type\":\"object\"}", true, L("{}", "{\"x\":[1,{\"y\":null}]}"), L("[]", "{\"x\"}"));
     check("untyped properties", "{\"properties\":{\"a\":{\"type\":\"string\"}}}", true,
           L("3", "\"x\"", "{\"a\":\"s\"}", "[true]"), L("{\"a\":3}"));

@@ -462,7 +462,7 @@ static const char *ANNOT[] = { "title", "description", "$schema", "$id", "$comme
 static const char *KNOWN[] = { "type", "enum", "const", "properties", "required", "additionalProperties", "items",
                                "prefixItems", "additionalItems", "minItems", "maxItems", "minLength", "maxLength",
                                "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-                               "anyOf", "oneOf", "allOf", "$ref", NULL };
+                               "anyOf", "oneOf", "allOf", "$ref", "propertyNames", NULL };
 
 static bool in_list(const char *const *l, const char *k)
 {
@@ -1893,14 +1893,13 @@ static int cmp_str(const void *a, const void *b)
 /* Key content (no quotes) not in keys[0..n) (sorted, all sharing the first
  * d bytes): a rule id. Keys compared as UTF-8 byte strings; branches by
  * code point. */
-static int key_not_in(B *b, const char **keys, size_t n, size_t d, int *id)
+static int key_not_in(B *b, const char **keys, size_t n, size_t d, long cd, long kmn, long kmx, int *id)
 {
     int rc = 0;
     sbuf body = { 0 };
     cpset used = { 0 };
-    bool term = false;
-    sb_puts(&body, "(");
-    bool any = false;
+    bool term = false, any = false;
+    *id = -1;
     size_t i = 0;
     while (i < n) {
         const unsigned char *k = (const unsigned char *)keys[i];
@@ -1919,27 +1918,49 @@ static int key_not_in(B *b, const char **keys, size_t n, size_t d, int *id)
         size_t j = i + 1;
         while (j < n && strlen(keys[j]) >= d + (size_t)cl && !memcmp(keys[j] + d, k + d, (size_t)cl))
             j++;
-        int sub;
-        if ((rc = key_not_in(b, keys + i, j - i, d + (size_t)cl, &sub)))
-            goto fail;
-        sb_puts(&body, any ? " | " : "");
-        put_json_cp(&body, cp);
-        sb_printf(&body, " %sr%d", b->pfx, sub);
-        any = true;
         cs_add(&used, cp, cp);
+        int sub = -1;
+        if ((kmx < 0 || cd + 1 <= kmx) &&
+            (rc = key_not_in(b, keys + i, j - i, d + (size_t)cl, cd + 1, kmn, kmx, &sub)))
+            goto fail;
+        if (sub >= 0) {
+            sb_puts(&body, any ? " | " : "");
+            put_json_cp(&body, cp);
+            sb_printf(&body, " %sr%d", b->pfx, sub);
+            any = true;
+        }
         i = j;
     }
     cs_norm(&used);
     cs_negate(&used);
     NEED(!used.oom);
-    sb_puts(&body, any ? " | " : "");
-    cs_emit(&body, &used);
-    sb_printf(&body, " %skchar*)", b->pfx);
-    if (!term)
-        sb_puts(&body, "?");
-    NEED(!body.oom);
+    /* a different code point here, then any rest (within the lengths) */
+    if (kmx < 0 || cd + 1 <= kmx) {
+        long lo = kmn - cd - 1 > 0 ? kmn - cd - 1 : 0;
+        sb_puts(&body, any ? " | " : "");
+        cs_emit(&body, &used);
+        if (kmx < 0)
+            sb_printf(&body, " %skchar{%ld,}", b->pfx, lo);
+        else if (kmx - cd - 1 > 0)
+            sb_printf(&body, " %skchar{%ld,%ld}", b->pfx, lo, kmx - cd - 1);
+        any = true;
+    }
+    bool can_end = !term && cd >= kmn;
+    if (!any && !can_end)
+        goto fail; /* no new key from here */
+    sbuf r = { 0 };
+    if (!any)
+        sb_puts(&r, "\"\"");
+    else
+        sb_printf(&r, "(%s)%s", body.p, can_end ? "?" : "");
+    if (r.oom || body.oom) {
+        sb_free(&r);
+        rc = oom();
+        goto fail;
+    }
     *id = b->next_id++;
-    rc = emit_rule(b, *id, body.p);
+    rc = emit_rule(b, *id, r.p);
+    sb_free(&r);
 fail:
     cs_free(&used);
     sb_free(&body);
@@ -2020,6 +2041,36 @@ static int gen_object(B *b, const json_t *s, const char *path, sbuf *o, bool *ne
         keys[nk++] = rk;
         ps[n++] = (prop){ rk, apid, true };
     }
+    /* propertyNames: only minLength/maxLength, for the extra keys */
+    long kmn = 0, kmx = -1;
+    bool hkn = false, hkx = false;
+    char kxs[32] = "";
+    const json_t *pn = json_object_get(s, "propertyNames");
+    if (pn) {
+        const char *p = pjoin(b, path, "propertyNames");
+        NEED(p);
+        if (!json_is_object(pn)) {
+            rc = bad(path, "must be a schema object", "propertyNames");
+            goto fail;
+        }
+        json_object_foreach((json_t *)pn, pk, v)
+        {
+            if (strcmp(pk, "minLength") && strcmp(pk, "maxLength") && !is_annot(pk) &&
+                !(!strcmp(pk, "type") && json_is_string(v) && !strcmp(json_string_value(v), "string")) &&
+                (rc = refuse(b, p, "unsupported keyword '%s' (propertyNames takes minLength/maxLength)", pk)))
+                goto fail;
+        }
+        if ((rc = get_count(pn, "minLength", p, &kmn, &hkn)) || (rc = get_count(pn, "maxLength", p, &kmx, &hkx)))
+            goto fail;
+        if (!hkx)
+            kmx = -1;
+        if (kmx >= 0 && kmn > kmx) {
+            rc = err_set(SOV_EINVAL, "json schema: 'minLength' > 'maxLength' at %s", p);
+            goto fail;
+        }
+        if (kmx >= 0)
+            snprintf(kxs, sizeof kxs, "%ld", kmx);
+    }
     /* extras: X = key ":" sp value */
     char xs[256] = "";
     if (apid != -1) {
@@ -2029,13 +2080,18 @@ static int gen_object(B *b, const json_t *s, const char *path, sbuf *o, bool *ne
         else
             snprintf(vname, sizeof vname, "%sr%d", b->pfx, apid);
         if (nk == 0) {
-            snprintf(xs, sizeof xs, "%sstring \":\" %ssp %s", b->pfx, b->pfx, vname);
+            if (hkn || hkx)
+                snprintf(xs, sizeof xs, "\"\\\"\" %skchar{%ld,%s} \"\\\"\" \":\" %ssp %s", b->pfx, kmn, kxs, b->pfx,
+                         vname);
+            else
+                snprintf(xs, sizeof xs, "%sstring \":\" %ssp %s", b->pfx, b->pfx, vname);
         } else {
             qsort(keys, nk, sizeof *keys, cmp_str);
             int kid;
-            if ((rc = key_not_in(b, keys, nk, 0, &kid)))
+            if ((rc = key_not_in(b, keys, nk, 0, 0, kmn, kmx, &kid)))
                 goto fail;
-            snprintf(xs, sizeof xs, "\"\\\"\" %sr%d \"\\\"\" \":\" %ssp %s", b->pfx, kid, b->pfx, vname);
+            if (kid >= 0)
+                snprintf(xs, sizeof xs, "\"\\\"\" %sr%d \"\\\"\" \":\" %ssp %s", b->pfx, kid, b->pfx, vname);
         }
     }
     tr = calloc(n + 1, sizeof *tr);
