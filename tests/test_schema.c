@@ -136,6 +136,15 @@ int main(void)
           "\"propertyNames\":{\"minLength\":1,\"maxLength\":2},\"additionalProperties\":{\"type\":\"integer\"}}",
           true, L("{}", "{\"ab\":null,\"x\":1}", "{\"b\":1}", "{\"ac\":1}", "{\"a\":null,\"xy\":2}"),
           L("{\"ab\":1}", "{\"a\":1}", "{\"\":1}", "{\"xyz\":1}", "{\"abc\":1}"));
+    check("maxProperties with extras",
+          "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"null\"}},\"required\":[\"a\"],"
+          "\"minProperties\":2,\"maxProperties\":3,\"additionalProperties\":{\"type\":\"integer\"}}",
+          true, L("{\"a\":null,\"b\":1}", "{\"a\":null,\"b\":1,\"c\":2}"),
+          L("{\"a\":null}", "{\"a\":null,\"b\":1,\"c\":2,\"d\":3}"));
+    check("maxProperties only extras", "{\"type\":\"object\",\"maxProperties\":1}", true, L("{}", "{\"x\":[]}"),
+          L("{\"x\":1,\"y\":2}"));
+    check_err("strict: maxProperties with optional properties and extras",
+              "{\"type\":\"object\",\"properties\":{\"a\":{}},\"maxProperties\":1}", true, L("maxProperties"));
     check("object any", "{\"type\":\"object\"}", true, L("{}", "{\"x\":[1,{\"y\":null}]}"), L("[]", "{\"x\"}"));
     check("untyped properties", "{\"properties\":{\"a\":{\"type\":\"string\"}}}", true,
           L("3", "\"x\"", "{\"a\":\"s\"}", "[true]"), L("{\"a\":3}"));

@@ -462,7 +462,8 @@ static const char *ANNOT[] = { "title", "description", "$schema", "$id", "$comme
 static const char *KNOWN[] = { "type", "enum", "const", "properties", "required", "additionalProperties", "items",
                                "prefixItems", "additionalItems", "minItems", "maxItems", "minLength", "maxLength",
                                "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-                               "anyOf", "oneOf", "allOf", "$ref", "propertyNames", NULL };
+                               "anyOf", "oneOf", "allOf", "$ref", "propertyNames", "minProperties",
+                               "maxProperties", NULL };
 
 static bool in_list(const char *const *l, const char *k)
 {
@@ -2099,9 +2100,46 @@ static int gen_object(B *b, const json_t *s, const char *path, sbuf *o, bool *ne
     NEED(tr && fr);
     {
         sbuf t = { 0 }, f = { 0 };
-        if (*xs) {
-            sb_printf(&t, "(\",\" %ssp %s)*", b->pfx, xs);
-            sb_printf(&f, "(%s (\",\" %ssp %s)*)?", xs, b->pfx, xs);
+        /* minProperties/maxProperties: exact where the count of known
+         * members is fixed (all required) */
+        long pmn = 0, pmx = -1, xlo = 0, xhi = -1;
+        bool hpn, hpx;
+        size_t nreq = 0;
+        for (size_t j = 0; j < n; j++)
+            nreq += ps[j].req;
+        if ((rc = get_count(s, "minProperties", path, &pmn, &hpn)) ||
+            (rc = get_count(s, "maxProperties", path, &pmx, &hpx)))
+            goto fail;
+        if (!hpx)
+            pmx = -1;
+        if (pmx >= 0 && pmn > pmx) {
+            rc = err_set(SOV_EINVAL, "json schema: 'minProperties' > 'maxProperties' at %s", path);
+            goto fail;
+        }
+        if (pmn > 0 || pmx >= 0) {
+            if ((pmx >= 0 && pmx < (long)nreq) || (!*xs && pmn > (long)n)) {
+                *never = true;
+                goto fail;
+            }
+            if (nreq != n && (*xs || pmn > (long)nreq || (pmx >= 0 && pmx < (long)n))) {
+                if ((rc = refuse(b, path, "'minProperties'/'maxProperties' with optional properties")))
+                    goto fail;
+            } else if (*xs) {
+                xlo = pmn - (long)n > 0 ? pmn - (long)n : 0;
+                xhi = pmx >= 0 ? pmx - (long)n : -1;
+            }
+        }
+        if (*xs && xhi != 0) {
+            char r1[48], r2[48];
+            if (xhi < 0) {
+                snprintf(r1, sizeof r1, "{%ld,}", xlo);
+                snprintf(r2, sizeof r2, "{%ld,}", xlo > 0 ? xlo - 1 : 0);
+            } else {
+                snprintf(r1, sizeof r1, "{%ld,%ld}", xlo, xhi);
+                snprintf(r2, sizeof r2, "{%ld,%ld}", xlo > 0 ? xlo - 1 : 0, xhi - 1);
+            }
+            sb_printf(&t, "(\",\" %ssp %s)%s", b->pfx, xs, r1);
+            sb_printf(&f, "(%s (\",\" %ssp %s)%s)%s", xs, b->pfx, xs, r2, xlo > 0 ? "" : "?");
         }
         tr[n] = t.p ? t.p : strdup("");
         fr[n] = f.p ? f.p : strdup("");
