@@ -76,21 +76,36 @@ typedef struct {
     size_t off, n; /* stacks at lv_set.v[off .. off + n) */
     u8s u;
     uint32_t h;  /* sum of the stacks' hid */
-    uint32_t lb; /* the last level at or before this one between characters */
+    int32_t lk;  /* between characters: the lset of these stacks if known
+                  * (-1 not yet); inside a character: that of the level
+                  * where it started */
 } level;
 
-/* A set of stacks met in a gram_mask call, with the bytes that leave it as
- * it is: closed[] bit b when every stack that can take ASCII b goes back
- * into the set and together they give all of it; hi likewise for every
- * code point from U+0080. */
+/* A set of stacks met in a gram_mask call (lset), its characters grouped
+ * by the subset of its stacks that take them (lgroup): all characters of a
+ * group lead to the same next set. */
 typedef struct {
-    uint32_t h, n, off; /* its stacks: lpool.v[off .. off + n) */
-    uint64_t closed[2];
-    bool hi;
+    uint64_t bytes[2]; /* ASCII characters of the group */
+    uint64_t m;        /* bit j: stack j of the set takes them */
+    bool hi;           /* every code point from U+0080 is of the group */
+    bool has_h;        /* nh, nn known */
+    uint32_t nh, nn;   /* hid sum and size of the next set */
+    int32_t next;      /* lset after one of them; -1 not known yet, -2 none */
+} lgroup;
+
+typedef struct {
+    uint32_t h, n, off; /* stacks: lpool.v[off .. off + n) */
+    uint32_t g0, ng;    /* groups: lgrp[g0 .. g0 + ng) */
+    int32_t chain;      /* next lset in the same hash bucket */
+    uint8_t grp[129];   /* group of each ASCII character, [128] of those
+                         * from U+0080; NO_GRP: none takes it */
 } lset;
 
-#define MAX_LSETS 64
+#define NO_GRP 0xFF
+
+#define MAX_LSETS 256
 #define MAX_LSET_STACKS 64
+#define LHASH 1024
 
 struct gram_state {
     const gram *g;
@@ -108,11 +123,12 @@ struct gram_state {
     nvec lv_set;       /* the sets of the trie walk, level after level */
     level *lv;
     size_t cap_lv;
-    lset lsets[MAX_LSETS]; /* (gram_mask) sets that may keep themselves */
-    int n_lsets;
-    nvec lpool;
-    uint8_t *ins; /* scratch flags, one per stack of a set */
-    size_t cap_ins;
+    lset lsets[MAX_LSETS]; /* (gram_mask) sets met, for skipping subtrees */
+    int32_t n_lsets;
+    int32_t lhash[LHASH];
+    nvec lpool, tset;
+    lgroup *lgrp;
+    uint32_t n_lgrp, cap_lgrp;
 };
 
 typedef struct {
@@ -128,11 +144,13 @@ typedef struct {
 #define BIG_MIN 4 /* nodes below, for a tbig entry */
 
 /* What lies below a node with a large subtree: the ASCII bytes (asc), any
- * byte from 0x80 (hi), any token that is not valid UTF-8 (bad); its tokens
- * are tok[k0 .. k1) (those ending at the node first). */
+ * byte from 0x80 (hi), any token that is not valid UTF-8 (bad), the longest
+ * piece (maxd); its tokens are tok[k0 .. k1) (those ending at the node
+ * first). */
 typedef struct {
     uint64_t asc[2];
     uint32_t k0, k1;
+    uint32_t maxd;
     bool hi, bad;
 } tbig;
 
@@ -675,7 +693,8 @@ void gram_state_free(gram_state *s)
     free(s->lv_set.v);
     free(s->lv);
     free(s->lpool.v);
-    free(s->ins);
+    free(s->tset.v);
+    free(s->lgrp);
     free(s);
 }
 
@@ -831,116 +850,217 @@ static int mask_step(gram_state *s, const level *from, unsigned b, level *to)
     return 0;
 }
 
-/* The lset of level l's stacks (found by content or made now); NULL when
- * the table is full. */
-static int lset_get(gram_state *s, const level *l, lset **out)
+/* The lset holding exactly the stacks v[0..n) (hid sum h), or -1. */
+static int32_t lset_find(gram_state *s, gnode *const *v, size_t n, uint32_t h)
 {
-    const gram *g = s->g;
-    *out = NULL;
-    int rc;
-    for (int k = 0; k < s->n_lsets; k++) {
-        lset *e = &s->lsets[k];
-        if (e->h != l->h || e->n != l->n)
+    for (int32_t k = s->lhash[h & (LHASH - 1)]; k >= 0; k = s->lsets[k].chain) {
+        const lset *e = &s->lsets[k];
+        if (e->h != h || e->n != n)
             continue;
         new_epoch(s);
         uint32_t E = s->epoch;
-        for (uint32_t j = 0; j < e->n; j++)
-            s->lpool.v[e->off + j]->mark = E;
+        for (size_t j = 0; j < n; j++)
+            v[j]->mark = E;
         bool same = true;
-        for (size_t j = 0; j < l->n && same; j++)
-            same = s->lv_set.v[l->off + j]->mark == E;
-        if (same) {
-            *out = e;
-            return 0;
-        }
+        for (uint32_t j = 0; j < e->n && same; j++)
+            same = s->lpool.v[e->off + j]->mark == E;
+        if (same)
+            return k;
     }
-    if (s->n_lsets == MAX_LSETS || l->n > MAX_LSET_STACKS)
+    return -1;
+}
+
+/* A new lset for the stacks v[0..n) (not from lpool); *k = -1 when the
+ * set is too large or the table full. */
+static int lset_make(gram_state *s, gnode *const *v, size_t n, uint32_t h, int32_t *k)
+{
+    const gram *g = s->g;
+    *k = -1;
+    if (s->n_lsets == MAX_LSETS || n > MAX_LSET_STACKS)
         return 0;
-    size_t n = l->n;
-    for (size_t j = 0; j < n; j++) {
-        gnode *t = s->lv_set.v[l->off + j];
-        if (t != &s->empty && t->cache != s->mask_id && (rc = compute_succ(s, t)))
-            return rc;
-    }
+    int rc;
     if ((rc = nvec_reserve(&s->lpool, s->lpool.n + n)))
         return rc;
-    if (n > s->cap_ins) {
-        uint8_t *p = realloc(s->ins, n);
+    if (s->cap_lgrp - s->n_lgrp < 129) {
+        uint32_t nc = s->cap_lgrp ? 2 * s->cap_lgrp : 1024;
+        lgroup *p = realloc(s->lgrp, nc * sizeof *p);
         if (!p)
             return nomem();
-        s->ins = p;
-        s->cap_ins = n;
+        s->lgrp = p;
+        s->cap_lgrp = nc;
     }
     lset *e = &s->lsets[s->n_lsets];
-    memset(e, 0, sizeof *e);
-    e->h = l->h;
+    e->h = h;
     e->n = (uint32_t)n;
     e->off = (uint32_t)s->lpool.n;
-    gnode **v = s->lpool.v + s->lpool.n, **sv = s->succ.v;
-    memcpy(v, s->lv_set.v + l->off, n * sizeof *v);
+    e->g0 = s->n_lgrp;
+    e->ng = 0;
+    memcpy(s->lpool.v + s->lpool.n, v, n * sizeof *v);
     s->lpool.n += n;
-    /* ins[j]: stack j's successors all lie in the set */
-    new_epoch(s);
-    uint32_t E = s->epoch;
-    for (size_t j = 0; j < n; j++)
-        v[j]->mark = E;
+    lgroup *G = s->lgrp + e->g0;
+    uint64_t M[129];
+    memset(M, 0, sizeof M);
+    bool hi_ok = true;
     for (size_t j = 0; j < n; j++) {
-        gnode *t = v[j];
-        s->ins[j] = t != &s->empty;
-        for (int32_t q = 0; s->ins[j] && q < t->n_succ; q++)
-            s->ins[j] = sv[t->succ + (uint32_t)q]->mark == E;
+        if (v[j] == &s->empty)
+            continue;
+        const gbnf_cset *c = top_cs(g, v[j]);
+        uint64_t bit = (uint64_t)1 << j;
+        for (int w = 0; w < 2; w++)
+            for (uint64_t r = c->ascii[w]; r; r &= r - 1)
+                M[64 * w + __builtin_ctzll(r)] |= bit;
+        if (c->hi == GBNF_HI_ALL)
+            M[128] |= bit;
+        else if (c->hi == GBNF_HI_SOME)
+            hi_ok = false;
     }
-    /* byte b (or, at 128, any code point from U+0080) keeps the set when
-     * the stacks taking it all stay inside and cover it */
+    if (!hi_ok)
+        M[128] = 0;
+    uint32_t q = 0;
     for (uint32_t b = 0; b <= 128; b++) {
-        new_epoch(s);
-        E = s->epoch;
-        bool ok = true;
-        size_t cnt = 0;
-        for (size_t j = 0; j < n && ok; j++) {
-            gnode *t = v[j];
-            if (t == &s->empty)
-                continue;
-            const gbnf_cset *c = top_cs(g, t);
-            if (b < 128 ? !gbnf_cset_has(g, c, b) : c->hi == GBNF_HI_NONE)
-                continue;
-            if (!s->ins[j] || (b == 128 && c->hi != GBNF_HI_ALL)) {
-                ok = false;
-                break;
-            }
-            for (int32_t q = 0; q < t->n_succ; q++) {
-                gnode *x = sv[t->succ + (uint32_t)q];
-                if (x->mark != E) {
-                    x->mark = E;
-                    cnt++;
-                }
+        uint64_t m = M[b];
+        e->grp[b] = NO_GRP;
+        if (!m)
+            continue;
+        if (q >= e->ng || G[q].m != m) {
+            q = 0;
+            while (q < e->ng && G[q].m != m)
+                q++;
+            if (q == e->ng) {
+                G[q] = (lgroup){{0, 0}, m, false, false, 0, 0, -1};
+                e->ng++;
             }
         }
-        if (ok && cnt == n) {
-            if (b < 128)
-                e->closed[b >> 6] |= (uint64_t)1 << (b & 63);
-            else
-                e->hi = true;
-        }
+        if (b < 128)
+            G[q].bytes[b >> 6] |= (uint64_t)1 << (b & 63);
+        else
+            G[q].hi = true;
+        e->grp[b] = (uint8_t)q;
     }
-    s->n_lsets++;
-    *out = e;
+    s->n_lgrp += e->ng;
+    uint32_t bucket = h & (LHASH - 1);
+    e->chain = s->lhash[bucket];
+    s->lhash[bucket] = s->n_lsets;
+    *k = s->n_lsets++;
     return 0;
 }
 
-/* *all = whether every token below node b is allowed from level l: no
- * token there is invalid UTF-8 and l's set keeps itself over every byte
- * that occurs there. */
-static int subtree_closed(gram_state *s, const tbig *b, const level *l, bool *all)
+/* The set after a character of group q of lset k into tset; its hid sum
+ * and size into the group. */
+static int lset_union(gram_state *s, int32_t k, uint32_t q)
+{
+    int rc;
+    uint32_t gi = s->lsets[k].g0 + q;
+    uint64_t m = s->lgrp[gi].m;
+    uint32_t off = s->lsets[k].off;
+    for (uint64_t r = m; r; r &= r - 1) {
+        gnode *t = s->lpool.v[off + (uint32_t)__builtin_ctzll(r)];
+        if (t->cache != s->mask_id && (rc = compute_succ(s, t)))
+            return rc;
+    }
+    new_epoch(s);
+    uint32_t E = s->epoch, h = 0;
+    s->tset.n = 0;
+    for (uint64_t r = m; r; r &= r - 1) {
+        const gnode *t = s->lpool.v[off + (uint32_t)__builtin_ctzll(r)];
+        for (int32_t j = 0; j < t->n_succ; j++) {
+            gnode *x = s->succ.v[t->succ + (uint32_t)j];
+            if (x->mark != E) {
+                x->mark = E;
+                h += x->hid;
+                if ((rc = nvec_push(&s->tset, x)))
+                    return rc;
+            }
+        }
+    }
+    s->lgrp[gi].nh = h;
+    s->lgrp[gi].nn = (uint32_t)s->tset.n;
+    s->lgrp[gi].has_h = true;
+    return 0;
+}
+
+/* *next = the lset after a character of group q of lset k (-1: none). */
+static int lset_next(gram_state *s, int32_t k, uint32_t q, int32_t *next)
+{
+    int rc;
+    uint32_t gi = s->lsets[k].g0 + q;
+    if (s->lgrp[gi].next != -1) {
+        *next = s->lgrp[gi].next < 0 ? -1 : s->lgrp[gi].next;
+        return 0;
+    }
+    if ((rc = lset_union(s, k, q)))
+        return rc;
+    uint32_t h = s->lgrp[gi].nh;
+    int32_t nk = lset_find(s, s->tset.v, s->tset.n, h);
+    if (nk < 0 && (rc = lset_make(s, s->tset.v, s->tset.n, h, &nk)))
+        return rc;
+    s->lgrp[gi].next = nk >= 0 ? nk : -2;
+    *next = nk;
+    return 0;
+}
+
+/* *all = whether every token below node b is allowed from level l (between
+ * characters): no token there is invalid UTF-8, and for each of the next
+ * maxd characters, all characters that occur below lead the set of
+ * stacks to one same set (which holds when a set keeps itself, as inside a
+ * string, and in bounded repetitions such as [a-z]{0,100}). */
+static int subtree_all(gram_state *s, const tbig *b, level *l, uint32_t d, bool *all)
 {
     *all = false;
     if (b->bad)
         return 0;
-    lset *e;
-    int rc = lset_get(s, l, &e);
-    if (rc || !e)
-        return rc;
-    *all = !(b->asc[0] & ~e->closed[0]) && !(b->asc[1] & ~e->closed[1]) && (!b->hi || e->hi);
+    int32_t k = l->lk;
+    int rc;
+    if (k < 0) {
+        gnode *const *v = s->lv_set.v + l->off;
+        k = lset_find(s, v, l->n, l->h);
+        if (k < 0 && (rc = lset_make(s, v, l->n, l->h, &k)))
+            return rc;
+        if (k < 0)
+            return 0;
+        l->lk = k;
+    }
+    for (uint32_t step = 0; step < d; step++) {
+        /* the groups that characters below fall in must all lead to the
+         * same set: compared by hash first, then as lsets */
+        uint64_t cov0 = 0, cov1 = 0;
+        bool hic = false, first = true;
+        uint32_t ch = 0, cn = 0;
+        for (uint32_t q = 0; q < s->lsets[k].ng; q++) {
+            const lgroup *G = &s->lgrp[s->lsets[k].g0 + q];
+            if (!(G->bytes[0] & b->asc[0]) && !(G->bytes[1] & b->asc[1]) && !(b->hi && G->hi))
+                continue;
+            cov0 |= G->bytes[0];
+            cov1 |= G->bytes[1];
+            hic |= G->hi;
+            if (!G->has_h && (rc = lset_union(s, k, q)))
+                return rc;
+            G = &s->lgrp[s->lsets[k].g0 + q];
+            if (first) {
+                ch = G->nh, cn = G->nn, first = false;
+            } else if (G->nh != ch || G->nn != cn) {
+                return 0;
+            }
+        }
+        if ((b->asc[0] & ~cov0) || (b->asc[1] & ~cov1) || (b->hi && !hic) || first)
+            return 0;
+        int32_t common = -1;
+        for (uint32_t q = 0; q < s->lsets[k].ng; q++) {
+            const lgroup *G = &s->lgrp[s->lsets[k].g0 + q];
+            if (!(G->bytes[0] & b->asc[0]) && !(G->bytes[1] & b->asc[1]) && !(b->hi && G->hi))
+                continue;
+            int32_t nx;
+            if ((rc = lset_next(s, k, q, &nx)))
+                return rc;
+            if (nx < 0 || (common >= 0 && nx != common))
+                return 0;
+            common = nx;
+        }
+        if (common == k) /* a fixed point: the same for any length */
+            break;
+        k = common;
+    }
+    *all = true;
     return 0;
 }
 
@@ -967,7 +1087,7 @@ static int walk(gram_state *s, const gtrie *tr, const uint8_t *flags, bool skip,
     uint32_t h0 = 0;
     for (size_t k = 0; k < s->set.n; k++)
         h0 += s->set.v[k]->hid;
-    s->lv[0] = (level){0, s->set.n, s->u, h0, 0};
+    s->lv[0] = (level){0, s->set.n, s->u, h0, -1};
     for (uint32_t i = 0; i < tr->n;) {
         const tnode *nd = &tr->node[i];
         const level *from = &s->lv[nd->depth - 1];
@@ -979,7 +1099,14 @@ static int walk(gram_state *s, const gtrie *tr, const uint8_t *flags, bool skip,
             i = nd->end;
             continue;
         }
-        to->lb = to->u.need ? from->lb : nd->depth;
+        /* the lset of the new level, when the one before knows it */
+        to->lk = from->lk;
+        if (to->u.need == 0) {
+            uint8_t q = from->lk < 0 ? NO_GRP : s->lsets[from->lk].grp[from->u.need ? 128 : nd->byte];
+            to->lk = q == NO_GRP ? -1 : s->lgrp[s->lsets[from->lk].g0 + q].next;
+            if (to->lk < 0)
+                to->lk = -1;
+        }
         for (uint32_t k = 0; k < nd->ntok; k++) {
             int32_t t = tr->tok[nd->tok0 + k];
             if (skip && (flags[t] & TV_DIFF))
@@ -987,14 +1114,12 @@ static int walk(gram_state *s, const gtrie *tr, const uint8_t *flags, bool skip,
             allowed[t] = 1;
             (*count)++;
         }
-        /* a set that this character left as it was (inside a string, say)
-         * may keep itself over every byte below: then all tokens below are
-         * in */
-        const level *before = &s->lv[from->lb];
-        if (nd->big != NO_BIG && to->u.need == 0 && to->h == before->h && to->n == before->n) {
+        /* where the set cannot tell the characters below apart, all tokens
+         * below are in */
+        if (nd->big != NO_BIG && to->u.need == 0) {
             const tbig *b = &tr->big[nd->big];
             bool all;
-            if ((rc = subtree_closed(s, b, to, &all)))
+            if ((rc = subtree_all(s, b, to, b->maxd - nd->depth, &all)))
                 return rc;
             if (all) {
                 for (uint32_t k = b->k0 + nd->ntok; k < b->k1; k++) {
@@ -1027,6 +1152,8 @@ int gram_mask(gram_state *s, const gram_vocab *tv, int32_t prev, uint8_t *allowe
     s->succ.n = 0;
     s->n_lsets = 0;
     s->lpool.n = 0;
+    s->n_lgrp = 0;
+    memset(s->lhash, 0xff, sizeof s->lhash);
     int count = 0;
     int rc = walk(s, &tv->norm, tv->flags, start, allowed, &count);
     if (!rc && start)
@@ -1117,6 +1244,7 @@ static int trie_build(gtrie *t, tentry *e, uint32_t n)
     }
     uint32_t *path = NULL, *parent = NULL, *kc = NULL;
     uint64_t *asc = NULL;
+    uint32_t *maxd = NULL;
     uint8_t *fl = NULL; /* 1: a byte from 0x80 below, 2: a bad token below, 4: a bad token ends here */
     if (total > UINT32_MAX - 1) {
         rc = err_set(SOV_ENOMEM, "grammar: vocabulary pieces too large (%zu bytes)", total);
@@ -1127,9 +1255,10 @@ static int trie_build(gtrie *t, tentry *e, uint32_t n)
     kc = malloc(total * sizeof *kc);
     asc = calloc(2 * total, sizeof *asc);
     fl = calloc(total, 1);
+    maxd = malloc(total * sizeof *maxd);
     t->node = malloc(total * sizeof *t->node); /* at most one node per byte */
     t->tok = malloc((size_t)n * sizeof *t->tok);
-    if (!path || !parent || !kc || !asc || !fl || !t->node || !t->tok) {
+    if (!path || !parent || !kc || !asc || !fl || !maxd || !t->node || !t->tok) {
         rc = nomem();
         goto fail;
     }
@@ -1147,6 +1276,7 @@ static int trie_build(gtrie *t, tentry *e, uint32_t n)
             t->node[nn] = (tnode){0, 0, 0, d + 1, NO_BIG, (uint8_t)e[k].p[d]};
             parent[nn] = pl ? path[pl - 1] : UINT32_MAX;
             kc[nn] = k;
+            maxd[nn] = d + 1;
             path[pl++] = nn++;
         }
         uint32_t last = path[e[k].len - 1];
@@ -1172,6 +1302,8 @@ static int trie_build(gtrie *t, tentry *e, uint32_t n)
             if (nd->byte < 0x80)
                 asc[2 * p + (nd->byte >> 6)] |= (uint64_t)1 << (nd->byte & 63);
             fl[p] |= (fl[i] & 1) | (nd->byte >= 0x80 ? 1 : 0) | (fl[i] & 6 ? 2 : 0);
+            if (maxd[i] > maxd[p])
+                maxd[p] = maxd[i];
         }
         n_big += nd->end - i - 1 >= BIG_MIN;
     }
@@ -1190,6 +1322,7 @@ static int trie_build(gtrie *t, tentry *e, uint32_t n)
         b->hi = fl[i] & 1;
         b->bad = fl[i] & 2;
         b->k0 = kc[i];
+        b->maxd = maxd[i];
         b->k1 = nd->end < nn ? kc[nd->end] : n;
         nd->big = t->n_big++;
     }
@@ -1208,6 +1341,7 @@ out:
     free(kc);
     free(asc);
     free(fl);
+    free(maxd);
     return rc;
 }
 
