@@ -2,7 +2,8 @@
 # `make bench`: sov bench on synthetic tinyllama-1.1b models in F16, Q8_0,
 # Q4_0 and Q4_K_M at 1 and 2 threads (pp512, tg64, 3 repetitions), with the
 # memory-bandwidth roofline, then the KV cache part (scripts/bench_kv.sh),
-# the serving sweep (scripts/bench_serve.sh) and the router overhead
+# the serving sweep (scripts/bench_serve.sh), the cost of grammar-constrained
+# sampling (scripts/bench_grammar.sh) and the router overhead
 # (scripts/bench_router.sh). Missing models are generated once with
 # `sov synth` into bench-cache/ (git-ignored); the table goes to stdout and
 # the JSON to bench-cache/bench.json. Never part of `make test`.
@@ -61,6 +62,11 @@ bash "$(dirname "${BASH_SOURCE[0]}")/bench_kv.sh" "$BUILD"
 # serving concurrency sweep: sov serve with 1-16 streaming clients (JSON to
 # bench-cache/bench_serve.json)
 bash "$(dirname "${BASH_SOURCE[0]}")/bench_serve.sh" "$BUILD"
+
+# grammar-constrained sampling: 8 streams with a nested JSON schema against
+# 8 unconstrained, alternating; mask time per token against the step time
+# (JSON to bench-cache/bench_grammar.json)
+bash "$(dirname "${BASH_SOURCE[0]}")/bench_grammar.sh" "$BUILD"
 
 # router overhead: sov serve --config with an openai backend vs the upstream
 # direct (a fake upstream and a stories260K box; JSON to
