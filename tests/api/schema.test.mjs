@@ -76,6 +76,31 @@ describe('JSON Schema constrained completions (stories260K, temperature 1)', { t
     // is cut, finish_reason "length", as OpenAI's json_object mode does);
     // every one that ends by itself must be an object (with this model few
     // do: it writes stories into the strings)
+    // batch invariance: constrained and free requests share engine steps
+    // without changing each other's output (seeded sampling at temperature 1)
+    test('constrained and unconstrained requests in one batch: each as alone', T, async () => {
+        const sc = schemas.find((x) => x.file.startsWith('08')) ?? schemas[0];
+        const reqs = [];
+        for (let i = 0; i < 8; i++) {
+            const body = { model: MODEL_ID, prompt: i % 2 ? 'Once upon a time' : 'The little dog', max_tokens: 60,
+                temperature: 1, seed: 500 + i };
+            if (i % 2 === 0) body.response_format = { type: 'json_schema', json_schema: { name: sc.name, schema: sc.schema, strict: true } };
+            reqs.push(body);
+        }
+        const one = async (b) => {
+            const r = await http(srv, 'POST', '/v1/completions', { body: b, timeoutMs: 60000 });
+            assert.equal(r.status, 200, r.text);
+            return r.json.choices[0].text;
+        };
+        const alone = [];
+        for (const b of reqs) alone.push(await one(b));
+        for (let rep = 0; rep < 2; rep++) {
+            const together = await Promise.all(reqs.map(one));
+            for (let i = 0; i < reqs.length; i++)
+                assert.equal(together[i], alone[i], `request ${i} (${i % 2 ? 'free' : 'constrained'}) differs in a batch`);
+        }
+    });
+
     test('json_object: any JSON object', T, async () => {
         let stopped = 0;
         const N = 20;
