@@ -590,10 +590,31 @@ static void test_grammar(void)
                 oai_req_free(&r);
             }
     }
-    /* a strict schema with an unsupported keyword: 400 naming the tool */
+    /* declared properties without additionalProperties: the declared ones
+     * only; no parameters: {} */
     oai_req r;
     oai_err e;
     char *p = NULL;
+    const char *open_body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":["
+                            "{\"type\":\"function\",\"function\":{\"name\":\"open_fn\",\"parameters\":{\"type\":"
+                            "\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}}},{\"type\":\"function\","
+                            "\"function\":{\"name\":\"noargs\"}}],\"tool_choice\":\"required\"}";
+    if (!parse(open_body, &r, &e) && !oai_chat_prompt(&r, CHAT_CHATML, NULL, &p, &e) && r.gen.grammar) {
+        const gram *g = r.gen.grammar;
+        t_check(accepts(g, "<tool_call>\n{\"name\": \"open_fn\", \"arguments\": {\"a\": 1}}\n</tool_call>"),
+                "grammar_declared_ok", "rejected");
+        t_check(!accepts(g, "<tool_call>\n{\"name\": \"open_fn\", \"arguments\": {\"a\": 1, \"b\": 2}}\n</tool_call>"),
+                "grammar_declared_only", "accepted an undeclared argument");
+        t_check(accepts(g, "<tool_call>\n{\"name\": \"noargs\", \"arguments\": {}}\n</tool_call>") &&
+                    !accepts(g, "<tool_call>\n{\"name\": \"noargs\", \"arguments\": {\"x\": 1}}\n</tool_call>"),
+                "grammar_no_parameters_empty", "not exactly {}");
+        free(p);
+        p = NULL;
+        oai_req_free(&r);
+    } else {
+        t_check(false, "grammar_declared_ok", "%s", e.msg);
+    }
+    /* a strict schema with an unsupported keyword: 400 naming the tool */
     const char *body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":"
                        "\"function\",\"function\":{\"name\":\"f\",\"strict\":true,\"parameters\":{\"type\":\"object\","
                        "\"patternProperties\":{\"^a\":{}}}}}],\"tool_choice\":\"required\"}";

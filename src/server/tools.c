@@ -633,9 +633,16 @@ int tools_grammar(int fmt, const tools_req *t, char **out)
         char *g = NULL;
         json_t *obj = NULL;
         const json_t *sc = f->params;
-        if (!sc)
-            sc = obj = json_pack("{s:s}", "type", "object");
+        if (!sc) /* no parameters: the empty object */
+            sc = obj = json_pack("{s:s,s:{},s:b}", "type", "object", "properties", "additionalProperties", 0);
+        else if (json_object_get(sc, "properties") && !json_object_get(sc, "additionalProperties")) {
+            /* the declared arguments only (as llama.cpp's tool grammars):
+             * every call still validates against the schema */
+            if ((sc = obj = json_copy((json_t *)f->params)) && json_object_set_new(obj, "additionalProperties", json_false()))
+                sc = NULL;
+        }
         if (!sc) {
+            json_decref(obj);
             rc = err_set(SOV_ENOMEM, "out of memory");
             break;
         }

@@ -23,8 +23,12 @@
  *
  * tools_grammar builds a GBNF grammar for tool_choice "required" or a named
  * function: the format's call syntax around each function's arguments
- * grammar (schema_to_gbnf of its parameters), so a constrained call is
- * well-formed and its arguments match the schema by construction.
+ * grammar (schema_to_gbnf_rules of its parameters), so a constrained call
+ * is well-formed and its arguments match the schema by construction. Where
+ * the parameters declare properties but say nothing of additionalProperties,
+ * the grammar writes the declared ones only (as llama.cpp's tool grammars
+ * do; a call still validates, and a weak model cannot wander off into
+ * invented arguments); without parameters the arguments are {}.
  *
  * tools_scan reads generated text (the whole of it, or a prefix of it while
  * it streams) and says which bytes are plain content and which calls it
