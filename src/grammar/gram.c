@@ -24,7 +24,16 @@
  * are reset on every call, on top of the state's (read-only then); within a
  * call, each stack's successor set is computed once and cached in the node
  * (tagged with the call's number), so the trie walk is a loop of character
- * set tests and pointer unions. */
+ * set tests and pointer unions.
+ *
+ * The walk also skips whole subtrees: at a node between characters, if
+ * every character that occurs below leads the current set of stacks to one
+ * same next set, and so on for as many characters as the longest piece
+ * below has (or until a set repeats), then no byte below can tell the
+ * tokens apart and all of them are allowed (no invalid UTF-8 below either).
+ * Inside a JSON string, in a bounded repetition or in (letter | digit)*
+ * that holds for most of the vocabulary. The sets met in one call are kept
+ * as lsets with their characters grouped by the stacks that take them. */
 #include "gram.h"
 
 #include <stdlib.h>
@@ -123,9 +132,9 @@ struct gram_state {
     nvec lv_set;       /* the sets of the trie walk, level after level */
     level *lv;
     size_t cap_lv;
-    lset lsets[MAX_LSETS]; /* (gram_mask) sets met, for skipping subtrees */
-    int32_t n_lsets;
-    int32_t lhash[LHASH];
+    lset *lsets;    /* (gram_mask) sets met, for skipping subtrees */
+    int32_t n_lsets, cap_lsets;
+    int32_t *lhash; /* LHASH buckets, allocated by the first gram_mask */
     nvec lpool, tset;
     lgroup *lgrp;
     uint32_t n_lgrp, cap_lgrp;
@@ -695,6 +704,8 @@ void gram_state_free(gram_state *s)
     free(s->lpool.v);
     free(s->tset.v);
     free(s->lgrp);
+    free(s->lsets);
+    free(s->lhash);
     free(s);
 }
 
@@ -879,6 +890,14 @@ static int lset_make(gram_state *s, gnode *const *v, size_t n, uint32_t h, int32
     if (s->n_lsets == MAX_LSETS || n > MAX_LSET_STACKS)
         return 0;
     int rc;
+    if (s->n_lsets == s->cap_lsets) {
+        int32_t nc = s->cap_lsets ? 2 * s->cap_lsets : 16;
+        lset *p = realloc(s->lsets, (size_t)nc * sizeof *p);
+        if (!p)
+            return nomem();
+        s->lsets = p;
+        s->cap_lsets = nc;
+    }
     if ((rc = nvec_reserve(&s->lpool, s->lpool.n + n)))
         return rc;
     if (s->cap_lgrp - s->n_lgrp < 129) {
@@ -1153,7 +1172,11 @@ int gram_mask(gram_state *s, const gram_vocab *tv, int32_t prev, uint8_t *allowe
     s->n_lsets = 0;
     s->lpool.n = 0;
     s->n_lgrp = 0;
-    memset(s->lhash, 0xff, sizeof s->lhash);
+    if (!s->lhash && !(s->lhash = malloc(LHASH * sizeof *s->lhash))) {
+        s->in_mask = false;
+        return nomem();
+    }
+    memset(s->lhash, 0xff, LHASH * sizeof *s->lhash);
     int count = 0;
     int rc = walk(s, &tv->norm, tv->flags, start, allowed, &count);
     if (!rc && start)
