@@ -397,6 +397,158 @@ static const scase scases[] = {
     { TOOLS_GENERIC, true, "It is sunny.", 0, "It is sunny.", NULL, NULL, NULL, NULL },
 };
 
+/* Whether every prefix of text, scanned as a stream sees it (not final),
+ * agrees with r, the scan of the whole: content never more than the
+ * whole's and never shrinking, calls a prefix of the whole's calls, each
+ * one's arguments so far a prefix of its final arguments. */
+static bool prefixes_agree(int fmt, const tools_req *t, const char *text, const tools_scan_res *r, char *why,
+                           size_t cap)
+{
+    size_t len = strlen(text), last = 0;
+    for (size_t l = 0; l <= len; l++) {
+        tools_scan_res p;
+        if (tools_scan(fmt, t, text, l, false, &p)) {
+            snprintf(why, cap, "out of memory");
+            return false;
+        }
+        bool ok = p.content_len <= r->content_len && p.content_len >= last && p.n_calls <= r->n_calls;
+        if (!ok)
+            snprintf(why, cap, "prefix %zu: content %zu (before %zu, whole %zu), calls %zu (whole %zu)", l,
+                     p.content_len, last, r->content_len, p.n_calls, r->n_calls);
+        last = p.content_len;
+        for (size_t k = 0; ok && k < p.n_calls; k++) {
+            size_t pl, fl;
+            char *pa = tools_args_text(&p.calls[k], text, true, &pl);
+            char *fa = tools_args_text(&r->calls[k], text, false, &fl);
+            if (p.calls[k].fn != r->calls[k].fn || !pa || !fa || pl > fl || memcmp(pa, fa, pl)) {
+                ok = false;
+                snprintf(why, cap, "prefix %zu: call %zu args '%s' not a prefix of '%s'", l, k, pa ? pa : "?",
+                         fa ? fa : "?");
+            }
+            free(pa);
+            free(fa);
+        }
+        tools_scan_free(&p);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static uint64_t rnd_state;
+static uint32_t rnd(uint32_t n)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return n ? (uint32_t)(rnd_state % n) : 0;
+}
+
+static void put(char *b, size_t *o, size_t cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (*o + n + 1 < cap) {
+        memcpy(b + *o, s, n);
+        *o += n;
+    }
+}
+
+static void sp(char *b, size_t *o, size_t cap)
+{
+    static const char *w[] = { "", "", " ", "\n", "  " };
+    put(b, o, cap, w[rnd(5)]);
+}
+
+static void random_value(char *b, size_t *o, size_t cap, int depth)
+{
+    static const char *atoms[] = { "1", "-2.5e3", "0", "\"str\\\"esc\"", "\"\\u00e9t\u00e9\"", "true", "false", "null" };
+    uint32_t k = depth > 2 ? 0 : rnd(4);
+    if (k == 0 || k == 1) {
+        put(b, o, cap, atoms[rnd(8)]);
+    } else if (k == 2) {
+        put(b, o, cap, "[");
+        for (uint32_t i = 0, n = rnd(3); i < n; i++) {
+            if (i)
+                put(b, o, cap, ",");
+            sp(b, o, cap);
+            random_value(b, o, cap, depth + 1);
+        }
+        put(b, o, cap, "]");
+    } else {
+        put(b, o, cap, "{");
+        for (uint32_t i = 0, n = rnd(3); i < n; i++) {
+            if (i)
+                put(b, o, cap, ",");
+            sp(b, o, cap);
+            put(b, o, cap, i % 2 ? "\"k\":" : "\"city\": ");
+            random_value(b, o, cap, depth + 1);
+        }
+        put(b, o, cap, "}");
+    }
+}
+
+static void random_call(int fmt, char *b, size_t *o, size_t cap)
+{
+    static const char *names[] = { "\"get_time\"", "\"get_weather\"", "\"nope\"", "\"get_time\"" };
+    const char *args = fmt == TOOLS_LLAMA3 && rnd(4) ? "\"parameters\"" : "\"arguments\"";
+    int order = (int)rnd(4);
+    put(b, o, cap, "{");
+    sp(b, o, cap);
+    for (int m = 0; m < 3; m++) {
+        int which = (m + order) % 3;
+        if (m)
+            put(b, o, cap, ", ");
+        if (which == 0) {
+            put(b, o, cap, "\"name\": ");
+            put(b, o, cap, names[rnd(4)]);
+        } else if (which == 1) {
+            put(b, o, cap, args);
+            put(b, o, cap, ": ");
+            if (rnd(6) == 0)
+                put(b, o, cap, "\"{\\\"a\\\": 1}\"");
+            else
+                random_value(b, o, cap, 1);
+        } else {
+            put(b, o, cap, rnd(2) ? "\"id\": \"abc\"" : "\"type\": \"function\"");
+        }
+    }
+    sp(b, o, cap);
+    put(b, o, cap, "}");
+}
+
+static void random_answer(int fmt, char *b, size_t *o, size_t cap)
+{
+    static const char *texts[] = { "", "", "Sure.", "Once upon a time ", "{\"x\": 1} " };
+    uint32_t n = 1 + rnd(3);
+    if (fmt == TOOLS_HERMES || fmt == TOOLS_MISTRAL || rnd(3) == 0)
+        put(b, o, cap, texts[rnd(5)]);
+    if (fmt == TOOLS_HERMES) {
+        for (uint32_t i = 0; i < n; i++) {
+            put(b, o, cap, i ? "\n<tool_call>\n" : "<tool_call>\n");
+            random_call(fmt, b, o, cap);
+            put(b, o, cap, "\n</tool_call>");
+        }
+    } else if (fmt == TOOLS_LLAMA3) {
+        if (rnd(3) == 0)
+            put(b, o, cap, "<|python_tag|>");
+        for (uint32_t i = 0; i < n; i++) {
+            if (i)
+                put(b, o, cap, rnd(2) ? "\n" : "; ");
+            random_call(fmt, b, o, cap);
+        }
+    } else {
+        put(b, o, cap, fmt == TOOLS_MISTRAL ? (rnd(3) ? "[TOOL_CALLS] [" : "[") : "{\"tool_calls\": [");
+        for (uint32_t i = 0; i < n; i++) {
+            if (i)
+                put(b, o, cap, ", ");
+            random_call(fmt, b, o, cap);
+        }
+        put(b, o, cap, fmt == TOOLS_MISTRAL ? "]" : "]}");
+    }
+    if (rnd(4) == 0)
+        put(b, o, cap, " The end.");
+}
+
 static void test_scan(void)
 {
     for (size_t i = 0; i < sizeof scases / sizeof scases[0]; i++) {
@@ -428,36 +580,41 @@ static void test_scan(void)
                 c->n_calls, r.content_len, strlen(c->content), why);
 
         /* every prefix, scanned as a stream sees it, agrees with the whole */
-        bool pok = true;
         char pwhy[512] = "";
-        for (size_t l = 0; l <= len && pok; l++) {
-            tools_scan_res p;
-            if (tools_scan(c->fmt, &t, c->text, l, false, &p)) {
-                pok = false;
-                break;
-            }
-            if (p.content_len > r.content_len || p.n_calls > r.n_calls) {
-                pok = false;
-                snprintf(pwhy, sizeof pwhy, "prefix %zu: content %zu > %zu or calls %zu > %zu", l, p.content_len,
-                         r.content_len, p.n_calls, r.n_calls);
-            }
-            for (size_t k = 0; pok && k < p.n_calls; k++) {
-                size_t pl, fl;
-                char *pa = tools_args_text(&p.calls[k], c->text, true, &pl);
-                char *fa = tools_args_text(&r.calls[k], c->text, false, &fl);
-                if (p.calls[k].fn != r.calls[k].fn || !pa || !fa || pl > fl || memcmp(pa, fa, pl)) {
-                    pok = false;
-                    snprintf(pwhy, sizeof pwhy, "prefix %zu: call %zu args '%s' not a prefix of '%s'", l, k,
-                             pa ? pa : "?", fa ? fa : "?");
-                }
-                free(pa);
-                free(fa);
-            }
-            tools_scan_free(&p);
-        }
+        bool pok = prefixes_agree(c->fmt, &t, c->text, &r, pwhy, sizeof pwhy);
         snprintf(name, sizeof name, "scan_prefixes_%s_%zu", tools_fmt_name(c->fmt), i);
         t_check(pok, name, "%s: %s", esc(c->text), pwhy);
         tools_scan_free(&r);
+    }
+
+    /* random answers in each format (calls with members in any order,
+     * nested arguments, unknown names, content around them), some cut short
+     * or with a byte changed: every prefix agrees with the whole */
+    {
+        int bad = 0, with_calls = 0;
+        char why[512] = "", first[1400] = "";
+        for (int it = 0; it < 3000; it++) {
+            rnd_state = 0x9e3779b97f4a7c15ull * (uint64_t)(it + 1);
+            char text[1024];
+            size_t o = 0;
+            int fmt = it % 4;
+            random_answer(fmt, text, &o, sizeof text);
+            if (rnd(3) == 0 && o > 0)
+                o = rnd((uint32_t)o); /* cut short */
+            if (rnd(4) == 0 && o > 0)
+                text[rnd((uint32_t)o)] = "{}[]\",: x\\"[rnd(11)]; /* a byte changed */
+            text[o] = 0;
+            tools_req tr = scan_tools(it % 3 != 0);
+            tools_scan_res r;
+            if (tools_scan(fmt, &tr, text, o, true, &r) || !prefixes_agree(fmt, &tr, text, &r, why, sizeof why)) {
+                if (!bad++)
+                    snprintf(first, sizeof first, "%s [%s]: %s", esc(text), tools_fmt_name(fmt), why);
+            }
+            with_calls += r.n_calls > 0;
+            tools_scan_free(&r);
+        }
+        printf("INFO scan_random_prefixes: %d of 3000 random answers hold calls\n", with_calls);
+        t_check(bad == 0, "scan_random_prefixes", "%d of 3000 disagree; first: %s", bad, first);
     }
 
     /* held back while it may become a call; released as soon as it cannot */
@@ -631,8 +788,8 @@ static void test_grammar(void)
 /* Feeds text to oai_tools_chunks in pieces of `step` bytes, then the end;
  * accumulates the deltas as an OpenAI client does and compares with
  * oai_response. */
-static void check_stream(const char *name, int tmpl, const char *tools_extra, const char *text, size_t step,
-                         int finish)
+static bool stream_agrees(int tmpl, const char *tools_extra, const char *text, size_t step, int finish, char *whyo,
+                          size_t whycap)
 {
     char body[8192];
     snprintf(body, sizeof body,
@@ -642,8 +799,8 @@ static void check_stream(const char *name, int tmpl, const char *tools_extra, co
     oai_err e;
     char *p = NULL;
     if (parse(body, &r, &e) || oai_chat_prompt(&r, tmpl, NULL, &p, &e)) {
-        t_check(false, name, "%s", e.msg);
-        return;
+        snprintf(whyo, whycap, "%s", e.msg);
+        return false;
     }
     free(p);
     size_t len = strlen(text);
@@ -672,6 +829,8 @@ static void check_stream(const char *name, int tmpl, const char *tools_extra, co
     bool ok = true, first_ok = true;
     char why[512] = "";
     for (size_t at = 0;; at += step) {
+        while (at < len && ((unsigned char)text[at] & 0xc0) == 0x80)
+            at++; /* the scheduler commits whole UTF-8 characters */
         bool end = at >= len;
         sched_view sv = { .committed = end ? len : at, .finish = end ? finish : SCHED_RUNNING, .n_gen = 5 };
         char *ev = oai_tools_chunks(&m, &r, &j, &sv, &ts);
@@ -763,12 +922,20 @@ static void check_stream(const char *name, int tmpl, const char *tools_extra, co
                      json_string_value(json_object_get(wf, "arguments")));
         }
     }
-    t_check(ok && first_ok && wj, name, "%s%s", why, first_ok ? "" : " (a call's first delta lacks id/type/name/\"\")");
+    snprintf(whyo, whycap, "%s%s", why, first_ok ? "" : " (a call's first delta lacks id/type/name/\"\")");
     json_decref(acc_calls);
     json_decref(wj);
     free(whole);
     oai_tstream_free(&ts);
     oai_req_free(&r);
+    return ok && first_ok && wj;
+}
+
+static void check_stream(const char *name, int tmpl, const char *tools_extra, const char *text, size_t step,
+                         int finish)
+{
+    char why[1024];
+    t_check(stream_agrees(tmpl, tools_extra, text, step, finish, why, sizeof why), name, "%s", why);
 }
 
 static void test_answers(void)
@@ -878,6 +1045,27 @@ static void test_answers(void)
             }
             check_stream(name, st[i].tmpl, st[i].extra, st[i].text, step, st[i].finish);
         }
+
+    /* random answers: the stream's deltas add up to the whole answer */
+    static const int tmpls[4] = { [TOOLS_GENERIC] = CHAT_GEMMA, [TOOLS_HERMES] = CHAT_CHATML,
+                                  [TOOLS_LLAMA3] = CHAT_LLAMA3, [TOOLS_MISTRAL] = CHAT_MISTRAL };
+    int bad = 0;
+    char first[1600] = "", why[1024];
+    for (int it = 0; it < 400; it++) {
+        rnd_state = 0xd1b54a32d192ed03ull * (uint64_t)(it + 7);
+        char text[1024];
+        size_t o = 0;
+        int fmt = it % 4;
+        random_answer(fmt, text, &o, sizeof text);
+        if (rnd(3) == 0 && o > 0)
+            o = rnd((uint32_t)o);
+        text[o] = 0;
+        const char *extra = it % 3 == 0 ? ",\"parallel_tool_calls\":false" : NULL;
+        if (!stream_agrees(tmpls[fmt], extra, text, 1 + rnd(6), rnd(2) ? SCHED_STOP : SCHED_LENGTH, why, sizeof why) &&
+            !bad++)
+            snprintf(first, sizeof first, "%s [%s]: %s", esc(text), tools_fmt_name(fmt), why);
+    }
+    t_check(bad == 0, "stream_vs_whole_random", "%d of 400 disagree; first: %s", bad, first);
 }
 
 int main(void)
