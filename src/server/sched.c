@@ -816,8 +816,6 @@ int sched_new(sched **out, const model *m, pool *p, const sched_params *sp, metr
         s->max_piece = 1;
     if (s->max_piece > s->piece_cap) {
         free(s->piece);
-    gram_vocab_free(s->gv);
-    free(s->mask);
         s->piece_cap = s->max_piece;
         if (!(s->piece = malloc(s->piece_cap)))
             goto nomem;
@@ -892,6 +890,8 @@ void sched_free(sched *s)
     free(s->b_slot);
     free(s->b_logits);
     free(s->piece);
+    gram_vocab_free(s->gv);
+    free(s->mask);
     forward_free(s->fw);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
