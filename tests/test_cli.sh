@@ -128,4 +128,36 @@ expect_err "prompt longer than context" 1 "does not fit" "$SOV" run -m "$M/stori
 "$SOV" run -m "$M/stories260K.gguf" --temp 0 -n 100 --ctx 16 >"$tmp/o" 2>"$tmp/e"
 rc=$?
 [ $rc -eq 0 ] && grep -q "context of 16 tokens is full" "$tmp/e" && pass "context full stops cleanly" || fail "context full stops cleanly" "rc $rc $(cat "$tmp/e")"
+# grammar-constrained sov run: a GBNF file, a JSON Schema file and an inline
+# schema; the output follows them (checked with python's json module, not sov)
+printf 'root ::= ("yes" | "no") "!"\n' >"$tmp/yn.gbnf"
+ok=1
+for seed in 1 2 3 4 5; do
+    out=$("$SOV" run -m "$M/stories260K.gguf" -p "Once" --temp 1 -s $seed --grammar "$tmp/yn.gbnf" 2>"$tmp/e")
+    case "$out" in "yes!"|"no!") ;; *) ok=0; why="seed $seed: '$out' $(head -c 200 "$tmp/e")";; esac
+done
+[ $ok -eq 1 ] && pass "run --grammar: 5 seeds, each yes! or no!" || fail "run --grammar: 5 seeds, each yes! or no!" "$why"
+cat >"$tmp/person.json" <<'EOF2'
+{"type":"object","properties":{"name":{"type":"string","maxLength":16},"age":{"type":"integer","minimum":0,"maximum":120},
+ "pets":{"type":"array","items":{"enum":["cat","dog"]},"maxItems":3}},"required":["name","age","pets"],"additionalProperties":false}
+EOF2
+ok=1
+for seed in 1 2 3 4 5 6 7 8; do
+    "$SOV" run -m "$M/stories260K.gguf" -p "Once" --temp 1 -s $seed --json-schema "$tmp/person.json" >"$tmp/o.json" 2>"$tmp/e"
+    python3 - "$tmp/o.json" <<'EOF2' || { ok=0; why="seed $seed: $(head -c 200 "$tmp/o.json") $(head -c 200 "$tmp/e")"; }
+import json, sys
+v = json.load(open(sys.argv[1]))
+assert set(v) == {"name", "age", "pets"}, v
+assert isinstance(v["name"], str) and len(v["name"]) <= 16
+assert isinstance(v["age"], int) and 0 <= v["age"] <= 120
+assert isinstance(v["pets"], list) and len(v["pets"]) <= 3 and all(p in ("cat", "dog") for p in v["pets"])
+EOF2
+done
+[ $ok -eq 1 ] && pass "run --json-schema FILE: 8 seeds parse and match the schema" || fail "run --json-schema FILE: 8 seeds parse and match the schema" "$why"
+out=$("$SOV" run -m "$M/stories260K.gguf" -p "Once" --temp 0 --json-schema '{"type":"boolean"}' 2>"$tmp/e")
+case "$out" in true|false) pass "run --json-schema inline: a boolean" ;; *) fail "run --json-schema inline: a boolean" "'$out' $(head -c 200 "$tmp/e")" ;; esac
+expect_err "run --json-schema: unsupported keyword named" 1 "patternProperties" "$SOV" run -m "$M/stories260K.gguf" --json-schema '{"type":"object","patternProperties":{"a":{}}}'
+printf 'root ::= "a" undefined-rule\n' >"$tmp/bad.gbnf"
+expect_err "run --grammar: undefined rule with its position" 1 "bad.gbnf.*1:" "$SOV" run -m "$M/stories260K.gguf" --grammar "$tmp/bad.gbnf"
+expect_err "run --grammar and --json-schema together" 2 "not both" "$SOV" run -m "$M/stories260K.gguf" --grammar "$tmp/yn.gbnf" --json-schema '{}'
 exit 0
