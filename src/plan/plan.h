@@ -1,0 +1,113 @@
+/* plan: capacity and economics from first principles (`sov plan`).
+ *
+ * Hardware and model profiles in, arithmetic out, every figure with the
+ * formula that made it:
+ *
+ *   fit      weights + KV (ctx x parallel sequences, KV type) + runtime
+ *            overhead against the hardware's memory less a reserve
+ *   decode   tok/s <= bandwidth / bytes read per token (weights of the
+ *            dense part + the active experts' + the KV the attention reads),
+ *            times an efficiency factor (assumed, or calibrated here)
+ *   prefill  tok/s <= compute / (2 x active matrix params per token)
+ *   batch    N streams share each weight read until compute-bound:
+ *            aggregate <= min(N x bw / (weights + N x kv), compute / flops)
+ *   economy  tokens/day = tok/s x 86,400 x duty cycle; cloud cost of those
+ *            tokens at prices per 1M; electricity = watts x hours x tariff;
+ *            payback days = hardware price / (cloud cost - electricity) a day
+ *
+ * All sizes in bytes, bandwidth in bytes/s, compute in flop/s, money in the
+ * profile's currency. Pure functions: no I/O except the profile loaders. */
+#ifndef SOV_PLAN_H
+#define SOV_PLAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---- hardware ---- */
+
+typedef struct plan_hw {
+    char id[48];              /* "ryzen-ai-max-395", "dgx-spark", "rtx-4090", "this", ... */
+    char name[96];            /* human name */
+    double mem_bytes;         /* memory the model can live in (unified, or VRAM) */
+    double bw;                /* memory bandwidth, theoretical, bytes/s */
+    double flops_f16;         /* dense FP16/BF16 matrix throughput, flop/s (0: unknown) */
+    double flops_int8;        /* INT8 / FP8 (0: unknown) */
+    double flops_int4;        /* FP4 / INT4 (0: unknown) */
+    double watts_load;        /* power under inference load (system), W */
+    double watts_idle;        /* idle, W */
+    double price;             /* purchase price (0: rented) */
+    double price_hour;        /* rental price per hour (cloud; 0: owned) */
+    double reserve_bytes;     /* default memory kept for the OS and apps */
+    double eff_decode;        /* achievable share of bw in decode (assumed unless calibrated) */
+    double eff_prefill;       /* achievable share of flops in prefill */
+    bool calibrated;          /* eff_* measured on this machine (sov plan --calibrate) */
+    char source[160];         /* where the figures come from */
+} plan_hw;
+
+/* ---- models ---- */
+
+typedef struct plan_model {
+    char id[64];              /* "llama-3.1-70b", "mixtral-8x7b", ... or the file name */
+    int64_t n_layer, d_model, n_head, n_head_kv, d_head, d_ff, n_vocab;
+    int64_t n_expert, n_expert_used;  /* 0 / 0: dense */
+    int64_t d_ff_expert;      /* MoE: each expert's FFN width (0: d_ff) */
+    int64_t n_shared_expert;  /* MoE: always-active experts (DeepSeek, Qwen3: 0 or 1) */
+    int64_t ctx_train;
+    bool tied_embd;
+    double params;            /* all parameters */
+    double params_active;     /* read per token (dense: all but the embedding rows) */
+} plan_model;
+
+/* Bytes per weight of a quant type by name ("f16", "q8_0", "q4_0", "q4_k_m",
+ * ...; the k-quant mixes as their average over a llama-shape model), or a
+ * negative value for an unknown name. */
+double plan_quant_bpw(const char *quant);
+
+/* ---- arithmetic ---- */
+
+typedef struct plan_fit {
+    double weights, kv, overhead, total, usable;
+    bool fits;
+} plan_fit;
+
+/* KV bytes of one position (K and V, all layers) for kv_bpe bytes per element. */
+double plan_kv_bytes_pos(const plan_model *m, double kv_bpe);
+
+/* Memory of m at quant q with ctx positions x n_seq sequences. */
+plan_fit plan_fit_of(const plan_model *m, const char *quant, int64_t ctx, int64_t n_seq, double kv_bpe,
+                     const plan_hw *hw, double reserve_bytes);
+
+typedef struct plan_speed {
+    double bytes_token;       /* bytes read per decoded token (one stream, at the average context) */
+    double decode_bound;      /* bw / bytes_token: the roofline, never exceeded */
+    double decode;            /* decode_bound x eff_decode */
+    double prefill_bound, prefill;
+    double batch_bound;       /* aggregate tok/s of n_seq streams, bound */
+    double batch;             /* x efficiency */
+    bool compute_bound;       /* the batch is limited by compute, not bandwidth */
+} plan_speed;
+
+plan_speed plan_speed_of(const plan_model *m, const char *quant, double ctx_avg, int64_t n_seq, double kv_bpe,
+                         const plan_hw *hw);
+
+typedef struct plan_prices {
+    char currency[8];         /* "USD" */
+    double in_per_m, out_per_m; /* cloud price per 1M input / output tokens */
+    double in_out_ratio;      /* input tokens per output token */
+    double tariff_kwh;        /* electricity per kWh */
+    double duty;              /* share of the day generating (0..1) */
+    double amortize_months;   /* hardware written off over this */
+} plan_prices;
+
+typedef struct plan_econ {
+    double tokens_day;        /* output tokens a day */
+    double cloud_day;         /* what the same tokens cost in the cloud a day */
+    double power_day;         /* electricity a day */
+    double hw_day;            /* hardware amortized a day (or rent) */
+    double saving_day;        /* cloud_day - power_day */
+    double payback_days;      /* price / saving_day (INFINITY if never) */
+} plan_econ;
+
+plan_econ plan_econ_of(double tok_s, const plan_hw *hw, const plan_prices *p);
+
+#endif
