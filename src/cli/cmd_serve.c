@@ -4,6 +4,7 @@
 #include "opt.h"
 
 #include "../base/err.h"
+#include "../base/sys.h"
 #include "../base/pool.h"
 #include "../engine/kv.h"
 #include "../engine/sample.h"
@@ -176,21 +177,6 @@ static int parse(int argc, char **argv, serve_opts *o)
     return 0;
 }
 
-/* MemAvailable from /proc/meminfo in bytes, or -1. */
-static int64_t mem_available(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f)
-        return -1;
-    char line[256];
-    long long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
-            break;
-    fclose(f);
-    return kb < 0 ? -1 : (int64_t)kb * 1024;
-}
-
 static char *sdup(const char *s)
 {
     if (!s)
@@ -259,7 +245,6 @@ static void model_id(const char *path, char *out, size_t cap)
     memcpy(out, b, n);
     out[n] = 0;
 }
-
 
 /* Opens the audit log: "-" is stderr; else appended to. NULL path: none. */
 static int audit_open(const char *path, FILE **out)
@@ -341,7 +326,7 @@ int cmd_serve(int argc, char **argv)
     } else if (c->srv.memory_budget > 0) {
         budget = c->srv.memory_budget;
     } else if (o.config) {
-        int64_t avail = mem_available();
+        int64_t avail = sys_mem_available();
         budget = avail > (2LL << 30) ? avail - (1LL << 30) : (avail > 0 ? avail / 2 : (8LL << 30));
     } else {
         budget = INT64_MAX / 4; /* one model, loaded at start: it fits or the load itself fails */

@@ -1,6 +1,7 @@
 #include "backend_local.h"
 
 #include "../base/err.h"
+#include "../base/sys.h"
 #include "../base/pool.h"
 #include "../engine/forward.h"
 #include "../engine/kv.h"
@@ -103,31 +104,6 @@ static char *dup_str(const char *s)
     if (d)
         memcpy(d, s, n + 1);
     return d;
-}
-
-static bool peer_gone(int fd)
-{
-    if (fd < 0)
-        return false;
-    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
-    if (poll(&p, 1, 0) <= 0)
-        return false;
-    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
-}
-
-/* MemAvailable from /proc/meminfo in bytes, or -1. */
-static int64_t mem_available(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f)
-        return -1;
-    char line[256];
-    long long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
-            break;
-    fclose(f);
-    return kb < 0 ? -1 : (int64_t)kb * 1024;
 }
 
 /* ---- group ---- */
@@ -410,7 +386,7 @@ static int acquire(local_be *lb, int client_fd, bk_resp *out)
                 ts.tv_nsec -= 1000000000L;
             }
             pthread_cond_timedwait(&g->cv, &g->mu, &ts);
-            if (peer_gone(client_fd)) {
+            if (sys_peer_gone(client_fd)) {
                 pthread_mutex_unlock(&g->mu);
                 return bk_failf(out, BK_FAIL_CLIENT, 499, NULL, "the client disconnected");
             }
@@ -717,7 +693,7 @@ static int local_open(backend *b, const bk_req *rq, bk_resp *out)
         sched_job_wait(j, SIZE_MAX - 1, INT32_MAX - 1, 200, &v);
         if (v.finish != SCHED_RUNNING)
             break;
-        if (peer_gone(rq->client_fd)) {
+        if (sys_peer_gone(rq->client_fd)) {
             sched_cancel(j);
             sched_job_wait(j, SIZE_MAX - 1, INT32_MAX - 1, 1, &v);
             sched_job_unref(j);
@@ -908,7 +884,7 @@ int backend_local_new(backend **out, local_group *g, const cfg_backend *c, const
     lb->kv_why = lb->c.kv_size || lb->c.kv_mem > 0 ? "asked" : "every slot its context";
     if (!lb->kv_tok) {
         lb->kv_tok = lb->c.n_slots * lb->per;
-        int64_t avail = mem_available();
+        int64_t avail = sys_mem_available();
         if (avail > 0) {
             int64_t fit = (avail - (1LL << 30)) / (int64_t)per_pos;
             if (fit < lb->kv_tok) {

@@ -1,6 +1,7 @@
 #include "backend_openai.h"
 
 #include "../base/err.h"
+#include "../base/sys.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -131,16 +132,6 @@ static char *dup_str(const char *s)
     if (d)
         memcpy(d, s, n + 1);
     return d;
-}
-
-static bool peer_gone(int fd)
-{
-    if (fd < 0)
-        return false;
-    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
-    if (poll(&p, 1, 0) <= 0)
-        return false;
-    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 static void global_init(void) { g_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
@@ -773,7 +764,7 @@ static int oai_open(backend *bb, const bk_req *rq, bk_resp *out)
             break;
         int64_t now = now_ms();
         if (now >= next_look) {
-            if (peer_gone(rq->client_fd)) {
+            if (sys_peer_gone(rq->client_fd)) {
                 gone = true;
                 break;
             }

@@ -1,6 +1,7 @@
 #include "http.h"
 
 #include "../base/err.h"
+#include "../base/sys.h"
 #include "../tok/vocab.h"
 #include "chat.h"
 #include "openai.h"
@@ -114,17 +115,6 @@ static enum MHD_Result fail(struct MHD_Connection *c, req *rq, int status, const
 }
 
 /* ---- helpers ---- */
-
-/* Whether the peer closed its end of fd (or the socket failed). */
-static bool peer_gone(int fd)
-{
-    if (fd < 0)
-        return false;
-    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
-    if (poll(&p, 1, 0) <= 0)
-        return false;
-    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
-}
 
 static int conn_fd(struct MHD_Connection *c)
 {
@@ -271,7 +261,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             continue;
         }
         /* BK_AGAIN */
-        if (peer_gone(st->fd)) {
+        if (sys_peer_gone(st->fd)) {
             st->gone = true;
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
