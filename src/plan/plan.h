@@ -56,12 +56,35 @@ typedef struct plan_model {
     bool tied_embd;
     double params;            /* all parameters */
     double params_active;     /* read per token (dense: all but the embedding rows) */
+    /* Added for the architectures the catalogue holds (0: not used): */
+    int64_t n_layer_dense;    /* MoE: leading layers with a dense FFN of d_ff (DeepSeek-V3: 3) */
+    int64_t q_lora_rank;      /* MLA: rank of the compressed query (0: plain q projection) */
+    int64_t kv_lora_rank;     /* MLA: rank of the compressed KV latent (0: GQA / MHA) */
+    int64_t d_head_rope;      /* MLA: rotary part of each q/k head (part of d_head) */
+    int64_t d_head_v;         /* value head width when it differs from d_head (0: d_head) */
 } plan_model;
 
 /* Bytes per weight of a quant type by name ("f16", "q8_0", "q4_0", "q4_k_m",
  * ...; the k-quant mixes as their average over a llama-shape model), or a
- * negative value for an unknown name. */
+ * negative value for an unknown name. Case-insensitive. */
 double plan_quant_bpw(const char *quant);
+
+/* The quant names plan_quant_bpw knows, NULL-terminated (for tables and tests). */
+const char *const *plan_quants(void);
+
+/* Parameters of one expert's FFN in one layer (gate, up, down: 3 x d_model x
+ * d_ff_expert); 0 for a dense model. */
+double plan_expert_params(const plan_model *m);
+
+/* Layers whose FFN is a mixture of experts (n_layer - n_layer_dense; 0: dense). */
+int64_t plan_moe_layers(const plan_model *m);
+
+/* Fills m->params and m->params_active from the shapes: embedding + layers x
+ * (attention + FFN or router + experts) + norms + output (none if tied).
+ * Active: everything but the input embedding (one row is looked up, not read
+ * whole), with only n_expert_used + n_shared_expert experts per MoE layer.
+ * Biases are left out (Qwen2.5's q/k/v biases: < 0.01 %). */
+void plan_model_count(plan_model *m);
 
 /* ---- arithmetic ---- */
 
@@ -70,10 +93,18 @@ typedef struct plan_fit {
     bool fits;
 } plan_fit;
 
-/* KV bytes of one position (K and V, all layers) for kv_bpe bytes per element. */
+/* KV bytes of one position (K and V, all layers) for kv_bpe bytes per element:
+ * 2 x n_layer x n_head_kv x d_head x kv_bpe. MLA (kv_lora_rank > 0): the
+ * compressed latent, n_layer x (kv_lora_rank + d_head_rope) x kv_bpe, as
+ * llama.cpp's MLA path caches it (an approximation of what sov would keep). */
 double plan_kv_bytes_pos(const plan_model *m, double kv_bpe);
 
-/* Memory of m at quant q with ctx positions x n_seq sequences. */
+/* Memory of m at quant q with ctx positions x n_seq sequences.
+ * weights = params x bpw; kv = ctx x n_seq x plan_kv_bytes_pos;
+ * overhead = 256 MiB runtime + per sequence 4 B x (n_vocab logits +
+ * 4 d_model + 3 d_ff_active + n_head x ctx attention scores);
+ * usable = hw->mem_bytes - reserve (reserve_bytes < 0: hw->reserve_bytes).
+ * An unknown quant gives weights = NAN and fits = false. */
 plan_fit plan_fit_of(const plan_model *m, const char *quant, int64_t ctx, int64_t n_seq, double kv_bpe,
                      const plan_hw *hw, double reserve_bytes);
 
@@ -87,6 +118,17 @@ typedef struct plan_speed {
     bool compute_bound;       /* the batch is limited by compute, not bandwidth */
 } plan_speed;
 
+/* bytes_token = params_active x bpw + ctx_avg x kv_bytes_pos.
+ * compute bound = flops / (2 x params_active) with flops = flops_f16 (else
+ * int8; 0 when both are unknown: then compute never binds and
+ * prefill_bound = 0, "unknown"); attention's O(ctx) flops are left out, so
+ * the bound stays an upper bound.
+ * decode_bound = min(bw / bytes_token, compute bound); decode x eff_decode.
+ * batch of n_seq: min(n_seq x bw / (weights read a step + n_seq x ctx_avg x
+ * kv_bytes_pos), compute bound); a MoE step reads the dense part and
+ * min(n_expert, n_seq x n_expert_used) + n_shared_expert experts per layer
+ * (the distinct experts n_seq tokens can touch; an upper estimate).
+ * batch = batch_bound x eff_decode (bandwidth-bound) or eff_prefill. */
 plan_speed plan_speed_of(const plan_model *m, const char *quant, double ctx_avg, int64_t n_seq, double kv_bpe,
                          const plan_hw *hw);
 
@@ -108,6 +150,12 @@ typedef struct plan_econ {
     double payback_days;      /* price / saving_day (INFINITY if never) */
 } plan_econ;
 
+/* tokens_day = tok_s x 86,400 x duty; cloud_day = tokens_day x (out_per_m +
+ * in_out_ratio x in_per_m) / 1e6; power_day = (watts_load x 24 x duty +
+ * watts_idle x 24 x (1 - duty)) / 1000 x tariff_kwh; hw_day = price /
+ * (amortize_months x 30.44) if owned, else price_hour x 24; saving_day =
+ * cloud_day - power_day; payback_days = price / saving_day (INFINITY when
+ * saving_day <= 0; 0 for rented hardware: compare hw_day with saving_day). */
 plan_econ plan_econ_of(double tok_s, const plan_hw *hw, const plan_prices *p);
 
 #endif
