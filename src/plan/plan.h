@@ -5,7 +5,7 @@
  *
  *   fit      weights + KV (ctx x parallel sequences, KV type) + runtime
  *            overhead against the hardware's memory less a reserve
- *   decode   tok/s <= bandwidth / bytes read per token (weights of the
+ *   decode   tok/s <= bandwidth / bytes read per token (and <= compute / 2N) (weights of the
  *            dense part + the active experts' + the KV the attention reads),
  *            times an efficiency factor (assumed, or calibrated here)
  *   prefill  tok/s <= compute / (2 x active matrix params per token)
@@ -153,7 +153,8 @@ typedef struct plan_econ {
 /* tokens_day = tok_s x 86,400 x duty; cloud_day = tokens_day x (out_per_m +
  * in_out_ratio x in_per_m) / 1e6; power_day = (watts_load x 24 x duty +
  * watts_idle x 24 x (1 - duty)) / 1000 x tariff_kwh; hw_day = price /
- * (amortize_months x 30.44) if owned, else price_hour x 24; saving_day =
+ * (amortize_months x 30.44) if owned (0 when amortize_months <= 0), else
+ * price_hour x 24; duty is clamped to 0..1; saving_day =
  * cloud_day - power_day; payback_days = price / saving_day (INFINITY when
  * saving_day <= 0; 0 for rented hardware: compare hw_day with saving_day). */
 plan_econ plan_econ_of(double tok_s, const plan_hw *hw, const plan_prices *p);
