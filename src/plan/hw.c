@@ -94,11 +94,11 @@ static bool id_ok(const char *s, size_t max)
     return true;
 }
 
-static void header(parser *p, char *s)
+static void header(parser *p, const char *s)
 {
     close_section(p);
     p->in_bad = true;
-    char *end = strchr(s, ']');
+    const char *end = strchr(s, ']');
     if (!end) {
         fail(p, SOV_EFORMAT, p->line, "section header without ']'");
         return;
@@ -110,13 +110,15 @@ static void header(parser *p, char *s)
         fail(p, SOV_EFORMAT, p->line, "unexpected text after the section header");
         return;
     }
-    char *b = s + 1;
+    const char *b = s + 1;
     while (b < end && isspace((unsigned char)*b))
         b++;
-    char *e = end;
+    const char *e = end;
     while (e > b && isspace((unsigned char)e[-1]))
         e--;
-    *e = 0;
+    char label[128]; /* a copy: inih parses the line after us */
+    snprintf(label, sizeof label, "%.*s", (int)(e - b), b);
+    b = label;
     if (strncmp(b, "hw.", 3)) {
         fail(p, SOV_EINVAL, p->line, "[%.60s] unknown section (expected [hw.ID])", b);
         return;
