@@ -152,7 +152,7 @@ static void header(parser *p, const char *s)
     }
     plan_hw *h = &p->hw[p->n];
     memset(h, 0, sizeof *h);
-    snprintf(h->id, sizeof h->id, "%s", id);
+    snprintf(h->id, sizeof h->id, "%.*s", (int)sizeof h->id - 1, id); /* id_ok checked the length */
     h->eff_decode = PLAN_HW_EFF_DECODE;
     h->eff_prefill = PLAN_HW_EFF_PREFILL;
     p->hw_line[p->n] = p->line;
