@@ -376,7 +376,9 @@ static int admit(sched *s, sched_job *j)
         if (!rc && j->gen.n_bias)
             rc = sample_set_bias(j->smp, j->gen.bias_id, j->gen.bias, j->gen.n_bias);
         if (!rc && j->gen.grammar) {
-            if (!s->gv && !(rc = gram_vocab_new(&s->gv, s->vb)) && !(s->mask = malloc((size_t)s->n_vocab)))
+            if (!s->gv)
+                rc = gram_vocab_new(&s->gv, s->vb);
+            if (!rc && !s->mask && !(s->mask = malloc((size_t)s->n_vocab)))
                 rc = err_set(SOV_ENOMEM, "out of memory");
             if (!rc)
                 rc = gram_state_new(&j->gst, j->gen.grammar);
