@@ -10,71 +10,9 @@
 #include <string.h>
 
 #include "../base/err.h"
+#include "../base/sbuf.h"
 
 /* ---- growable text ---- */
-
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_putn(sbuf *s, const char *t, size_t n)
-{
-    if (s->oom)
-        return;
-    if (s->n + n + 1 > s->cap) {
-        size_t c = s->cap ? s->cap * 2 : 256;
-        while (c < s->n + n + 1)
-            c *= 2;
-        char *q = realloc(s->p, c);
-        if (!q) {
-            s->oom = true;
-            return;
-        }
-        s->p = q;
-        s->cap = c;
-    }
-    memcpy(s->p + s->n, t, n);
-    s->n += n;
-    s->p[s->n] = 0;
-}
-
-static void sb_puts(sbuf *s, const char *t) { sb_putn(s, t, strlen(t)); }
-
-__attribute__((format(printf, 2, 3)))
-static void sb_printf(sbuf *s, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (k < 0) {
-        s->oom = true;
-        return;
-    }
-    if ((size_t)k < sizeof tmp) {
-        sb_putn(s, tmp, (size_t)k);
-        return;
-    }
-    char *big = malloc((size_t)k + 1);
-    if (!big) {
-        s->oom = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)k + 1, fmt, ap);
-    va_end(ap);
-    sb_putn(s, big, (size_t)k);
-    free(big);
-}
-
-static void sb_free(sbuf *s)
-{
-    free(s->p);
-    memset(s, 0, sizeof *s);
-}
 
 /* ---- code point sets ---- */
 
@@ -235,7 +173,7 @@ static bool cs_emit(sbuf *s, const cpset *c)
             a = b + 1;
         }
     }
-    if (cls.n) {
+    if (cls.len) {
         sb_printf(s, "[%s]", cls.p);
         any = true;
     }
@@ -340,7 +278,7 @@ static void put_json_cp(sbuf *s, uint32_t cp)
         if (t.oom)
             s->oom = true;
         else
-            put_lit(s, t.p, t.n);
+            put_lit(s, t.p, t.len);
         sb_free(&t);
     } else {
         cs_emit(s, &one);

@@ -1,6 +1,7 @@
 #include "route.h"
 
 #include "../base/err.h"
+#include "../base/sbuf.h"
 #include "health.h"
 #include "policy.h"
 
@@ -560,44 +561,6 @@ json_t *router_backends_json(router *r)
         json_array_append_new(arr, o);
     }
     return json_pack("{s:s,s:o}", "object", "list", "data", arr);
-}
-
-/* A growing text buffer for the metrics. */
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t nc = b->cap ? b->cap * 2 : 4096;
-        while (nc < b->n + (size_t)k + 1)
-            nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
 }
 
 /* Prometheus label value: backslash, quote and newline escaped. */

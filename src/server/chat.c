@@ -46,6 +46,7 @@
 #include <strings.h>
 
 #include "../base/err.h"
+#include "../base/sbuf.h"
 
 #define CHAT_N_FAMILIES 8 /* CHAT_NONE .. CHAT_ZEPHYR */
 
@@ -112,48 +113,6 @@ const char *chat_names(void)
 /* ---- rendering ---------------------------------------------------------- */
 
 enum role { R_SYSTEM, R_USER, R_ASSISTANT, R_IPYTHON };
-
-/* Growable NUL-terminated string; the first failed allocation sticks. */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_putn(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
-
-/* Appends s without leading and trailing white space (C isspace, as
- * llama.cpp's trim). */
-static void sb_put_trim(sbuf *b, const char *s)
-{
-    size_t lo = 0, hi = strlen(s);
-    while (lo < hi && isspace((unsigned char)s[lo]))
-        lo++;
-    while (hi > lo && isspace((unsigned char)s[hi - 1]))
-        hi--;
-    sb_putn(b, s + lo, hi - lo);
-}
 
 static const char *role_text(int r)
 {

@@ -6,6 +6,7 @@
 #include "metrics.h"
 
 #include "../base/err.h"
+#include "../base/sbuf.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -244,45 +245,6 @@ void metrics_gauges(metrics *m, int64_t queue_depth, int64_t slots_active, int64
 
 /* ---- rendering ---- */
 
-/* Growing output string; after a failed allocation every append is a no-op
- * and oom stays set. */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-__attribute__((format(printf, 2, 3)))
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = 1;
-            return;
-        }
-        if ((size_t)k < b->cap - b->n) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = b->cap * 2;
-        while (cap - b->n <= (size_t)k)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
 /* A float sample value: the shortest of %.15g / %.17g that reads back as v
  * (so sums round-trip exactly), or +Inf / -Inf / NaN as the format spells
  * them. */
@@ -340,11 +302,8 @@ int metrics_render(metrics *m, char **out, size_t *len)
     if (!m || !out || !len)
         return err_set(SOV_EINVAL, "metrics_render: NULL argument");
     v = malloc(sizeof *v);
-    b.cap = 8192;
-    b.p = malloc(b.cap);
-    if (!v || !b.p)
+    if (!v)
         goto fail_nomem;
-    b.p[0] = 0;
 
     pthread_mutex_lock(&m->mu);
     memcpy(v, &m->v, sizeof *v);
@@ -399,11 +358,11 @@ int metrics_render(metrics *m, char **out, size_t *len)
         goto fail_nomem;
 
     free(v);
-    *out = b.p;
-    *len = b.n;
-    return 0;
+    *len = b.len;
+    *out = sb_take(&b);
+    return *out ? 0 : err_set(SOV_ENOMEM, "metrics_render: out of memory");
 fail_nomem:
     free(v);
-    free(b.p);
+    sb_free(&b);
     return err_set(SOV_ENOMEM, "metrics_render: out of memory");
 }

@@ -45,48 +45,10 @@
 #include <string.h>
 
 #include "../base/err.h"
+#include "../base/sbuf.h"
 #include "../grammar/schema.h"
 
 /* ---- small helpers ---------------------------------------------------- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_putn(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
-
-static void sb_put_trim(sbuf *b, const char *s)
-{
-    size_t lo = 0, hi = strlen(s);
-    while (lo < hi && isspace((unsigned char)s[lo]))
-        lo++;
-    while (hi > lo && isspace((unsigned char)s[hi - 1]))
-        hi--;
-    sb_putn(b, s + lo, hi - lo);
-}
 
 /* v as JSON text (flags for json_dumps), appended. */
 static void sb_json(sbuf *b, const json_t *v, size_t flags)
@@ -258,19 +220,6 @@ static void ml_free(mlist *l)
         free(l->own[i]);
     free(l->m);
     free(l->own);
-}
-
-static char *sb_take(sbuf *b)
-{
-    if (b->oom) {
-        free(b->p);
-        return NULL;
-    }
-    if (!b->p)
-        return calloc(1, 1);
-    char *p = b->p;
-    b->p = NULL;
-    return p;
 }
 
 static char *dup_s(const char *s)
