@@ -8,6 +8,7 @@
 #include "../base/err.h"
 #include "../base/membw.h"
 #include "../base/pool.h"
+#include "../engine/bench.h"
 #include "../engine/cost.h"
 #include "../engine/forward.h"
 #include "../engine/kern/kern.h"
@@ -25,11 +26,9 @@
 #include <unistd.h>
 
 #define MAX_LIST 64
-#define TG_PROMPT 16        /* untimed prompt before each tg run */
+#define TG_PROMPT BENCH_TG_PROMPT /* untimed prompt before each tg run */
 #define BW_PASSES 5         /* bandwidth passes per kernel; the best counts */
-#define BW_RUN_PASSES 2     /* passes per kernel after each timed tg run */
 #define FMA_PASSES 5
-#define TOKEN_SEED 0x5eedULL /* the random tokens are the same in every run */
 
 static void usage(FILE *f)
 {
@@ -239,14 +238,6 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* The "<key>: N kB" line of /proc/self/status in bytes; 0 if unreadable. */
 static uint64_t status_bytes(const char *key)
 {
@@ -368,79 +359,6 @@ done:
     return rc;
 }
 
-/* ---- one test ---- */
-
-typedef struct test_result {
-    double mean, sd; /* tok/s over the timed runs */
-    double *runs;    /* reps entries */
-    double *bw_runs; /* reps entries: read GB/s measured after each run (tg with bandwidth) */
-} test_result;
-
-/* Runs one pp or tg test reps + 1 times (the first is a warm-up) and fills
- * r->runs with tok/s of the timed runs. The first `depth` tokens of toks are
- * evaluated once, untimed, before the runs; each run then evaluates the n
- * tokens after them at positions depth .. depth + n - 1: pp as one batch
- * with logits after the last, tg as n single-token calls (rewriting the
- * same positions each run). With bw (tg only), the read bandwidth is
- * measured on pool p right after each timed run, into r->bw_runs, so each
- * run has the bandwidth of its own moment (other processes on the machine
- * change it from minute to minute). */
-static int run_test(forward *fw, bool is_pp, const int32_t *toks, int32_t depth, int32_t n, int reps, int32_t *pos,
-                    int8_t *want, membw *bw, pool *p, test_result *r)
-{
-    if (depth > 0) {
-        for (int32_t i = 0; i < depth; i++)
-            pos[i] = i;
-        forward_batch pb = {.n = depth, .token = toks, .pos = pos};
-        int rc = forward_decode(fw, &pb);
-        if (rc)
-            return rc;
-    }
-    for (int rep = -1; rep < reps; rep++) {
-        double t;
-        if (is_pp) {
-            for (int32_t i = 0; i < n; i++) {
-                pos[i] = depth + i;
-                want[i] = i == n - 1; /* logits only after the whole prompt */
-            }
-            double t0 = opt_now();
-            forward_batch b = {.n = n, .token = toks + depth, .pos = pos, .logits = want};
-            int rc = forward_decode(fw, &b);
-            if (rc)
-                return rc;
-            t = opt_now() - t0;
-        } else {
-            double t0 = opt_now();
-            for (int32_t i = 0; i < n; i++) {
-                int32_t p = depth + i;
-                forward_batch b = {.n = 1, .token = toks + depth + i, .pos = &p};
-                int rc = forward_decode(fw, &b);
-                if (rc)
-                    return rc;
-            }
-            t = opt_now() - t0;
-        }
-        if (rep >= 0) {
-            r->runs[rep] = t > 0 ? n / t : 0;
-            membw_result br;
-            if (!is_pp && bw) {
-                int rc = membw_measure(bw, p, BW_RUN_PASSES, NULL, &br);
-                if (rc)
-                    return rc;
-                r->bw_runs[rep] = br.gbps;
-            }
-        }
-    }
-    double s = 0, ss = 0;
-    for (int i = 0; i < reps; i++)
-        s += r->runs[i];
-    r->mean = s / reps;
-    for (int i = 0; i < reps; i++)
-        ss += (r->runs[i] - r->mean) * (r->runs[i] - r->mean);
-    r->sd = reps > 1 ? sqrt(ss / (reps - 1)) : 0;
-    return 0;
-}
-
 /* ---- output ---- */
 
 static int name_w = 5, test_w = 8;
@@ -486,9 +404,8 @@ int cmd_bench(int argc, char **argv)
     machine mc = {0};
     model *m = NULL;
     forward *fw = NULL;
-    int32_t *toks = NULL, *pos = NULL;
-    int8_t *want = NULL;
-    test_result tr = {0};
+    int32_t *toks = NULL;
+    bench_result tr = {0};
     json_t *root = NULL, *jmodels = NULL, *jresults = NULL;
     bool tty = isatty(2), want_json = o.json || o.json_out;
     static char footer[MAX_LIST][768]; /* per-model memory lines of the table output */
@@ -566,9 +483,7 @@ int cmd_bench(int argc, char **argv)
     tr.bw_runs = calloc((size_t)o.reps, sizeof *tr.bw_runs);
     int32_t n_tok = n_ctx;
     toks = malloc(sizeof *toks * (size_t)n_tok);
-    pos = malloc(sizeof *pos * (size_t)n_tok);
-    want = malloc((size_t)n_tok);
-    if (!tr.runs || !tr.bw_runs || !toks || !pos || !want) {
+    if (!tr.runs || !tr.bw_runs || !toks) {
         rc = err_set(SOV_ENOMEM, "out of memory");
         goto fail;
     }
@@ -675,9 +590,7 @@ int cmd_bench(int argc, char **argv)
         model_cost cost;
         if ((rc = model_cost_get(m, &cost)))
             goto fail;
-        uint64_t seed = TOKEN_SEED;
-        for (int32_t i = 0; i < n_tok; i++)
-            toks[i] = (int32_t)(rng_next(&seed) % (uint64_t)m->hp.n_vocab);
+        bench_tokens(BENCH_TOKEN_SEED, m->hp.n_vocab, toks, n_tok);
         char size_s[32], params_s[32];
         fmt_size(size_s, sizeof size_s, m->g->size);
         fmt_count(params_s, sizeof params_s, cost.params);
@@ -714,7 +627,9 @@ int cmd_bench(int argc, char **argv)
                 if (tty)
                     fprintf(stderr, "sov bench: %s, %d thread%s, kv %s, %s...\n", name, th, th == 1 ? "" : "s", kvn,
                             test);
-                if ((rc = run_test(fw, is_pp, toks, depth, n, (int)o.reps, pos, want, mc.buf, pools[ti], &tr)))
+                bench_test bt = {.is_pp = is_pp, .toks = toks, .depth = depth, .n = n, .reps = (int)o.reps,
+                                 .bw = mc.buf, .bw_pool = pools[ti]};
+                if ((rc = bench_run(fw, &bt, &tr)))
                     goto fail;
                 double gflops = NAN, peak_pct = NAN, bpt = NAN, gbps = NAN, roof = NAN, avg_ctx = NAN;
                 if (is_pp) {
@@ -894,8 +809,6 @@ done:
     free(tr.bw_runs);
     membw_free(mc.buf);
     free(toks);
-    free(pos);
-    free(want);
     forward_free(fw);
     model_free(m);
     for (int i = 0; i < o.n_threads; i++)
