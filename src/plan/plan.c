@@ -5,6 +5,8 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 #include <strings.h>
 
 /* ---- bytes per weight ---- */
@@ -62,6 +64,27 @@ const char *const *plan_quants(void)
                                         "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", NULL};
     _Static_assert(sizeof names / sizeof names[0] == NPLAIN + NMIX + 1, "plan_quants out of step");
     return names;
+}
+
+static bool is_file(const plan_model *m, const char *quant)
+{
+    return m->file_bytes > 0 && (!quant || !strcasecmp(quant, "file"));
+}
+
+double plan_weight_bytes(const plan_model *m, const char *quant, bool active)
+{
+    if (is_file(m, quant))
+        return active ? m->file_active_bytes : m->file_bytes;
+    double bpw = plan_quant_bpw(quant);
+    return bpw > 0 ? (active ? m->params_active : m->params) * bpw : NAN;
+}
+
+/* Bytes per weight at quant (a file: its average over the active weights). */
+static double bpw_of(const plan_model *m, const char *quant)
+{
+    if (is_file(m, quant))
+        return m->params_active > 0 ? m->file_active_bytes / m->params_active : -1.0;
+    return plan_quant_bpw(quant);
 }
 
 /* ---- parameter counts ---- */
@@ -155,12 +178,12 @@ plan_fit plan_fit_of(const plan_model *m, const char *quant, int64_t ctx, int64_
                      const plan_hw *hw, double reserve_bytes)
 {
     plan_fit f = {0};
-    double bpw = plan_quant_bpw(quant);
+    double bpw = bpw_of(m, quant);
     if (n_seq < 1)
         n_seq = 1;
     if (ctx < 0)
         ctx = 0;
-    f.weights = bpw > 0 ? m->params * bpw : NAN;
+    f.weights = bpw > 0 ? plan_weight_bytes(m, quant, false) : NAN;
     f.kv = (double)ctx * (double)n_seq * plan_kv_bytes_pos(m, kv_bpe);
     /* Per sequence scratch in f32: logits + the residual stream, norms and
      * attention in/out (~4 d_model) + the FFN activations (gate, up, their
@@ -190,7 +213,7 @@ plan_speed plan_speed_of(const plan_model *m, const char *quant, double ctx_avg,
                          const plan_hw *hw)
 {
     plan_speed s = {0};
-    double bpw = plan_quant_bpw(quant);
+    double bpw = bpw_of(m, quant);
     if (bpw <= 0 || hw->bw <= 0 || m->params_active <= 0) {
         s.bytes_token = s.decode_bound = s.decode = s.prefill_bound = s.prefill = NAN;
         s.batch_bound = s.batch = NAN;
@@ -250,4 +273,54 @@ plan_econ plan_econ_of(double tok_s, const plan_hw *hw, const plan_prices *p)
     e.saving_day = e.cloud_day - e.power_day;
     e.payback_days = e.saving_day > 0 ? hw->price / e.saving_day : INFINITY;
     return e;
+}
+
+double plan_option_cost(const plan_option *o, double days) { return o->upfront + o->per_day * days; }
+
+void plan_option_of(plan_option *o, const char *name, const plan_hw *const *hw, const double *tok_s, int n_hw,
+                    const plan_prices *p)
+{
+    memset(o, 0, sizeof *o);
+    snprintf(o->name, sizeof o->name, "%s", name ? name : "");
+    o->fits = n_hw > 0;
+    bool rented = false;
+    for (int i = 0; i < n_hw; i++) {
+        if (!(tok_s[i] > 0))
+            o->fits = false;
+        plan_econ e = plan_econ_of(tok_s[i] > 0 ? tok_s[i] : 0.0, hw[i], p);
+        o->tok_s += tok_s[i] > 0 ? tok_s[i] : 0.0;
+        o->tokens_day += e.tokens_day;
+        o->cloud_day += e.cloud_day;
+        if (hw[i]->price_hour > 0 && !(hw[i]->price > 0)) {
+            rented = true;
+            o->per_day += e.hw_day; /* the rent includes the electricity */
+        } else {
+            o->upfront += hw[i]->price;
+            o->per_day += e.power_day;
+        }
+    }
+    if (!o->fits) {
+        o->tok_s = o->tokens_day = o->cloud_day = 0.0;
+    }
+    double saving = o->cloud_day - o->per_day;
+    o->payback_days = rented && o->upfront <= 0 ? 0.0 : saving > 0 ? o->upfront / saving : INFINITY;
+}
+
+void plan_prices_default(plan_prices *p, const char *src[3])
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->currency, sizeof p->currency, "USD");
+    p->in_per_m = 2.50;
+    p->out_per_m = 10.00;
+    p->in_out_ratio = 1.0;
+    p->tariff_kwh = 0.17;
+    p->duty = 1.0;
+    p->amortize_months = 36;
+    if (src) {
+        src[0] = "API prices: OpenAI gpt-4o list price, $2.50 per 1M input and $10.00 per 1M output tokens "
+                 "(openai.com/api/pricing, 2024-25); 1 input token per output token (assumed)";
+        src[1] = "tariff: $0.17 per kWh, about the US average residential price (EIA Electric Power Monthly, 2024)";
+        src[2] = "duty: generating 24 h a day (the most a machine can do; assumed); hardware written off over "
+                 "36 months (assumed)";
+    }
 }

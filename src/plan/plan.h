@@ -62,7 +62,16 @@ typedef struct plan_model {
     int64_t kv_lora_rank;     /* MLA: rank of the compressed KV latent (0: GQA / MHA) */
     int64_t d_head_rope;      /* MLA: rotary part of each q/k head (part of d_head) */
     int64_t d_head_v;         /* value head width when it differs from d_head (0: d_head) */
+    /* A model read from a GGUF file (0 for the catalogue): the bytes of its
+     * tensors as stored, all of them and those one token reads; the quant
+     * name "file" (or NULL) then stands for these instead of a bpw. */
+    double file_bytes, file_active_bytes;
 } plan_model;
+
+/* Bytes of m's weights at quant (params x bpw), or for quant NULL / "file"
+ * the file's own bytes when m has them; NAN for an unknown quant. active:
+ * the bytes one token reads instead (params_active). */
+double plan_weight_bytes(const plan_model *m, const char *quant, bool active);
 
 /* Bytes per weight of a quant type by name ("f16", "q8_0", "q4_0", "q4_k_m",
  * ...; the k-quant mixes as their average over a llama-shape model), or a
@@ -158,5 +167,33 @@ typedef struct plan_econ {
  * cloud_day - power_day; payback_days = price / saving_day (INFINITY when
  * saving_day <= 0; 0 for rented hardware: compare hw_day with saving_day). */
 plan_econ plan_econ_of(double tok_s, const plan_hw *hw, const plan_prices *p);
+
+/* One way to get the tokens, for the side-by-side table and the cost chart:
+ * an owned machine (A, B), both (hybrid), or a rented cloud GPU instance. */
+typedef struct plan_option {
+    char name[64];            /* hardware id, "hybrid (A + B)", ... */
+    bool fits;                /* the model fits (on every machine of the option) */
+    double tok_s;             /* aggregate output tok/s (0 when it does not fit) */
+    double tokens_day;        /* tok_s x 86,400 x duty */
+    double upfront;           /* purchase price(s); 0 for rented */
+    double per_day;           /* running cost a day: electricity (owned) or rent x 24 */
+    double cloud_day;         /* what tokens_day cost from a cloud API */
+    double payback_days;      /* upfront / (cloud_day - per_day); INFINITY if never; 0 rented */
+} plan_option;
+
+/* The cost of option o after d days: upfront + per_day x d. */
+double plan_option_cost(const plan_option *o, double days);
+
+/* Fills *o for the machines hw[0..n_hw) together (n_hw 1: one machine; 2:
+ * the hybrid, tokens and costs summed) at tok_s[i] output tok/s each
+ * (0: the model does not fit there, which makes the whole option not fit),
+ * with tokens and electricity at p->duty (plan_econ_of), named name. */
+void plan_option_of(plan_option *o, const char *name, const plan_hw *const *hw, const double *tok_s, int n_hw,
+                    const plan_prices *p);
+
+/* Default prices (USD): plan_prices with the figures below; src (may be
+ * NULL) receives a static one-line source for each figure: src[0] the API
+ * prices, src[1] the tariff, src[2] the duty cycle and amortization. */
+void plan_prices_default(plan_prices *p, const char *src[3]);
 
 #endif
