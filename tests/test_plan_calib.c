@@ -29,9 +29,10 @@ static void sample(plan_calib *c)
     c->hw.mem_bytes = 25.27607194e9;
     c->hw.bw = 36.51031626e9;
     c->hw.flops_f16 = 466.0130904e9;
+    c->hw.flops_int8 = 1864.052362e9;
     c->hw.reserve_bytes = 2.527607194e9;
     c->hw.eff_decode = 0.8531758434;
-    c->hw.eff_prefill = 1.104051483;
+    c->hw.eff_prefill = 0.2760128708;
     c->hw.calibrated = true;
     c->threads = 2;
     snprintf(c->cpu, sizeof c->cpu, "Test CPU @ 3.00GHz");
@@ -54,7 +55,7 @@ static bool same(const plan_calib *a, const plan_calib *b, char *why, size_t cap
 {
     const plan_hw *x = &a->hw, *y = &b->hw;
 #define NUM(f) if (!close_rel(x->f, y->f)) { snprintf(why, cap, #f " %.12g != %.12g", x->f, y->f); return false; }
-    NUM(mem_bytes) NUM(bw) NUM(flops_f16) NUM(reserve_bytes) NUM(eff_decode) NUM(eff_prefill)
+    NUM(mem_bytes) NUM(bw) NUM(flops_f16) NUM(flops_int8) NUM(reserve_bytes) NUM(eff_decode) NUM(eff_prefill)
 #undef NUM
 #define STR(s) if (strcmp(a->s, b->s)) { snprintf(why, cap, #s " \"%.40s\" != \"%.40s\"", a->s, b->s); return false; }
     STR(hw.id) STR(hw.name) STR(hw.source) STR(cpu) STR(isa) STR(when)
@@ -205,12 +206,12 @@ static void test_load_ok(void)
     /* BOM, CRLF, comments, blanks, indentation, only the required keys */
     int rc = load_text("\xEF\xBB\xBF; comment\r\n\r\n[calibration]\r\n  version = 1\r\nwhen = 2025-01-31T12:00:00Z\r\n"
                        "threads = 2 ; inline\r\nmem_gb = 25\r\nbw_gbs = 36.5\r\neff_decode = 0.9\r\n"
-                       "eff_prefill = 1.5\r\n# other comment\r\n[ quant.q4_0 ]\r\n" Q_OK,
+                       "eff_prefill = 0.25\r\n# other comment\r\n[ quant.q4_0 ]\r\n" Q_OK,
                        &c);
-    t_check(rc == 0 && c.threads == 2 && c.hw.bw == 36.5e9 && c.hw.mem_bytes == 25e9 && c.hw.eff_prefill == 1.5 &&
+    t_check(rc == 0 && c.threads == 2 && c.hw.bw == 36.5e9 && c.hw.mem_bytes == 25e9 && c.hw.eff_prefill == 0.25 &&
                 c.n_quant == 1 && !strcmp(c.q[0].quant, "q4_0") && c.q[0].bw == 37e9 && c.q[0].eff == 0.88 &&
                 c.hw.flops_f16 == 0 && c.hw.reserve_bytes == 0 && !strcmp(c.when, "2025-01-31T12:00:00Z"),
-            "load: minimal file (BOM, CRLF, comments, eff_prefill above 1)", "rc %d: %s", rc, err_msg());
+            "load: minimal file (BOM, CRLF, comments, only the required keys)", "rc %d: %s", rc, err_msg());
     rc = load_text(CAL_OK, &c);
     t_check(rc == 0 && c.n_quant == 0 && plan_calib_eff(&c, "q4_0") == 0.9, "load: no quant section",
             "rc %d: %s", rc, err_msg());
@@ -250,7 +251,7 @@ static void test_load_errors(void)
         {"eff out of range", CAL_OK "[quant.q8_0]\ntok_s = 1\nbytes_token = 1\nbw_gbs = 1\neff = 2.5\n", SOV_EINVAL,
          13, "out of range"},
         {"eff_decode 0", "[calibration]\neff_decode = 0\n", SOV_EINVAL, 2, "out of range"},
-        {"eff_prefill above 8", "[calibration]\neff_prefill = 9\n", SOV_EINVAL, 2, "out of range"},
+        {"eff_prefill above 1", "[calibration]\neff_prefill = 1.5\n", SOV_EINVAL, 2, "out of range"},
         {"negative bandwidth", "[calibration]\nbw_gbs = -1\n", SOV_EINVAL, 2, "out of range"},
         {"threads not an integer", "[calibration]\nthreads = 1.5\n", SOV_EINVAL, 2, "integer"},
         {"unknown version", "[calibration]\nversion = 2\n", SOV_EINVAL, 2, "version"},

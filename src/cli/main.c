@@ -18,6 +18,7 @@ static const subcmd cmds[] = {
     {"convert", cmd_convert, "convert a Hugging Face llama checkpoint folder to GGUF"},
     {"bench", cmd_bench, "prompt and generation speed, memory-bandwidth roofline"},
     {"quantize", cmd_quantize, "rewrite a GGUF model with its weights in another type (q4_k_m, q8_0, ...)"},
+    {"plan", cmd_plan, "capacity and economics: fit, speed, cost against the cloud, claims checked"},
     {"synth", cmd_synth, "write a llama GGUF with seeded random weights in a real model's shape"},
 };
 

@@ -39,8 +39,8 @@
 
 #define CALIB_SHAPE "tinyllama-1.1b"
 #define CALIB_VERSION 1
-#define EFF_MAX 2.0   /* eff_decode, the quants' eff */
-#define EFF_P_MAX 8.0 /* eff_prefill: int8 kernels run above the fp32 peak */
+#define EFF_MAX 1.0   /* eff_decode, the quants' eff: a share of the bandwidth */
+#define EFF_P_MAX 1.0 /* eff_prefill: a share of the int8 peak */
 
 /* The calibration quants, in the order measured; the first also gets the
  * pp run of eff_prefill. */
@@ -209,7 +209,8 @@ static int check_calib(const plan_calib *c)
     if (!c->when[0])
         return err_set(SOV_EINVAL, "plan_calib_save: no time");
     if (c->threads < 1 || c->threads > 4096 || !pos_ok(h->mem_bytes) || !pos_ok(h->bw) || !eff_ok(h->eff_decode) ||
-        !eff_p_ok(h->eff_prefill) || !isfinite(h->flops_f16) || h->flops_f16 < 0 || !isfinite(h->reserve_bytes) ||
+        !eff_p_ok(h->eff_prefill) || !isfinite(h->flops_f16) || h->flops_f16 < 0 || !isfinite(h->flops_int8) || h->flops_int8 < 0 ||
+        !isfinite(h->reserve_bytes) ||
         h->reserve_bytes < 0 || c->n_quant < 0 || c->n_quant > PLAN_CALIB_MAX_QUANT)
         return err_set(SOV_EINVAL, "plan_calib_save: a figure out of range (threads %d, mem %g, bw %g, eff %g / %g, "
                                    "%d quants)",
@@ -261,6 +262,7 @@ int plan_calib_save(const char *path, const plan_calib *c)
     fprintf(f, "mem_gb = %.10g\n", h->mem_bytes / 1e9);
     fprintf(f, "bw_gbs = %.10g\n", h->bw / 1e9);
     fprintf(f, "tflops_f16 = %.10g\n", h->flops_f16 / 1e12);
+    fprintf(f, "tflops_int8 = %.10g\n", h->flops_int8 / 1e12);
     fprintf(f, "reserve_gb = %.10g\n", h->reserve_bytes / 1e9);
     fprintf(f, "eff_decode = %.10g\n", h->eff_decode);
     fprintf(f, "eff_prefill = %.10g\n", h->eff_prefill);
@@ -295,10 +297,10 @@ int plan_calib_save(const char *path, const plan_calib *c)
 
 /* ---- load ----------------------------------------------------------------------- */
 
-enum { C_VERSION, C_WHEN, C_CPU, C_ISA, C_THREADS, C_NAME, C_MEM, C_BW, C_TFLOPS, C_RESERVE, C_EFF_D, C_EFF_P,
-       C_SOURCE, C_N };
+enum { C_VERSION, C_WHEN, C_CPU, C_ISA, C_THREADS, C_NAME, C_MEM, C_BW, C_TFLOPS, C_TFLOPS8, C_RESERVE, C_EFF_D,
+       C_EFF_P, C_SOURCE, C_N };
 static const char *const ckeys[C_N] = {"version", "when",   "cpu",        "isa",        "threads",
-                                       "name",    "mem_gb", "bw_gbs",     "tflops_f16", "reserve_gb",
+                                       "name",    "mem_gb", "bw_gbs",     "tflops_f16", "tflops_int8", "reserve_gb",
                                        "eff_decode", "eff_prefill", "source"};
 static const bool creq[C_N] = {[C_VERSION] = true, [C_WHEN] = true,  [C_THREADS] = true, [C_MEM] = true,
                                [C_BW] = true,      [C_EFF_D] = true, [C_EFF_P] = true};
@@ -518,9 +520,10 @@ static void cal_key(parser *p, int k, const char *v)
     case C_MEM: if (d > 0) h->mem_bytes = d * 1e9; else range = "> 0"; break;
     case C_BW: if (d > 0) h->bw = d * 1e9; else range = "> 0"; break;
     case C_TFLOPS: if (d >= 0) h->flops_f16 = d * 1e12; else range = ">= 0"; break;
+    case C_TFLOPS8: if (d >= 0) h->flops_int8 = d * 1e12; else range = ">= 0"; break;
     case C_RESERVE: if (d >= 0) h->reserve_bytes = d * 1e9; else range = ">= 0"; break;
-    case C_EFF_D: if (eff_ok(d)) h->eff_decode = d; else range = "0 < eff <= 2"; break;
-    case C_EFF_P: if (eff_p_ok(d)) h->eff_prefill = d; else range = "0 < eff_prefill <= 8"; break;
+    case C_EFF_D: if (eff_ok(d)) h->eff_decode = d; else range = "0 < eff <= 1"; break;
+    case C_EFF_P: if (eff_p_ok(d)) h->eff_prefill = d; else range = "0 < eff_prefill <= 1"; break;
     default: break;
     }
     if (range)
@@ -796,6 +799,8 @@ int plan_calibrate(const plan_calib_opts *o, plan_calib *out)
     if ((rc = cpu_fma_measure(pl, 3, &fma, &fk)))
         goto fail;
     const double theory = cpu_peak_theory_gflops(&ci, threads), peak = (theory > fma ? theory : fma) * 1e9;
+    /* the quantized matrix kernels compute in int8: their peak bounds pp on q4_0 */
+    const double peak8 = peak * plan_hw_int8_per_fp32();
     unsigned long long bw_bytes = 512ull << 20;
     if (h->mem_bytes / 8 < (double)bw_bytes)
         bw_bytes = (unsigned long long)(h->mem_bytes / 8);
@@ -807,8 +812,10 @@ int plan_calibrate(const plan_calib_opts *o, plan_calib *out)
     }
     if ((rc = mkdir_p(dir)))
         goto fail;
-    progress(o, "  %.1f GB, %.1f GB/s (all %d CPUs), fp32 peak %.0f GFLOP/s at %d thread%s; models in %s\n",
-             h->mem_bytes / 1e9, bw_this / 1e9, pool_cpu_count(), peak / 1e9, threads, threads == 1 ? "" : "s", dir);
+    progress(o, "  %.1f GB, %.1f GB/s (all %d CPUs), fp32 peak %.0f GFLOP/s, int8 %.0f GOP/s at %d thread%s; models in "
+                "%s\n",
+             h->mem_bytes / 1e9, bw_this / 1e9, pool_cpu_count(), peak / 1e9, peak8 / 1e9, threads,
+             threads == 1 ? "" : "s", dir);
 
     double eff_p = 0, pp_tps = 0, eff_q[N_CALIB_QUANTS];
     for (int qi = 0; qi < N_CALIB_QUANTS; qi++) {
@@ -852,9 +859,9 @@ int plan_calibrate(const plan_calib_opts *o, plan_calib *out)
             double pr[BENCH_MAX_REPS];
             memcpy(pr, br->pp_runs, sizeof pr);
             pp_tps = median(pr, reps);
-            eff_p = peak > 0 ? pp_tps * br->pp_flops_token / peak : 0;
-            progress(o, "  pp%d on %s: %.1f tok/s x %.2f GFLOP/token / %.0f GFLOP/s = eff_prefill %.3f\n",
-                     PLAN_CALIB_N_PP, quant, pp_tps, br->pp_flops_token / 1e9, peak / 1e9, eff_p);
+            eff_p = peak8 > 0 ? pp_tps * br->pp_flops_token / peak8 : 0;
+            progress(o, "  pp%d on %s: %.1f tok/s x %.2f GFLOP/token / %.0f GOP/s (int8 peak) = eff_prefill %.3f\n",
+                     PLAN_CALIB_N_PP, quant, pp_tps, br->pp_flops_token / 1e9, peak8 / 1e9, eff_p);
         }
     }
     if (!eff_p_ok(eff_p)) {
@@ -864,6 +871,7 @@ int plan_calibrate(const plan_calib_opts *o, plan_calib *out)
 
     h->bw = median(all_bw, n_bw);
     h->flops_f16 = peak;
+    h->flops_int8 = peak8;
     h->eff_decode = median(eff_q, N_CALIB_QUANTS);
     h->eff_prefill = eff_p;
     h->calibrated = true;
@@ -900,8 +908,8 @@ void plan_calib_print(FILE *f, const plan_calib *c)
     const plan_hw *h = &c->hw;
     fprintf(f, "calibration of this machine, %s: %s, %s kernels, %d thread%s\n", c->when[0] ? c->when : "?",
             c->cpu[0] ? c->cpu : "?", c->isa[0] ? c->isa : "?", c->threads, c->threads == 1 ? "" : "s");
-    fprintf(f, "memory %.1f GB, read bandwidth %.2f GB/s, fp32 peak %.0f GFLOP/s\n", h->mem_bytes / 1e9, h->bw / 1e9,
-            h->flops_f16 / 1e9);
+    fprintf(f, "memory %.1f GB, read bandwidth %.2f GB/s, fp32 peak %.0f GFLOP/s, int8 peak %.0f GOP/s\n",
+            h->mem_bytes / 1e9, h->bw / 1e9, h->flops_f16 / 1e9, h->flops_int8 / 1e9);
     if (h->source[0])
         fprintf(f, "(%s)\n", h->source);
     fprintf(f, "\n| %-7s | %-24s | %8s | %8s | %6s | %6s |\n", "quant", "model", "tok/s", "MB/token", "GB/s", "eff");
@@ -914,7 +922,7 @@ void plan_calib_print(FILE *f, const plan_calib *c)
     fprintf(f, "\neff = tok/s x bytes read per token / read bandwidth measured right after the run\n"
                "      (each quant: its run of median eff)\n");
     fprintf(f, "eff_decode  = %.3f (median of the quants' eff; used for a quant not measured)\n", h->eff_decode);
-    fprintf(f, "eff_prefill = %.3f (pp tok/s x matrix flops per token / fp32 peak)\n", h->eff_prefill);
+    fprintf(f, "eff_prefill = %.3f (pp tok/s x matrix flops per token / int8 peak)\n", h->eff_prefill);
     fprintf(f, "sov plan --hw this: decode tok/s = %.2f GB/s x eff(quant) / bytes per token of the model\n",
             h->bw / 1e9);
 }

@@ -28,6 +28,7 @@
  *   mem_gb = 24.6                    ; GB = 1e9 bytes
  *   bw_gbs = 34.5                    ; GB/s = 1e9 bytes/s
  *   tflops_f16 = 0.36                ; fp32 peak at `threads`, 1e12 flop/s (optional, 0)
+ *   tflops_int8 = 1.44               ; int8 peak of the kernels (plan_hw_int8_per_fp32 x fp32; optional, 0)
  *   reserve_gb = 2.46                ; optional (0)
  *   eff_decode = 0.92
  *   eff_prefill = 0.7
@@ -39,11 +40,12 @@
  *   eff = 0.93
  *
  * Required keys: version, when, threads, mem_gb, bw_gbs, eff_decode,
- * eff_prefill; tok_s, bytes_token, bw_gbs, eff. eff_decode and every eff
- * are in (0, 2] (above 1 only for a model that partly stays in cache),
- * eff_prefill in (0, 8]: it is measured against the fp32 peak, and the
- * quantized matrix kernels compute in int8 (AVX-512 VNNI), which can run
- * above it (measured 1.0 to 1.1 for q4_0 pp64 on a 2-core AVX-512 VM). */
+ * eff_prefill; tok_s, bytes_token, bw_gbs, eff. eff_decode, every eff and
+ * eff_prefill are in (0, 1]: shares of a bound, so a prediction never
+ * exceeds it. eff_prefill is measured against the int8 peak (the quantized
+ * matrix kernels compute in int8: against the fp32 peak, q4_0 pp64 ran at
+ * 1.0 to 1.1 on a 2-core AVX-512 VM); a measured eff above 1 fails the
+ * calibration (the bound it was measured against is wrong). */
 #ifndef SOV_PLAN_CALIB_H
 #define SOV_PLAN_CALIB_H
 

@@ -10,6 +10,8 @@
  * of a later line is seen, so the first error is also the earliest. */
 #include "hw.h"
 
+#include "../engine/kern/kern.h"
+
 #include "../base/cpupeak.h"
 #include "../base/err.h"
 #include "../base/membw.h"
@@ -456,6 +458,12 @@ static void cpu_name(char *out, size_t cap)
     fclose(f);
 }
 
+double plan_hw_int8_per_fp32(void)
+{
+    const char *k = kern_best()->name;
+    return !strcmp(k, "avx512") ? 4.0 : !strcmp(k, "avx2") ? 2.0 : 1.0;
+}
+
 int plan_hw_measure(plan_hw *out, unsigned long long bw_bytes, int passes)
 {
     if (!out || passes < 1)
@@ -487,17 +495,21 @@ int plan_hw_measure(plan_hw *out, unsigned long long bw_bytes, int passes)
     snprintf(out->id, sizeof out->id, "this");
     char model[64];
     cpu_name(model, sizeof model);
-    snprintf(out->name, sizeof out->name, "%s, %d threads (this machine)", model, threads);
+    snprintf(out->name, sizeof out->name, "%.44s, %d threads, %.12s kernels (this machine)", model, threads,
+             kern_best()->name);
     out->mem_bytes = mem;
     out->bw = bw.gbps * 1e9;
     out->flops_f16 = gflops * 1e9;
+    out->flops_int8 = out->flops_f16 * plan_hw_int8_per_fp32();
     out->reserve_bytes = 0.1 * mem;
     out->eff_decode = PLAN_HW_EFF_DECODE;
     out->eff_prefill = PLAN_HW_EFF_PREFILL;
     out->calibrated = false;
     snprintf(out->source, sizeof out->source,
-             "measured: MemTotal; membw %s %.0f MiB x%d; fp32 %s (FMA %.0f, table %.0f GFLOPS); reserve assumed",
-             bw.kernel, (double)membw_bytes(b) / (1 << 20), passes, theory > fma ? "table" : "FMA", fma, theory);
+             "measured: MemTotal; membw %s %.0f MiB x%d; fp32 %s (FMA %.0f, table %.0f GFLOPS), int8 x%.0f; "
+             "reserve assumed",
+             bw.kernel, (double)membw_bytes(b) / (1 << 20), passes, theory > fma ? "table" : "FMA", fma, theory,
+             plan_hw_int8_per_fp32());
     membw_free(b);
     pool_free(pl);
     return 0;

@@ -41,12 +41,20 @@ const char *plan_hw_default_path(char *buf, size_t cap);
  * bandwidth measured with membw (all threads, the best kernel and pass of
  * a buffer well above the last-level cache), fp32 peak from cpupeak (the
  * larger of the CPUID-table figure and the measured FMA rate) in
- * flops_f16 (the engine computes in fp32 on a CPU), the CPU's model name
- * and thread count in name, how each figure was got in source; watts and
- * price 0 (unknown), reserve 10 % of memory (assumed), eff_* the defaults,
+ * flops_f16 (the engine computes in fp32 on a CPU), the CPU's model name,
+ * thread count and engine kernel ISA (kern_best) in name, the int8 rate
+ * derived from it in flops_int8, how each figure was got in source; watts
+ * and price 0 (unknown), reserve 10 % of memory (assumed), eff_* the defaults,
  * calibrated false. Takes about a second. Errors: SOV_EIO (no
  * /proc/meminfo), SOV_ENOMEM, and those of membw / cpupeak. */
 int plan_hw_this(plan_hw *out);
+
+/* INT8 dot-product rate of the engine's kernels on this CPU per fp32 FMA
+ * flop: 4 with AVX-512 VNNI (vpdpbusd: 64 int8 multiply-adds where an FMA
+ * does 16 fp32), 2 with AVX2 (vpmaddubsw + vpmaddwd: 32 per two
+ * instructions against 8), 1 for the scalar kernels. plan_hw_this sets
+ * flops_int8 = flops_f16 x this. */
+double plan_hw_int8_per_fp32(void);
 
 /* plan_hw_this with the bandwidth buffer size (bytes, >= 1 MiB) and the
  * number of passes per kernel given (plan_hw_this: 512 MiB, 3 passes, the

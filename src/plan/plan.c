@@ -200,13 +200,18 @@ plan_fit plan_fit_of(const plan_model *m, const char *quant, int64_t ctx, int64_
 
 /* ---- speed ---- */
 
-static double flops_of(const plan_hw *hw)
+/* The matrix rate that bounds m at quant: float weights (f32, f16, bf16)
+ * run on the FP16 rate; quantized weights may also run as int8 dot
+ * products (llama.cpp's MMQ kernels, sov's own CPU kernels with VNNI), so
+ * the bound is the faster of the two. 0: unknown. */
+static double flops_of(const plan_hw *hw, const plan_model *m, const char *quant)
 {
-    if (hw->flops_f16 > 0)
-        return hw->flops_f16;
-    if (hw->flops_int8 > 0)
-        return hw->flops_int8;
-    return 0.0;
+    bool flt = quant && (!strcasecmp(quant, "f32") || !strcasecmp(quant, "f16") || !strcasecmp(quant, "bf16"));
+    if (is_file(m, quant))
+        flt = m->params_active > 0 && m->file_active_bytes / m->params_active >= 1.9;
+    if (flt)
+        return hw->flops_f16 > 0 ? hw->flops_f16 : hw->flops_int8;
+    return fmax(hw->flops_f16, hw->flops_int8);
 }
 
 plan_speed plan_speed_of(const plan_model *m, const char *quant, double ctx_avg, int64_t n_seq, double kv_bpe,
@@ -226,7 +231,7 @@ plan_speed plan_speed_of(const plan_model *m, const char *quant, double ctx_avg,
     double kv_tok = ctx_avg * plan_kv_bytes_pos(m, kv_bpe);
     s.bytes_token = m->params_active * bpw + kv_tok;
 
-    double flops = flops_of(hw);
+    double flops = flops_of(hw, m, quant);
     double compute = flops > 0 ? flops / (2.0 * m->params_active) : INFINITY;
 
     double bw_bound = hw->bw / s.bytes_token;

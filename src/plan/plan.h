@@ -128,9 +128,11 @@ typedef struct plan_speed {
 } plan_speed;
 
 /* bytes_token = params_active x bpw + ctx_avg x kv_bytes_pos.
- * compute bound = flops / (2 x params_active) with flops = flops_f16 (else
- * int8; 0 when both are unknown: then compute never binds and
- * prefill_bound = 0, "unknown"); attention's O(ctx) flops are left out, so
+ * compute bound = flops / (2 x params_active) with flops = flops_f16 for
+ * float weights (f32, f16, bf16; int8 when f16 is unknown) and the larger
+ * of flops_f16 and flops_int8 for quantized ones (they may run as int8 dot
+ * products); 0 when both are unknown: then compute never binds and
+ * prefill_bound = 0, "unknown"; attention's O(ctx) flops are left out, so
  * the bound stays an upper bound.
  * decode_bound = min(bw / bytes_token, compute bound); decode x eff_decode.
  * batch of n_seq: min(n_seq x bw / (weights read a step + n_seq x ctx_avg x
