@@ -149,8 +149,13 @@ if ! wait_line "$DEMO/ws.log" 20 "listening on http://.*:[0-9]* ("; then
 fi
 WS_URL=$(url_of "$DEMO/ws.log")
 [ -n "$WS_URL" ] || { echo "demo: no address in $DEMO/ws.log" >&2; exit 1; }
-for _ in $(seq 100); do
-    curl -s -o /dev/null -m 2 "$WS_URL/health" && break
+# ready when every backend is up and the preloaded model is in memory
+for _ in $(seq 200); do
+    curl -s -m 2 "$WS_URL/v1/backends" 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["data"]
+sys.exit(0 if d and all(b.get("health") == "up" for b in d) and all(b.get("loaded", True) for b in d if b["name"] == "small") else 1)
+' 2>/dev/null && break
     sleep 0.1
 done
 
