@@ -12,6 +12,9 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+# The web console's files, embedded in the library by a generated C file.
+CONSOLE_IN := $(sort $(wildcard src/server/console/*))
+LIB_OBJ  += $(BUILD)/obj/gen/console_files.o
 
 .PHONY: all deps build test check bench bench-kern demo clean tests-bin
 all: build
@@ -31,6 +34,19 @@ $(KDIR)/kern_avx512.o $(KDIR)/kern_avx512_k.o $(KDIR)/kern_avx512_r16.o \
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(ARCH) -c $< -o $@
+
+# scripts/embed.c writes the console's files (src/server/console/) as C arrays.
+$(BUILD)/tools/embed: scripts/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $<
+
+$(BUILD)/gen/console_files.c: $(BUILD)/tools/embed $(CONSOLE_IN)
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/embed $(CONSOLE_IN) >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/console_files.o: $(BUILD)/gen/console_files.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Isrc -c $< -o $@
 
 $(BUILD)/libsov.a: $(LIB_OBJ)
 	@rm -f $@
