@@ -2,6 +2,7 @@
  * in the style of llama-bench, with a memory-bandwidth roofline for tg and
  * the share of the fp32 compute peak for pp. */
 #include "cmd.h"
+#include "jout.h"
 #include "opt.h"
 
 #include "../base/cpupeak.h"
@@ -288,22 +289,6 @@ static void fmt_count(char *buf, size_t cap, int64_t n)
 }
 
 /* ---- JSON building: failures (out of memory) are collected in one flag ---- */
-static bool json_bad;
-
-static void jset(json_t *o, const char *k, json_t *v)
-{
-    if (!v || json_object_set_new(o, k, v))
-        json_bad = true;
-}
-
-static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
-
-static void jpush(json_t *a, json_t *v)
-{
-    if (!v || json_array_append_new(a, v))
-        json_bad = true;
-}
-
 /* ---- the machine ---- */
 
 typedef struct machine {

@@ -2,6 +2,7 @@
  * fit, how fast will it run, what does it save against cloud prices, and
  * which published claims hold. */
 #include "cmd.h"
+#include "jout.h"
 #include "opt.h"
 
 #include "../base/err.h"
@@ -349,24 +350,6 @@ static void tbl_print(const tbl *t)
     }
 }
 
-/* ---- json ---- */
-
-static bool json_bad;
-
-static void jset(json_t *o, const char *k, json_t *v)
-{
-    if (!v || json_object_set_new(o, k, v))
-        json_bad = true;
-}
-
-static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
-
-static void jpush(json_t *a, json_t *v)
-{
-    if (!v || json_array_append_new(a, v))
-        json_bad = true;
-}
-
 /* ---- models and hardware ---- */
 
 typedef struct pmodel {
@@ -666,7 +649,7 @@ static void print_quant_fit(const plan_opts *o, const hwset *h, const pmodel *p,
 static void print_model(const plan_opts *o, const hwset *h, const pmodel *p)
 {
     const plan_model *m = &p->m;
-    char b1[24], b2[24], b3[24], b4[24], b5[24], b6[24], b7[24], b8[24], b9[24];
+    char b1[24], b2[24], b3[24], b4[24], b5[24], b6[24], b7[24];
     printf("\n%s: %.2fB parameters, %.2fB read per token; %lld layers, %lld wide, %lld/%lld heads", m->id,
            m->params / 1e9, m->params_active / 1e9, (long long)m->n_layer, (long long)m->d_model,
            (long long)m->n_head, (long long)m->n_head_kv);
@@ -703,8 +686,6 @@ static void print_model(const plan_opts *o, const hwset *h, const pmodel *p)
                              r.fit.fits ? rate(b6, sizeof b6, r.sp.decode) : "-",
                              r.fit.fits ? rate(b7, sizeof b7, o->parallel > 1 ? r.sp.batch : r.sp.prefill) : "-",
                              r.calibrated ? "calibrated" : "assumed"};
-        (void)b8;
-        (void)b9;
         tbl_row(t, row);
     }
     tbl_print(t);
