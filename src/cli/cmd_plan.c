@@ -10,10 +10,10 @@
 #include "../plan/catalog.h"
 #include "../plan/check.h"
 #include "../plan/gguf.h"
-#include "../plan/html.h"
 #include "../plan/hw.h"
 #include "../plan/net.h"
 #include "../plan/plan.h"
+#include "../plan/report.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -26,7 +26,7 @@
 #define MAX_MODELS 32
 #define MAX_HW 32
 #define MAX_CHECKS 32
-#define REPORT_MODEL "llama-3.1-70b"
+#define REPORT_MODEL PLAN_REPORT_MODEL
 #define RTT_N 200
 
 static void usage(FILE *f)
@@ -93,15 +93,15 @@ typedef struct plan_opts {
 
 static int parse(int argc, char **argv, plan_opts *o)
 {
-    o->quant = "q4_k_m";
-    o->ctx = 8192;
+    o->quant = PLAN_REPORT_QUANT;
+    o->ctx = PLAN_REPORT_CTX;
     o->parallel = 1;
     o->reserve_gb = -1;
     o->kv_bpe = 2;
     o->kv_name = "f16";
-    o->a = "ryzen-ai-max-395";
-    o->b = "dgx-spark";
-    o->cloud = "cloud-h100";
+    o->a = PLAN_REPORT_A;
+    o->b = PLAN_REPORT_B;
+    o->cloud = PLAN_REPORT_CLOUD;
     plan_prices_default(&o->prices, o->price_src);
     static char src_override[3][160];
     for (int i = 1; i < argc; i++) {
@@ -778,8 +778,8 @@ static void print_list(const hwset *h)
     printf("   (bits per weight)\n");
 }
 
-/* The options side by side for model p: A, B, hybrid, cloud. */
-static int make_options(const plan_opts *o, const hwset *h, const pmodel *p, plan_option *opt)
+/* The report's inputs for model p (the charts: the machines selected). */
+static int report_in(const plan_opts *o, const hwset *h, const pmodel *p, plan_hw *shown, plan_report_in *in)
 {
     const plan_hw *a = hw_find(h, o->a), *b = hw_find(h, o->b), *c = hw_find(h, o->cloud);
     const char *miss = !a ? o->a : !b ? o->b : !c ? o->cloud : NULL;
@@ -787,16 +787,25 @@ static int make_options(const plan_opts *o, const hwset *h, const pmodel *p, pla
         fprintf(stderr, "sov plan: no hardware profile '%s' (--a / --b / --cloud)\n", miss);
         return 2;
     }
-    const plan_hw *set[3] = {a, b, c};
-    double ts[3];
-    for (int i = 0; i < 3; i++) {
-        pred r = predict(o, h, p, set[i]);
-        ts[i] = r.fit.fits ? r.sp.batch : 0;
-    }
-    plan_option_of(&opt[0], a->id, &set[0], &ts[0], 1, &o->prices);
-    plan_option_of(&opt[1], b->id, &set[1], &ts[1], 1, &o->prices);
-    plan_option_of(&opt[2], "hybrid (A + B)", set, ts, 2, &o->prices);
-    plan_option_of(&opt[3], c->id, &set[2], &ts[2], 1, &o->prices);
+    int nh = 0;
+    for (int i = 0; i < h->n_sel; i++)
+        shown[nh++] = h->all[h->sel[i]];
+    *in = (plan_report_in){.hw = shown,
+                           .n_hw = nh,
+                           .a = a,
+                           .b = b,
+                           .cloud = c,
+                           .eff_this = h->this_calibrated ? plan_calib_eff(&h->calib, p->file_type) : 0,
+                           .model = &p->m,
+                           .model_quant = p->quant,
+                           .model_quant_name = p->from_file ? p->file_type : p->quant,
+                           .quant = o->quant,
+                           .ctx = o->ctx,
+                           .n_seq = o->parallel,
+                           .kv_bpe = o->kv_bpe,
+                           .reserve_bytes = o->reserve_gb >= 0 ? o->reserve_gb * 1e9 : -1,
+                           .prices = &o->prices,
+                           .price_sources = o->price_src};
     return 0;
 }
 
@@ -969,9 +978,14 @@ int cmd_plan(int argc, char **argv)
         snprintf(rep.file_type, sizeof rep.file_type, "%s", o->quant);
     }
     plan_option opt[4];
+    plan_report_in rin;
+    plan_hw shown[MAX_HW];
     bool with_options = o->report || n_models > 0 || o->html;
-    if (with_options && (ret = make_options(o, h, &rep, opt)))
-        goto done;
+    if (with_options) {
+        if ((ret = report_in(o, h, &rep, shown, &rin)))
+            goto done;
+        plan_report_options(&rin, opt);
+    }
     ret = 1;
 
     /* claims */
@@ -1110,43 +1124,9 @@ int cmd_plan(int argc, char **argv)
             fprintf(stderr, "sov plan: cannot create %s\n", o->html);
             goto done;
         }
-        plan_hw hwv[MAX_HW];
-        int nh = 0;
-        for (int i = 0; i < h->n_sel; i++)
-            hwv[nh++] = h->all[h->sel[i]];
-        int nc;
-        const plan_model *cat = plan_catalog(&nc);
-        char title[160], gen[200], om[96];
-        snprintf(title, sizeof title, "sov plan: %s %s on %s, %s, both and the cloud", rep.m.id,
-                 rep.from_file ? rep.file_type : rep.quant, o->a, o->b);
-        time_t now = time(NULL);
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        char when[32];
-        strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
-        snprintf(gen, sizeof gen, "written by sov plan on %s; every figure is recomputed from the inputs shown",
-                 when);
-        snprintf(om, sizeof om, "%s %s", rep.m.id, rep.from_file ? rep.file_type : rep.quant);
-        plan_html_in in = {.title = title,
-                           .generated = gen,
-                           .hw = hwv,
-                           .n_hw = nh,
-                           .models = cat,
-                           .n_models = nc,
-                           .quant = o->quant,
-                           .ctx = o->ctx,
-                           .n_seq = o->parallel,
-                           .kv_bpe = o->kv_bpe,
-                           .reserve_bytes = o->reserve_gb >= 0 ? o->reserve_gb * 1e9 : -1,
-                           .prices = &o->prices,
-                           .price_sources = o->price_src,
-                           .options = opt,
-                           .n_options = 4,
-                           .options_model = om,
-                           .horizon_days = 3 * 365.25,
-                           .verdicts = v,
-                           .n_verdicts = n_v};
-        int rc = plan_html_write(f, &in);
+        rin.verdicts = v;
+        rin.n_verdicts = n_v;
+        int rc = plan_report_html(f, &rin);
         if (fclose(f) && !rc)
             rc = err_set(SOV_EIO, "writing %s failed", o->html);
         if (rc) {
