@@ -4,7 +4,7 @@ BUILD   ?= build
 OPT     ?= -O2
 SAN     ?=
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -pthread -MMD -MP $(OPT) $(SAN) $(CFLAGS)
-LDLIBS_ALL = -lmicrohttpd -lcurl -linih -lpcre2-8 -ljansson -lunistring -lm -pthread $(SAN) $(LDLIBS)
+LDLIBS_ALL = -lmicrohttpd -lcurl -lcrypto -linih -lpcre2-8 -ljansson -lunistring -lm -pthread $(SAN) $(LDLIBS)
 
 LIB_SRC  := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))

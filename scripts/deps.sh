@@ -2,7 +2,7 @@
 # Installs what sov needs to build and test on Debian 12 (idempotent, quiet
 # when everything is already there).
 set -euo pipefail
-pkgs=(gcc make pkg-config libpcre2-dev libjansson-dev libunistring-dev libmicrohttpd-dev libcurl4-openssl-dev libinih-dev iproute2 python3 curl chromium)
+pkgs=(gcc make pkg-config libpcre2-dev libjansson-dev libunistring-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libinih-dev iproute2 python3 curl chromium)
 # node + npm run the API tests (the official openai package); a machine that
 # already has them (e.g. from NodeSource) keeps its own
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
