@@ -27,6 +27,21 @@ typedef struct rt_be {
     double health_ms;
 } rt_be;
 
+/* One finished request in the routing log (no prompt text). */
+typedef struct rt_logent {
+    int64_t seq;         /* 1, 2, ...: the order of finishing */
+    double time;         /* when it finished, Unix seconds */
+    char id[32];
+    char model[128];
+    char backend[64];
+    char reason[256];
+    int decision;        /* RS_* */
+    int status;          /* what the client was sent; 499: it left early */
+    bool stream, local_only, broken;
+    int64_t tokens_in, tokens_out; /* -1: unknown */
+    double latency_ms;
+} rt_logent;
+
 struct router {
     const cfg *c;
     rt_be *be;
@@ -41,6 +56,8 @@ struct router {
     health *h;
     int64_t created;
     atomic_uint_fast64_t ids;
+    rt_logent log[ROUTER_LOG_N]; /* a ring: entry seq lives at (seq - 1) % ROUTER_LOG_N */
+    int64_t log_seq;             /* the last seq written (0: none) */
 };
 
 static double now_s(void)
@@ -404,6 +421,7 @@ void router_open(router *r, const rt_req *q, rt_call *c)
     goto unrouted_counted;
 routed:
     sanitize(c->reason);
+    c->decision = cls;
     pthread_mutex_lock(&r->mu);
     r->reasons[cls]++;
     pthread_mutex_unlock(&r->mu);
@@ -414,6 +432,7 @@ unrouted:
         reason_add(c, "not routed: %s", c->resp.status == 404 ? "unknown model" : "bad request");
 unrouted_counted:
     sanitize(c->reason);
+    c->decision = cls;
     pthread_mutex_lock(&r->mu);
     r->reasons[cls]++;
     pthread_mutex_unlock(&r->mu);
@@ -454,11 +473,34 @@ static void audit_line(router *r, const rt_call *c, int status, double ms)
     free(s);
 }
 
+/* Appends c to the routing log (under r->mu). */
+static void log_add(router *r, const rt_call *c, int status, bool broken, double ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    rt_logent *e = &r->log[r->log_seq % ROUTER_LOG_N];
+    e->seq = ++r->log_seq;
+    e->time = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    snprintf(e->id, sizeof e->id, "%s", c->request_id);
+    snprintf(e->model, sizeof e->model, "%s", c->model);
+    snprintf(e->backend, sizeof e->backend, "%s", c->backend);
+    snprintf(e->reason, sizeof e->reason, "%s", c->reason);
+    e->decision = c->decision;
+    e->status = status;
+    e->stream = c->stream;
+    e->local_only = c->local_only;
+    e->broken = broken;
+    e->tokens_in = c->resp.tokens_in;
+    e->tokens_out = c->resp.tokens_out;
+    e->latency_ms = ms;
+}
+
 void router_finish(router *r, rt_call *c, int status, bool broken, bool client_gone)
 {
     bk_close(&c->resp);
     double ms = (now_s() - c->t0) * 1e3;
     pthread_mutex_lock(&r->mu);
+    log_add(r, c, client_gone ? 499 : status, broken, ms);
     if (c->bi >= 0) {
         rt_be *e = &r->be[c->bi];
         e->inflight--;
@@ -561,6 +603,38 @@ json_t *router_backends_json(router *r)
         json_array_append_new(arr, o);
     }
     return json_pack("{s:s,s:o}", "object", "list", "data", arr);
+}
+
+json_t *router_routes_json(router *r, int64_t after)
+{
+    rt_logent *snap = malloc(sizeof(rt_logent) * ROUTER_LOG_N);
+    if (!snap)
+        return NULL;
+    pthread_mutex_lock(&r->mu);
+    int64_t last = r->log_seq, first = last - ROUTER_LOG_N + 1;
+    if (first < after + 1)
+        first = after + 1;
+    if (first < 1)
+        first = 1;
+    int n = 0;
+    for (int64_t s = last; s >= first; s--)
+        snap[n++] = r->log[(s - 1) % ROUTER_LOG_N];
+    pthread_mutex_unlock(&r->mu);
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) {
+        const rt_logent *e = &snap[i];
+        json_t *o = json_pack("{s:I,s:f,s:s,s:s,s:s,s:s,s:s,s:i,s:b,s:b,s:b,s:f}", "seq", (json_int_t)e->seq, "time",
+                              e->time, "id", e->id, "model", e->model, "backend", e->backend, "reason", e->reason,
+                              "decision", rs_names[e->decision], "status", e->status, "stream", e->stream,
+                              "local_only", e->local_only, "broken", e->broken, "latency_ms", e->latency_ms);
+        if (!o)
+            continue;
+        json_object_set_new(o, "tokens_in", e->tokens_in >= 0 ? json_integer(e->tokens_in) : json_null());
+        json_object_set_new(o, "tokens_out", e->tokens_out >= 0 ? json_integer(e->tokens_out) : json_null());
+        json_array_append_new(arr, o);
+    }
+    free(snap);
+    return json_pack("{s:s,s:I,s:o}", "object", "list", "last_seq", (json_int_t)last, "data", arr);
 }
 
 /* Prometheus label value: backslash, quote and newline escaped. */

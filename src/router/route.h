@@ -65,6 +65,7 @@ typedef struct rt_call {
     bool local_only;
     char *prompt;             /* the body, when prompts are logged */
     int64_t bytes_out;
+    int decision;             /* the decision class (sov_route_decisions_total's reason) */
 } rt_call;
 
 /* Routes q (see the file comment); always fills *c. c->resp.streamed: read
@@ -85,6 +86,20 @@ char *router_stream_error(const rt_call *c);
 /* {"object":"list","data":[model...]} of every alias with its location;
  * id: one alias only (NULL: all; an unknown id gives NULL). New reference. */
 json_t *router_models_json(router *r, const char *id);
+
+/* Finished requests the routing log keeps (the latest ones). */
+#define ROUTER_LOG_N 256
+
+/* {"object":"list","last_seq":N,"data":[entry...]}: the routing log, newest
+ * first, of the requests finished after seq `after` (0: all it keeps, the
+ * last ROUTER_LOG_N). Each entry: seq, time (Unix seconds), id, model,
+ * backend, reason (X-Sov-Route-Reason), decision (primary, privacy,
+ * overflow, failover, replica, affinity, unavailable), status (499: the
+ * client left), stream, local_only, broken (the stream broke after it
+ * began), tokens_in, tokens_out (null:
+ * unknown), latency_ms; never a prompt. last_seq: the newest seq (0: none
+ * yet). New reference; NULL out of memory. */
+json_t *router_routes_json(router *r, int64_t after);
 
 /* {"object":"list","data":[backend...]}: health, in flight, breaker, load. */
 json_t *router_backends_json(router *r);

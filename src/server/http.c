@@ -4,7 +4,9 @@
 #include "../base/sys.h"
 #include "../tok/vocab.h"
 #include "chat.h"
+#include "console.h"
 #include "openai.h"
+#include "planinfo.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -112,6 +114,45 @@ static enum MHD_Result fail(struct MHD_Connection *c, req *rq, int status, const
     oai_err e;
     oai_fail(&e, status, type, param, code, "%s", msg);
     return send_err(c, rq, &e);
+}
+
+/* Whether an If-None-Match value (a list of entity tags, or "*") names etag. */
+static bool etag_listed(const char *inm, const char *etag)
+{
+    while (*inm == ' ' || *inm == '\t')
+        inm++;
+    return !strcmp(inm, "*") || strstr(inm, etag) != NULL;
+}
+
+/* A console file: revalidated on every use (no-cache + its ETag, 304 when
+ * the client has it), never sniffed; the pages with a Content-Security-
+ * Policy that lets them load only this server's scripts, styles and data
+ * (inline styles for the plan report shown in a frame from a blob). */
+static enum MHD_Result send_static(struct MHD_Connection *c, req *rq, const console_file *f)
+{
+    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    bool fresh = inm && etag_listed(inm, f->etag);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(fresh ? 0 : f->len, (void *)f->data,
+                                                                MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, console_type(f));
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, f->etag);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    if (console_is_page(f))
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                "img-src 'self' data: blob:; frame-src 'self' blob:; connect-src 'self'; "
+                                "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'");
+    add_route_headers(resp, NULL);
+    int status = fresh ? 304 : 200;
+    enum MHD_Result r = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    rq->status = status;
+    rq->answered = true;
+    return r;
 }
 
 /* ---- helpers ---- */
@@ -375,6 +416,14 @@ static enum MHD_Result route(http *h, struct MHD_Connection *c, req *rq, const c
                                                     "shutting down\",\"type\":\"server_error\",\"param\":null,"
                                                     "\"code\":\"shutting_down\"}}"));
     }
+    /* the console's files: no key (a page must load to ask for it), in every state */
+    const console_file *cf = console_find(url);
+    if (cf) {
+        rq->endpoint = "console";
+        if (!get)
+            return fail(c, rq, 405, "invalid_request_error", NULL, "method_not_allowed", "this route takes GET");
+        return send_static(c, rq, cf);
+    }
     if (!strcmp(p, "/chat/completions"))
         rq->endpoint = "/v1/chat/completions";
     else if (!strcmp(p, "/completions"))
@@ -383,11 +432,18 @@ static enum MHD_Result route(http *h, struct MHD_Connection *c, req *rq, const c
         rq->endpoint = "/v1/models";
     else if (!strcmp(p, "/backends"))
         rq->endpoint = "/v1/backends";
+    else if (!strcmp(p, "/routes"))
+        rq->endpoint = "/v1/routes";
+    else if (!strcmp(p, "/plan"))
+        rq->endpoint = "/v1/plan";
+    else if (!strcmp(p, "/plan/report"))
+        rq->endpoint = "/v1/plan/report";
     else if (!strcmp(url, "/metrics"))
         rq->endpoint = "/metrics";
     else
         return fail(c, rq, 404, "invalid_request_error", NULL, "not_found", "no such route; see /v1/models, "
-                    "/v1/chat/completions, /v1/completions, /v1/backends, /health, /metrics");
+                    "/v1/chat/completions, /v1/completions, /v1/backends, /v1/routes, /v1/plan, "
+                    "/v1/plan/report, /health, /metrics, and the console at /");
     const char *key_name;
     bool key_local;
     if (!router_auth(h->rt, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION), &key_name,
@@ -432,6 +488,27 @@ static enum MHD_Result route(http *h, struct MHD_Connection *c, req *rq, const c
         return send_json(c, rq, 200, dumps_free(router_models_json(h->rt, NULL)));
     if (!strcmp(p, "/backends"))
         return send_json(c, rq, 200, dumps_free(router_backends_json(h->rt)));
+    if (!strcmp(p, "/routes")) {
+        const char *av = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
+        long long after = 0;
+        char *end = NULL;
+        if (av && (after = strtoll(av, &end, 10), !*av || *end || after < 0))
+            return fail(c, rq, 400, "invalid_request_error", "after", NULL,
+                        "'after' must be a sequence number (a whole number >= 0)");
+        return send_json(c, rq, 200, dumps_free(router_routes_json(h->rt, (int64_t)after)));
+    }
+    if (!strcmp(p, "/plan"))
+        return send_json(c, rq, 200, dumps_free(planinfo_json()));
+    if (!strcmp(p, "/plan/report")) {
+        char *html;
+        size_t len;
+        if (planinfo_report(&html, &len)) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "cannot make the plan report: %s", err_msg());
+            return fail(c, rq, 500, "server_error", NULL, "plan_report_failed", msg);
+        }
+        return send_buf(c, rq, 200, "text/html; charset=utf-8", html, len);
+    }
     if (!strncmp(p, "/models/", 8)) {
         json_t *o = router_models_json(h->rt, p + 8);
         if (!o) {

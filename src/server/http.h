@@ -4,9 +4,12 @@
  *
  * Routes: POST /v1/chat/completions, POST /v1/completions (both through
  * the router), GET /v1/models, GET /v1/models/{id}, GET /v1/backends,
- * GET /health, GET /metrics (the /v1 prefix is optional). Before http_ready
- * every route but /health answers 503, and so do new generation requests
- * after http_drain. Errors are OpenAI-shaped JSON with the matching status
+ * GET /v1/routes[?after=SEQ] (the routing log), GET /v1/plan (the
+ * planner's prices), GET /v1/plan/report (its HTML report), GET /health,
+ * GET /metrics (the /v1 prefix is optional); the web console's files
+ * (console.h: /, /status, /console/NAME) without an API key and in every
+ * state. Before http_ready every other route but /health answers 503, and
+ * so do new generation requests after http_drain. Errors are OpenAI-shaped JSON with the matching status
  * (400, 401, 404, 405, 413, 429, 502, 503, 504). Every response carries
  * X-Sov-Backend and X-Sov-Route-Reason (generation requests also
  * X-Request-Id). */
