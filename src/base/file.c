@@ -82,7 +82,9 @@ void *file_alloc_huge(uint64_t bytes, uint64_t *mapped)
     return a;
 }
 
-int file_map_read(file_map *m, const char *path)
+int file_map_read(file_map *m, const char *path) { return file_map_read_progress(m, path, NULL); }
+
+int file_map_read_progress(file_map *m, const char *path, progress *p)
 {
     memset(m, 0, sizeof *m);
     size_t size;
@@ -101,8 +103,10 @@ int file_map_read(file_map *m, const char *path)
             rc = err_set(SOV_ENOMEM, "cannot allocate %zu MiB to read '%s': %s", len >> 20, path, strerror(errno));
         goto done;
     }
+    const size_t chunk = p ? READ_CHUNK / 4 : READ_CHUNK; /* a bar moves every 16 MiB */
+    progress_reset(p, NULL, 0, size);
     for (size_t got = 0; got < size;) {
-        size_t want = size - got < READ_CHUNK ? size - got : READ_CHUNK;
+        size_t want = size - got < chunk ? size - got : chunk;
         ssize_t n = pread(fd, a + got, want, (off_t)got);
         if (n < 0 && errno == EINTR)
             continue;
@@ -113,6 +117,7 @@ int file_map_read(file_map *m, const char *path)
             goto done;
         }
         got += (size_t)n;
+        progress_set(p, got);
     }
     mprotect(a, len, PROT_READ); /* the image is read-only, as a mapping would be */
     m->data = a;

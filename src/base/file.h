@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "progress.h"
+
 typedef struct file_map {
     const unsigned char *data; /* NULL for an empty file */
     size_t size;
@@ -26,6 +28,10 @@ int file_map_open(file_map *m, const char *path);
  * or the file shrank while being read), SOV_ENOMEM. Release with
  * file_unmap(). */
 int file_map_read(file_map *m, const char *path);
+
+/* file_map_read driving bar p (may be NULL) from 0 to the file size as the
+ * bytes come in (progress_reset with the file size, progress_set). */
+int file_map_read_progress(file_map *m, const char *path, progress *p);
 
 /* Private anonymous read-write memory of `bytes` rounded up to 2 MiB
  * (*mapped gets that length), 2 MiB-aligned and advised for transparent

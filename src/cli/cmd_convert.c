@@ -2,6 +2,7 @@
 #include "cmd.h"
 
 #include "../base/err.h"
+#include "../base/progress.h"
 #include "../format/convert.h"
 #include "../format/ttype.h"
 
@@ -18,7 +19,8 @@ static void usage(FILE *f)
             "\n"
             "  --outtype T   type of the 2-D weight matrices: f32, f16 (default) or bf16;\n"
             "                norms are always f32\n"
-            "  --quiet       no progress lines on stderr\n"
+            "  --quiet       no progress lines on stderr (and no progress bar, which is only\n"
+            "                drawn when stderr is a terminal)\n"
             "  -h, --help    show this help\n");
 }
 
@@ -68,7 +70,10 @@ int cmd_convert(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!o.quiet)
+        o.prog = progress_new("converting", 0, PROGRESS_BYTES); /* NULL unless stderr is a terminal */
     int rc = convert_hf_llama(pos[0], pos[1], &o);
+    progress_done(o.prog);
     if (rc) {
         fprintf(stderr, "sov convert: %s\n", err_msg());
         return 1;

@@ -3,6 +3,7 @@
 #include "opt.h"
 
 #include "../base/err.h"
+#include "../base/progress.h"
 #include "../base/pool.h"
 #include "../quant/quantize.h"
 #include "../format/ttype.h"
@@ -28,7 +29,8 @@ static void usage(FILE *f)
             "Any type sov can read is requantized (dequantized first).\n"
             "\n"
             "  -t, --threads N  threads (default: number of CPUs)\n"
-            "  -q, --quiet      no per-tensor fallback lines and no summary\n"
+            "  -q, --quiet      no per-tensor fallback lines, no summary and no progress bar\n"
+            "                   (drawn only when stderr is a terminal)\n"
             "  -h, --help       show this help\n",
             quant_mix_names());
 }
@@ -79,9 +81,12 @@ int cmd_quantize(int argc, char **argv)
     }
     quantize_opts o = {.mix = mix, .pool = pl, .quiet = quiet};
     quantize_stats st;
+    if (!quiet)
+        o.prog = progress_new("quantizing", 0, PROGRESS_BYTES); /* NULL unless stderr is a terminal */
     double t0 = opt_now();
     int rc = quantize_gguf(pos[0], pos[1], &o, &st);
     double dt = opt_now() - t0;
+    progress_done(o.prog);
     pool_free(pl);
     if (rc) {
         fprintf(stderr, "sov quantize: %s\n", err_msg());

@@ -3,6 +3,7 @@
 #include "opt.h"
 
 #include "../base/err.h"
+#include "../base/progress.h"
 #include "../base/pool.h"
 #include "../quant/synth.h"
 
@@ -36,7 +37,8 @@ static void usage(FILE *f)
             "                     the same way\n"
             "  --seed N           seed (default 0), stored as sov.synth.seed\n"
             "  -t, --threads N    threads (default: number of CPUs)\n"
-            "  -q, --quiet        nothing on stderr but errors\n"
+            "  -q, --quiet        nothing on stderr but errors (a progress bar is drawn only\n"
+            "                     when stderr is a terminal)\n"
             "  -h, --help         show this help\n",
             quant_mix_names());
 }
@@ -105,9 +107,12 @@ int cmd_synth(int argc, char **argv)
         return 1;
     }
     synth_opts o = {.mix = mix, .vocab_path = vocab, .seed = (uint64_t)seed, .pool = pl, .quiet = quiet};
+    if (!quiet)
+        o.prog = progress_new("synthesizing", 0, PROGRESS_BYTES); /* NULL unless stderr is a terminal */
     double t0 = opt_now();
     int rc = synth_write(shape, out, &o);
     double dt = opt_now() - t0;
+    progress_done(o.prog);
     pool_free(pl);
     if (rc) {
         fprintf(stderr, "sov synth: %s\n", err_msg());

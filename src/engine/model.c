@@ -245,35 +245,67 @@ static int pack_one(const gguf_tensor *t, const kern_ops *ops)
 }
 
 /* The matrices that only meet activations in gemm go to the r16 or x8
- * layout (the token embedding stays: rows of it are looked up one at a time). */
-static int pack_weights(model *m)
+ * layout (the token embedding stays: rows of it are looked up one at a
+ * time); bar p (may be NULL) counts their bytes. */
+static int pack_weights(model *m, progress *p, const char *label)
 {
     const kern_ops *ops = kern_best();
     int rc = file_map_protect(&m->g->map, true);
     if (rc)
         return rc;
-    for (int32_t l = 0; l < m->hp.n_layer && !rc; l++) {
-        const model_layer *L = &m->layers[l];
-        const gguf_tensor *mats[] = {L->wq, L->wk, L->wv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
-        for (size_t i = 0; i < sizeof mats / sizeof mats[0] && !rc; i++)
-            rc = pack_one(mats[i], ops);
+    uint64_t total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            progress_reset(p, label, 0, total);
+        for (int32_t l = 0; l < m->hp.n_layer && !rc; l++) {
+            const model_layer *L = &m->layers[l];
+            const gguf_tensor *mats[] = {L->wq, L->wk, L->wv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
+            for (size_t i = 0; i < sizeof mats / sizeof mats[0] && !rc; i++) {
+                if (!mats[i])
+                    continue;
+                if (pass == 0) {
+                    total += mats[i]->nbytes;
+                } else {
+                    rc = pack_one(mats[i], ops);
+                    progress_add(p, mats[i]->nbytes);
+                }
+            }
+        }
+        if (m->output != m->tok_embd && m->output) {
+            if (pass == 0)
+                total += m->output->nbytes;
+            else if (!rc) {
+                rc = pack_one(m->output, ops);
+                progress_add(p, m->output->nbytes);
+            }
+        }
     }
-    if (!rc && m->output != m->tok_embd)
-        rc = pack_one(m->output, ops);
     int rc2 = file_map_protect(&m->g->map, false);
     return rc ? rc : rc2;
 }
 
 int model_load_mode(model **out, const char *path, bool use_mmap)
 {
+    return model_load_progress(out, path, use_mmap, NULL);
+}
+
+int model_load_progress(model **out, const char *path, bool use_mmap, progress *p)
+{
     gguf *g = NULL;
-    int rc = gguf_load(&g, path, use_mmap);
+    char label[96];
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(label, sizeof label, "reading %.80s", base);
+    if (!use_mmap)
+        progress_reset(p, label, 0, 0);
+    int rc = gguf_load_progress(&g, path, use_mmap, p);
     if (rc)
         return rc;
     rc = model_from_gguf(out, g, true);
     if (rc)
         return err_set(rc, "%s: %s", path, err_msg());
-    if (!use_mmap && (rc = pack_weights(*out)) != 0) {
+    snprintf(label, sizeof label, "repacking %.78s", base);
+    if (!use_mmap && (rc = pack_weights(*out, p, label)) != 0) {
         model_free(*out);
         *out = NULL;
         return err_set(rc, "%s: %s", path, err_msg());

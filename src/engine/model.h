@@ -62,6 +62,11 @@ int model_load(model **out, const char *path);
  * Further errors: those of kern_r16_pack, kern_x8_pack, file_map_protect. */
 int model_load_mode(model **out, const char *path, bool use_mmap);
 
+/* model_load_mode with bar p (may be NULL; the caller ends it) following
+ * the read into memory ("reading FILE") and the repacking ("repacking
+ * FILE"), in bytes. A mapping reads nothing and moves no bar. */
+int model_load_progress(model **out, const char *path, bool use_mmap, progress *p);
+
 /* Builds a model over an open gguf. If take_ownership, the model closes g in
  * model_free (also on failure). Errors: SOV_EUNSUPPORTED (architecture,
  * tensor type), SOV_EFORMAT (missing tensor/metadata, wrong shape), SOV_ENOMEM. */

@@ -32,6 +32,7 @@ typedef struct conv_tensor {
     int64_t head_dim; /* > 0: permute rows per head */
     uint32_t out_type;
     float *row;       /* scratch of cols floats, owned by the job */
+    progress *prog;   /* bar moved per row (NULL: none) */
 } conv_tensor;
 
 /* Loads dir/name as JSON (jansson decode flags) into *out (caller
@@ -587,6 +588,7 @@ static int fill_tensor(void *ctx, void *dst, uint64_t nbytes)
                 memcpy(o + 2 * i, &h, 2);
             }
         }
+        progress_add(c->prog, (uint64_t)c->cols * es);
     }
     return 0;
 }
@@ -599,6 +601,8 @@ typedef struct conv_job {
     const char **used; /* source names consumed */
     size_t n_used;
     bool quiet;
+    progress *prog;
+    uint64_t bytes;    /* of all tensors */
 } conv_job;
 
 /* Adds GGUF tensor gname from HF tensor hname, which must have the PyTorch
@@ -635,6 +639,7 @@ static int add_conv(conv_job *j, const char *gname, const char *hname, int64_t r
         c->rows = 1;
     c->head_dim = head_dim;
     c->out_type = out_type;
+    c->prog = j->prog;
     c->row = malloc((size_t)c->cols * sizeof(float));
     if (!c->row)
         return err_set(SOV_ENOMEM, "out of memory");
@@ -646,6 +651,7 @@ static int add_conv(conv_job *j, const char *gname, const char *hname, int64_t r
     int rc = gguf_w_add_tensor_fn(j->w, gname, out_type, cols ? 2 : 1, ne, nbytes, fill_tensor, c);
     if (rc)
         return rc;
+    j->bytes += nbytes;
     if (!j->quiet)
         fprintf(stderr, "convert: %-28s <- %-44s %s %s%s\n", gname, hname, st_dtype_name(t->dtype), ttype_name(out_type),
                 head_dim ? " (q/k rows permuted)" : "");
@@ -704,6 +710,7 @@ int convert_hf_llama(const char *hf_dir, const char *out_path, const convert_opt
     int rc;
     uint32_t outtype = opts ? opts->outtype : SOV_F16;
     j.quiet = opts && opts->quiet;
+    j.prog = opts ? opts->prog : NULL;
     if (outtype != SOV_F32 && outtype != SOV_F16 && outtype != SOV_BF16)
         return err_set(SOV_EINVAL, "output type %s is not supported (f32, f16 or bf16)", ttype_name(outtype));
     if ((rc = read_config(hf_dir, &c)))
@@ -782,6 +789,7 @@ int convert_hf_llama(const char *hf_dir, const char *out_path, const convert_opt
     if (!j.quiet)
         fprintf(stderr, "convert: writing %s (%" PRIu64 " tensors, %" PRIu64 " metadata keys)\n", out_path,
                 gguf_w_n_tensors(j.w), gguf_w_n_kv(j.w));
+    progress_reset(j.prog, NULL, 0, j.bytes);
     rc = gguf_w_write(j.w, out_path);
 fail:
     for (size_t i = 0; j.ct && i < j.n_ct; i++)

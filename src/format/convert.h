@@ -14,11 +14,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../base/progress.h"
 #include "gguf_write.h"
 
 typedef struct convert_opts {
     uint32_t outtype; /* SOV_F32, SOV_F16 or SOV_BF16: type of the 2-D weights */
     bool quiet;       /* no progress lines on stderr */
+    progress *prog;   /* bar (NULL: none): reset to the tensor bytes, moved per row */
 } convert_opts;
 
 /* Converts the checkpoint folder hf_dir into the GGUF file out_path.

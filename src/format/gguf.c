@@ -380,11 +380,13 @@ int gguf_open_mem(gguf **out, const void *data, size_t size)
 
 int gguf_open(gguf **out, const char *path) { return gguf_load(out, path, true); }
 
-int gguf_load(gguf **out, const char *path, bool use_mmap)
+int gguf_load(gguf **out, const char *path, bool use_mmap) { return gguf_load_progress(out, path, use_mmap, NULL); }
+
+int gguf_load_progress(gguf **out, const char *path, bool use_mmap, progress *p)
 {
     *out = NULL;
     file_map m;
-    int rc = use_mmap ? file_map_open(&m, path) : file_map_read(&m, path);
+    int rc = use_mmap ? file_map_open(&m, path) : file_map_read_progress(&m, path, p);
     if (rc)
         return rc;
     gguf *g = NULL;

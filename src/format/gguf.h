@@ -98,6 +98,10 @@ int gguf_open(gguf **out, const char *path);
  * (file_map_read: faster to stream, costs a copy at open). */
 int gguf_load(gguf **out, const char *path, bool use_mmap);
 
+/* gguf_load with bar p (may be NULL) following the read into memory
+ * (file_map_read_progress); a mapping reads nothing and moves no bar. */
+int gguf_load_progress(gguf **out, const char *path, bool use_mmap, progress *p);
+
 /* Parses an in-memory image (not copied; it must outlive *out). */
 int gguf_open_mem(gguf **out, const void *data, size_t size);
 

@@ -633,8 +633,8 @@ int plan_calib_load(const char *path, plan_calib *out)
 
 /* ---- plan_calibrate --------------------------------------------------------- */
 
-static void progress(const plan_calib_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void progress(const plan_calib_opts *o, const char *fmt, ...)
+static void say(const plan_calib_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const plan_calib_opts *o, const char *fmt, ...)
 {
     if (!o->progress)
         return;
@@ -750,10 +750,13 @@ static int ensure_model(const plan_calib_opts *o, const char *dir, const char *q
     k = snprintf(part, sizeof part, "%s.part.%ld", path, (long)getpid());
     if (k < 0 || (size_t)k >= sizeof part)
         return err_set(SOV_EINVAL, "%s: cache path too long", dir);
-    progress(o, "  synthesizing %s %s (seed %d) into %s (once; 5 to 15 s)\n", CALIB_SHAPE, quant, PLAN_CALIB_SEED,
+    say(o, "  synthesizing %s %s (seed %d) into %s (once; 5 to 15 s)\n", CALIB_SHAPE, quant, PLAN_CALIB_SEED,
              path);
     synth_opts so = {.mix = mix, .seed = PLAN_CALIB_SEED, .pool = pl, .quiet = true};
+    if (o->progress == stderr) /* a bar under the progress lines, when they go to a terminal */
+        so.prog = progress_new("  synthesizing", 0, PROGRESS_BYTES);
     int rc = synth_write(shape, part, &so);
+    progress_done(so.prog);
     if (rc)
         return rc;
     if (rename(part, path)) {
@@ -786,7 +789,7 @@ int plan_calibrate(const plan_calib_opts *o, plan_calib *out)
     int n_bw = 0, rc;
     plan_hw *h = &out->hw;
 
-    progress(o, "calibrating this machine: memory, read bandwidth, fp32 peak...\n");
+    say(o, "calibrating this machine: memory, read bandwidth, fp32 peak...\n");
     if ((rc = plan_hw_this(h)))
         goto fail;
     const double bw_this = h->bw;
@@ -812,7 +815,7 @@ int plan_calibrate(const plan_calib_opts *o, plan_calib *out)
     }
     if ((rc = mkdir_p(dir)))
         goto fail;
-    progress(o, "  %.1f GB, %.1f GB/s (all %d CPUs), fp32 peak %.0f GFLOP/s, int8 %.0f GOP/s at %d thread%s; models in "
+    say(o, "  %.1f GB, %.1f GB/s (all %d CPUs), fp32 peak %.0f GFLOP/s, int8 %.0f GOP/s at %d thread%s; models in "
                 "%s\n",
              h->mem_bytes / 1e9, bw_this / 1e9, pool_cpu_count(), peak / 1e9, peak8 / 1e9, threads,
              threads == 1 ? "" : "s", dir);
@@ -823,7 +826,7 @@ int plan_calibrate(const plan_calib_opts *o, plan_calib *out)
         char path[4352];
         if ((rc = ensure_model(o, dir, quant, pl, path, sizeof path)))
             goto fail;
-        progress(o, "  %s: %d runs of tg%d%s...\n", quant, reps, n_gen, qi == 0 ? " and pp" : "");
+        say(o, "  %s: %d runs of tg%d%s...\n", quant, reps, n_gen, qi == 0 ? " and pp" : "");
         bench_model_opts bo = {.n_pp = qi == 0 ? PLAN_CALIB_N_PP : 0, .n_gen = n_gen, .reps = reps,
                                .kv_type = KV_F32, .bw = bwb};
         if ((rc = bench_model(path, pl, &bo, br)))
@@ -853,14 +856,14 @@ int plan_calibrate(const plan_calib_opts *o, plan_calib *out)
                          EFF_MAX);
             goto fail;
         }
-        progress(o, "  %s: %.2f tok/s x %.1f MB/token / %.2f GB/s = eff %.3f (median of %d runs, %.3f to %.3f)\n",
+        say(o, "  %s: %.2f tok/s x %.1f MB/token / %.2f GB/s = eff %.3f (median of %d runs, %.3f to %.3f)\n",
                  quant, q->tok_s, q->bytes_token / 1e6, q->bw / 1e9, q->eff, reps, sorted[0], sorted[reps - 1]);
         if (qi == 0) {
             double pr[BENCH_MAX_REPS];
             memcpy(pr, br->pp_runs, sizeof pr);
             pp_tps = median(pr, reps);
             eff_p = peak8 > 0 ? pp_tps * br->pp_flops_token / peak8 : 0;
-            progress(o, "  pp%d on %s: %.1f tok/s x %.2f GFLOP/token / %.0f GOP/s (int8 peak) = eff_prefill %.3f\n",
+            say(o, "  pp%d on %s: %.1f tok/s x %.2f GFLOP/token / %.0f GOP/s (int8 peak) = eff_prefill %.3f\n",
                      PLAN_CALIB_N_PP, quant, pp_tps, br->pp_flops_token / 1e9, peak8 / 1e9, eff_p);
         }
     }

@@ -20,6 +20,8 @@ typedef struct qtensor {
     uint64_t in_row_bytes;
     dequant_fn dequant;
     pool *pool;
+    progress *prog;
+    uint64_t out_bytes;
 } qtensor;
 
 // out[0..n) = dequant(input row `row`)
@@ -33,7 +35,9 @@ static int fill_tensor(void *ctx, void *dst, uint64_t nbytes)
 {
     (void)nbytes;
     qtensor *q = ctx;
-    return quant_rows(q->pool, q->out_type, q->n_rows, q->ne0, src_row, q, dst);
+    int rc = quant_rows(q->pool, q->out_type, q->n_rows, q->ne0, src_row, q, dst);
+    progress_add(q->prog, q->out_bytes);
+    return rc;
 }
 
 /* Number of layers: <arch>.block_count, else 1 + the largest blk.N index. */
@@ -71,6 +75,7 @@ int quantize_gguf(const char *in_path, const char *out_path, const quantize_opts
     char *tmp = NULL;
     quantize_stats st;
     memset(&st, 0, sizeof st);
+    uint64_t work = 0; /* bytes to requantize (the bar's total) */
     int rc;
     if (!opts || !opts->mix)
         return err_set(SOV_EINVAL, "quantize: no target type");
@@ -134,6 +139,9 @@ int quantize_gguf(const char *in_path, const char *out_path, const quantize_opts
             q->in_row_bytes = q->n_rows ? t->nbytes / (uint64_t)q->n_rows : 0;
             q->dequant = dequant_get(t->type);
             q->pool = opts->pool;
+            q->prog = opts->prog;
+            q->out_bytes = out_bytes;
+            work += out_bytes;
             rc = gguf_w_add_tensor_fn(w, name, out, t->n_dims, t->ne, out_bytes, fill_tensor, q);
         }
         if (rc)
@@ -149,6 +157,7 @@ int quantize_gguf(const char *in_path, const char *out_path, const quantize_opts
     }
     memcpy(tmp, out_path, n);
     memcpy(tmp + n, ".tmp", 5);
+    progress_reset(opts->prog, NULL, 0, work);
     if ((rc = gguf_w_write(w, tmp)))
         goto fail;
     if (rename(tmp, out_path) != 0) {

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "../base/pool.h"
+#include "../base/progress.h"
 #include "quant.h"
 #include "../format/ttype.h"
 
@@ -22,6 +23,7 @@ typedef struct quantize_opts {
     const quant_mix *mix; /* target (quant_mix_find) */
     pool *pool;           /* threads for the rows (NULL: calling thread only) */
     bool quiet;           /* no fallback lines on stderr */
+    progress *prog;       /* bar (NULL: none): reset to the bytes to requantize, moved per tensor */
 } quantize_opts;
 
 typedef struct quantize_stats {

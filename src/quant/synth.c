@@ -86,6 +86,8 @@ typedef struct stensor {
     uint32_t type;
     uint64_t seed;
     pool *pool;
+    progress *prog;
+    uint64_t nbytes;
 } stensor;
 
 // out[n] = synth_row(tensor row)
@@ -99,7 +101,9 @@ static int fill_tensor(void *ctx, void *dst, uint64_t nbytes)
 {
     (void)nbytes;
     stensor *t = ctx;
-    return quant_rows(t->pool, t->type, t->rows, t->cols, gen_row, t, dst);
+    int rc = quant_rows(t->pool, t->type, t->rows, t->cols, gen_row, t, dst);
+    progress_add(t->prog, t->nbytes);
+    return rc;
 }
 
 typedef struct sjob {
@@ -138,6 +142,8 @@ static int add(sjob *j, const char *name, int64_t cols, int64_t rows)
         return rc;
     j->count[t->type]++;
     j->bytes += nbytes;
+    t->prog = j->o->prog;
+    t->nbytes = nbytes;
     int64_t ne[2] = {t->cols, t->rows};
     return gguf_w_add_tensor_fn(j->w, t->name, t->type, n_dims, ne, nbytes, fill_tensor, t);
 }
@@ -395,6 +401,7 @@ int synth_write(const synth_shape *s, const char *out_path, const synth_opts *o)
     }
     memcpy(tmp, out_path, n);
     memcpy(tmp + n, ".tmp", 5);
+    progress_reset(o->prog, NULL, 0, j.bytes);
     if ((rc = gguf_w_write(j.w, tmp)))
         goto fail;
     if (rename(tmp, out_path) != 0) {

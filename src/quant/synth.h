@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "../base/pool.h"
+#include "../base/progress.h"
 #include "quant.h"
 
 typedef struct synth_shape {
@@ -36,6 +37,7 @@ typedef struct synth_opts {
     uint64_t seed;
     pool *pool;             /* threads (NULL: calling thread only) */
     bool quiet;             /* nothing on stderr */
+    progress *prog;         /* bar (NULL: none): reset to the tensor bytes, moved per tensor */
 } synth_opts;
 
 /* out[0..n) = the synthetic values of row `row` of tensor `name`
