@@ -21,7 +21,7 @@
     const sel = $('model');
     try {
       const j = await sov.json('/v1/models');
-      const want = sel.value || localStorage.getItem(MODEL_KEY) || '';
+      const want = sel.value || sov.load(MODEL_KEY);
       sel.textContent = '';
       for (const m of j.data || []) {
         const o = el('option', '', m.location && m.location !== 'local' ? `${m.id} (${m.location})` : m.id);
@@ -65,7 +65,7 @@
     const req = { model, messages, stream: true, stream_options: { include_usage: true } };
     if (Number.isFinite(maxTokens) && maxTokens > 0) req.max_tokens = maxTokens;
     if (Number.isFinite(temperature) && temperature >= 0) req.temperature = temperature;
-    localStorage.setItem(MODEL_KEY, model);
+    sov.store(MODEL_KEY, model);
 
     bubble('user', text);
     $('prompt').value = '';

@@ -8,13 +8,18 @@ const sov = (() => {
   const KEY = 'sov.apiKey';
   const $ = (id) => document.getElementById(id);
 
-  function key() {
-    try { return localStorage.getItem(KEY) || ''; } catch (e) { return ''; }
+  // localStorage, where the browser allows it
+  function load(k) {
+    try { return localStorage.getItem(k) || ''; } catch (e) { return ''; }
   }
-  function setKey(k) {
+  function store(k, v) {
     try {
-      if (k) localStorage.setItem(KEY, k); else localStorage.removeItem(KEY);
-    } catch (e) { /* storage disabled: the key lives for this page only */ }
+      if (v) localStorage.setItem(k, v); else localStorage.removeItem(k);
+    } catch (e) { /* storage disabled: kept for this page only */ }
+  }
+  function key() { return load(KEY); }
+  function setKey(k) {
+    store(KEY, k);
     memoryKey = k;
   }
   let memoryKey = key();
@@ -188,6 +193,6 @@ const sov = (() => {
     return seen ? s : null;
   }
 
-  return { $, key, api, json, text, errorOf, ApiError, notice, needKey, report, keyForm, health,
+  return { $, load, store, key, api, json, text, errorOf, ApiError, notice, needKey, report, keyForm, health,
     num, bytes, money, clock, el, parseMetrics, metricSum };
 })();
