@@ -16,6 +16,7 @@
 #include "../engine/kv.h"
 #include "../engine/model.h"
 #include "../format/ttype.h"
+#include "../store/store.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -35,7 +36,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: sov bench -m MODEL [-m MODEL2 ...] [options]\n"
-            "  -m, --model FILE        GGUF model (repeat for several)\n"
+            "  -m, --model FILE        GGUF model or a NAME from sov ls (repeat for several)\n"
             "  -t, --threads LIST      thread counts, comma-separated (default: number of CPUs)\n"
             "  -p, --n-prompt LIST     prompt lengths for the pp tests (default 512; 0 = no pp test)\n"
             "  -n, --n-gen LIST        generated tokens for the tg tests (default 128; 0 = no tg test)\n"
@@ -383,6 +384,12 @@ int cmd_bench(int argc, char **argv)
     int prc = parse(argc, argv, &o);
     if (prc)
         return prc == 1 ? 0 : prc;
+    static char mpaths[MAX_LIST][STORE_PATH_MAX]; /* -m NAME: a model of the models folder */
+    for (int i = 0; i < o.n_models; i++)
+        if (!(o.models[i] = store_resolve(o.models[i], mpaths[i], sizeof mpaths[i]))) {
+            fprintf(stderr, "sov bench: %s\n", err_msg());
+            return 1;
+        }
 
     int ret = 1, rc = 0;
     pool *pools[MAX_LIST] = {0};
@@ -570,7 +577,10 @@ int cmd_bench(int argc, char **argv)
     for (int mi = 0; mi < o.n_models; mi++) {
         const char *path = o.models[mi], *name = base_name(path);
         bool rss_reset = reset_peak_rss();
-        if ((rc = model_load_mode(&m, path, o.use_mmap)))
+        progress *bar = progress_new(NULL, 0, PROGRESS_BYTES); /* NULL unless stderr is a terminal */
+        rc = model_load_progress(&m, path, o.use_mmap, bar);
+        progress_done(bar);
+        if (rc)
             goto fail;
         model_cost cost;
         if ((rc = model_cost_get(m, &cost)))

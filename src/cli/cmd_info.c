@@ -11,6 +11,7 @@
 #include "../engine/model.h"
 #include "../format/ttype.h"
 #include "../tok/vocab.h"
+#include "../store/store.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -20,7 +21,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: sov info MODEL [options]\n"
+            "usage: sov info MODEL [options]      MODEL: a GGUF file or a NAME from sov ls\n"
             "  -c, --ctx N         context positions: of one sequence, or with -np of all slots together,\n"
             "                      as sov serve (default: min(training context, 4096) per sequence)\n"
             "  -np, --parallel P   memory of sov serve with P slots (and -c, --kv-type, --kv-size,\n"
@@ -169,6 +170,11 @@ int cmd_info(int argc, char **argv)
     if (!path) {
         usage(stderr);
         return 2;
+    }
+    char mpath[STORE_PATH_MAX]; /* a NAME of the models folder */
+    if (!(path = store_resolve(path, mpath, sizeof mpath))) {
+        fprintf(stderr, "sov info: %s\n", err_msg());
+        return 1;
     }
     gguf *g = NULL;
     if (gguf_open(&g, path)) {

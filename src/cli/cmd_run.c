@@ -10,6 +10,7 @@
 #include "../engine/sample.h"
 #include "../grammar/gram.h"
 #include "../grammar/schema.h"
+#include "../store/store.h"
 #include "../tok/vocab.h"
 
 #include <jansson.h>
@@ -24,7 +25,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: sov run -m MODEL [options]\n"
-            "  -m, --model FILE       GGUF model\n"
+            "  -m, --model FILE       GGUF model, or the NAME of one in the models folder (sov ls)\n"
             "  -p, --prompt TEXT      prompt (default: generate from BOS)\n"
             "  -f, --file FILE        read the prompt from a file\n"
             "  -n, --n-predict N      tokens to generate (default -1: until EOS or the context is full)\n"
@@ -210,6 +211,11 @@ int cmd_run(int argc, char **argv)
     int prc = parse(argc, argv, &o);
     if (prc)
         return prc == 1 ? 0 : prc;
+    static char mpath[STORE_PATH_MAX]; /* -m NAME: a model of the models folder */
+    if (!(o.model = store_resolve(o.model, mpath, sizeof mpath))) {
+        fprintf(stderr, "sov run: %s\n", err_msg());
+        return 1;
+    }
 
     int ret = 1, rc;
     model *m = NULL;
@@ -226,7 +232,10 @@ int cmd_run(int argc, char **argv)
     size_t n_ptoks = 0;
 
     double t0 = opt_now();
-    if ((rc = model_load_mode(&m, o.model, o.use_mmap)))
+    progress *bar = progress_new(NULL, 0, PROGRESS_BYTES); /* NULL unless stderr is a terminal */
+    rc = model_load_progress(&m, o.model, o.use_mmap, bar);
+    progress_done(bar);
+    if (rc)
         goto fail;
     if (!m->vocab) {
         rc = err_set(SOV_EFORMAT, "%s has no tokenizer metadata", o.model);

@@ -15,6 +15,7 @@
 #include "../server/chat.h"
 #include "../server/http.h"
 #include "../server/metrics.h"
+#include "../store/store.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -32,7 +33,7 @@ static void usage(FILE *f)
             "usage: sov serve -m MODEL [options]      one local model\n"
             "       sov serve --config FILE [options] the router: local and remote backends, aliases,\n"
             "                                         privacy, overflow, failover (see examples/hybrid.ini)\n"
-            "  -m, --model FILE        GGUF model\n"
+            "  -m, --model FILE        GGUF model, or the NAME of one in the models folder (sov ls)\n"
             "      --config FILE       router config (INI); with --check-config: validate it, print the\n"
             "                          routing table and exit\n"
             "      --audit-log FILE    one JSON line per request (time, id, key, model, backend, reason,\n"
@@ -270,6 +271,11 @@ int cmd_serve(int argc, char **argv)
     int prc = parse(argc, argv, &o);
     if (prc)
         return prc == 1 ? 0 : prc;
+    static char mpath[STORE_PATH_MAX]; /* -m NAME: a model of the models folder */
+    if (o.model && !(o.model = store_resolve(o.model, mpath, sizeof mpath))) {
+        fprintf(stderr, "sov serve: %s\n", err_msg());
+        return 1;
+    }
 
     /* signals are taken by this thread only (sigtimedwait); every thread
      * started from here inherits the mask */

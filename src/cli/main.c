@@ -20,6 +20,9 @@ static const subcmd cmds[] = {
     {"quantize", cmd_quantize, "rewrite a GGUF model with its weights in another type (q4_k_m, q8_0, ...)"},
     {"plan", cmd_plan, "capacity and economics: fit, speed, cost against the cloud, claims checked"},
     {"synth", cmd_synth, "write a llama GGUF with seeded random weights in a real model's shape"},
+    {"pull", cmd_pull, "download a GGUF model (URL or hf://ORG/REPO/FILE.gguf) into the models folder"},
+    {"ls", cmd_ls, "list the models folder: name, size, arch, quant, params"},
+    {"rm", cmd_rm, "remove a model from the models folder"},
 };
 
 static void usage(FILE *f)

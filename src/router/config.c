@@ -21,6 +21,7 @@
 #include "../engine/kv.h"
 #include "../format/gguf.h"
 #include "../server/chat.h"
+#include "../store/store.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -33,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 /* ---- key tables ---------------------------------------------------------- */
 
@@ -823,13 +825,34 @@ static const char *gguf_reason(const char *msg, const char *path)
     return msg;
 }
 
+/* A local backend's model: a path (relative to the config file's folder),
+ * or, when that is no file and the value has no '/', the model of that
+ * name in the models folder (sov pull, sov ls). *bare_missing is set for a
+ * bare name found in neither place. */
+static char *model_path(parser *p, const char *val, bool *bare_missing)
+{
+    *bare_missing = false;
+    char *r = resolve(p, val);
+    struct stat st;
+    if (!r || strchr(val, '/') || stat(r, &st) == 0)
+        return r;
+    char found[STORE_PATH_MAX];
+    if (store_find(NULL, val, found, sizeof found) == 0) {
+        free(r);
+        return sdup(p, found);
+    }
+    *bare_missing = true;
+    return r;
+}
+
 static void check_local(parser *p, const section *s, cfg_backend *b)
 {
+    bool bare_missing = false;
     if (!s->val[BK_MODEL]) {
         fail(p, SOV_EINVAL, s->line, s, NULL, "missing key model (the GGUF file)");
     } else if (!*s->val[BK_MODEL]) {
         kfail(p, s, BK_MODEL, "empty value");
-    } else if ((b->model = resolve(p, s->val[BK_MODEL]))) {
+    } else if ((b->model = model_path(p, s->val[BK_MODEL], &bare_missing))) {
         gguf *g = NULL;
         int rc = gguf_load(&g, b->model, true); /* mapped: only the header is read */
         if (rc == SOV_ENOMEM) {
@@ -837,7 +860,12 @@ static void check_local(parser *p, const section *s, cfg_backend *b)
         } else if (rc) {
             char why[400];
             snprintf(why, sizeof why, "%s", gguf_reason(err_msg(), b->model));
-            fail(p, rc, s->vline[BK_MODEL], s, "model", "cannot read %s: %s", b->model, why);
+            char dir[STORE_PATH_MAX];
+            if (bare_missing && store_dir(dir, sizeof dir))
+                fail(p, rc, s->vline[BK_MODEL], s, "model", "cannot read %s: %s (and no model %s in %s)", b->model,
+                     why, s->val[BK_MODEL], dir);
+            else
+                fail(p, rc, s->vline[BK_MODEL], s, "model", "cannot read %s: %s", b->model, why);
         }
         gguf_close(g);
     }
