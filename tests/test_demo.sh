@@ -55,6 +55,16 @@ with open(out, "w") as f:
         if "Ctrl-C stops them" in open(out).read() or p.poll() is not None:
             break
         time.sleep(0.2)
+    import re, urllib.request
+    m = re.search(r"^console: (http://\S+)", open(out).read(), re.M)
+    page = ""
+    if m:
+        try:
+            page = urllib.request.urlopen(m.group(1), timeout=5).read().decode("utf-8", "replace")
+        except Exception as e:
+            page = "error: %s" % e
+    print("console", "ok" if "<html" in page.lower() else "bad: " + page[:200].replace("\n", " "), file=f)
+    f.flush()
     os.killpg(p.pid, signal.SIGINT)
     try:
         rc = p.wait(timeout=20)
@@ -63,6 +73,8 @@ with open(out, "w") as f:
         rc = "hung"
     print("rc", rc, file=f)
 PY
+grep -q "^console ok" "$tmp/int.out"
+check "demo: the console is reachable while the demo runs" $? "$(grep '^console' "$tmp/int.out")"
 grep -q "Ctrl-C stops them" "$tmp/int.out" && grep -q "^rc 0$" "$tmp/int.out"
 check "demo: Ctrl-C stops the interactive run (exit 0)" $? "$(tail -n 4 "$tmp/int.out" | tr '\n' '|')"
 sleep 0.5
