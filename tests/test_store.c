@@ -79,11 +79,11 @@ static void test_source(void)
     check_src("url: a hub page (blob) becomes resolve", "http://127.0.0.1:9/o/r/blob/main/f.gguf",
               "http://127.0.0.1:9/o/r/resolve/main/f.gguf", "f.gguf");
     source s;
-    t_check(source_parse("http://127.0.0.1:9/o/r/resolve/main/f.gguf", &s) == 0 && s.hub, "url: on the endpoint is hub",
-            "hub %d", s.hub);
+    int rc = source_parse("http://127.0.0.1:9/o/r/resolve/main/f.gguf", &s);
+    t_check(rc == 0 && s.hub, "url: on the endpoint is hub", "rc %d", rc);
     clear_env();
-    t_check(source_parse("https://example.com/x/y.gguf", &s) == 0 && !s.hub, "url: elsewhere is not hub", "hub %d",
-            s.hub);
+    rc = source_parse("https://example.com/x/y.gguf", &s);
+    t_check(rc == 0 && !s.hub, "url: elsewhere is not hub", "rc %d", rc);
     check_src("url: query and fragment dropped", "https://example.com/dl/model.gguf?download=true#x",
               "https://example.com/dl/model.gguf?download=true#x", "model.gguf");
     check_src("url: percent-decoded name", "https://example.com/a%20b.gguf", "https://example.com/a%20b.gguf",

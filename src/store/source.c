@@ -146,9 +146,10 @@ static int parse_hf(const char *src, source *s)
         !put_enc(u, cap, &o, rev, strlen(rev), false) || !put(u, cap, &o, "/") ||
         !put_enc(u, cap, &o, repo_end + 1, strlen(repo_end + 1), true))
         return err_set(SOV_EINVAL, "%s: the URL is too long", src);
-    if (strlen(file) >= sizeof s->file)
+    size_t fl = strlen(file);
+    if (fl >= sizeof s->file)
         return err_set(SOV_EINVAL, "%s: the file name is too long", src);
-    snprintf(s->file, sizeof s->file, "%s", file);
+    memcpy(s->file, file, fl + 1);
     s->hub = true;
     return 0;
 }

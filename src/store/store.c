@@ -202,7 +202,7 @@ int store_list(const char *dir, store_item **out, size_t *n)
         }
         store_item *it = &v[cnt++];
         memset(it, 0, sizeof *it);
-        snprintf(it->file, sizeof it->file, "%s", f);
+        memcpy(it->file, f, strlen(f) + 1); /* shorter than STORE_NAME_MAX (checked above) */
         snprintf(it->path, sizeof it->path, "%s", path);
         size_t nl = strlen(f) - (part ? 10 : 5);
         memcpy(it->name, f, nl);
