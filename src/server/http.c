@@ -229,6 +229,14 @@ static bool part_to_tail(stream *st, size_t k)
     return true;
 }
 
+/* Ends a stream that cannot go on for want of memory, saying so (the
+ * library's own line for an error end is not printed: see on_log). */
+static ssize_t stream_oom(void)
+{
+    fprintf(stderr, "sov serve: http: out of memory inside a stream; closing that connection\n");
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
@@ -259,7 +267,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                     nc *= 2;
                 char *np = realloc(st->part, nc);
                 if (!np)
-                    return MHD_CONTENT_READER_END_WITH_ERROR;
+                    return stream_oom();
                 st->part = np;
                 st->part_cap = nc;
             }
@@ -270,13 +278,13 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             if (!k && st->part_len >= HOLD_MAX)
                 k = st->part_len; /* not SSE as we know it: pass it on */
             if (k && !part_to_tail(st, k))
-                return MHD_CONTENT_READER_END_WITH_ERROR;
+                return stream_oom();
             continue;
         }
         if (n == 0) {
             st->ended = true;
             if (st->part_len && !part_to_tail(st, st->part_len)) /* whatever the backend ended with */
-                return MHD_CONTENT_READER_END_WITH_ERROR;
+                return stream_oom();
             continue;
         }
         if (n == BK_BROKEN) {
@@ -297,14 +305,14 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                 ev = e2;
             }
             if (!ev)
-                return MHD_CONTENT_READER_END_WITH_ERROR;
+                return stream_oom();
             set_tail(st, ev);
             continue;
         }
         /* BK_AGAIN */
         if (sys_peer_gone(st->fd)) {
             st->gone = true;
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+            return MHD_CONTENT_READER_END_WITH_ERROR; /* the client left: not logged */
         }
         /* an SSE comment now and then (a long prompt before the first
          * token) keeps the connection from timing out as idle */
@@ -312,7 +320,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             st->idle_ms = 0;
             set_tail(st, dup_str(": keep-alive\n\n"));
             if (!st->tail)
-                return MHD_CONTENT_READER_END_WITH_ERROR;
+                return stream_oom();
         }
     }
 }
@@ -601,6 +609,12 @@ static void on_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(buf);
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = 0;
+    /* A stream callback ends with an error when its client has gone (in
+     * the routing log as status 499) or memory ran out (stream_oom says
+     * so): libmicrohttpd's "internal error" line would read like a fault
+     * of the server. */
+    if (strstr(buf, "Application reported internal error"))
+        return;
     fprintf(stderr, "sov serve: http: %s\n", buf);
 }
 
