@@ -15,7 +15,8 @@
 #
 # usage: scripts/demo.sh [BUILD] [--once]
 # env: SOV_MODEL (a GGUF to serve; default ../shared/models/stories260K.gguf,
-# else a small model made with `sov synth`), SOV_SHARED.
+# else a small model made with `sov synth`), SOV_SHARED, SOV_DEMO_LOOPBACK=1
+# (the box on loopback even where a namespace could be made).
 set -u
 BUILD=build ONCE=0
 for a in "$@"; do
@@ -88,7 +89,7 @@ url_of() { sed -n 's/.*listening on \(http:\/\/[^ ]*:[0-9][0-9]*\) (.*/\1/p' "$1
 
 # ---- the box: a namespace when possible
 BOX_HOST="" BOX_HOW=""
-if [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null 2>&1; then
+if [ -z "${SOV_DEMO_LOOPBACK:-}" ] && [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null 2>&1; then
     for third in $(seq 200 254); do
         if ! ip -4 addr show 2>/dev/null | grep -q "inet 198\.18\.$third\." \
             && ! ip -4 route show 2>/dev/null | grep -Eq "(^| )198\.18\.$third\.0/"; then
@@ -112,7 +113,7 @@ if [ -n "$BOX_HOST" ]; then
     ip netns exec "$NS" "$SOV" serve -m "$MODEL" --host "$BOX_HOST" --port 8080 -np 8 -t 1 --chat-template llama2 \
         >"$DEMO/box.out" 2>"$DEMO/box.log" &
 else
-    BOX_HOW="loopback (no network namespace: needs root and iproute2)"
+    BOX_HOW="loopback (no network namespace${SOV_DEMO_LOOPBACK:+: SOV_DEMO_LOOPBACK is set}${SOV_DEMO_LOOPBACK:-: needs root and iproute2})"
     "$SOV" serve -m "$MODEL" --host 127.0.0.1 --port 0 -np 8 -t 1 --chat-template llama2 >"$DEMO/box.out" 2>"$DEMO/box.log" &
 fi
 BOX_PID=$!

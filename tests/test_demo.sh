@@ -42,6 +42,12 @@ left=$(leftovers)
 [ -z "$left" ]
 check "demo --once: no process or namespace left" $? "$left"
 
+# the box on loopback (where no namespace can be made)
+SOV_DEMO_LOOPBACK=1 timeout -k 5 120 bash scripts/demo.sh "$BUILD" --once >"$tmp/lo" 2>&1
+rc=$?
+grep -q "box .*http://127.0.0.1:[0-9]* *(loopback" "$tmp/lo" && grep -E "^an alias only the box has" "$tmp/lo" | grep -q " box "
+check "demo --once with the box on loopback" $(( rc != 0 || $? != 0 )) "rc $rc: $(head -n 12 "$tmp/lo" | tr '\n' '|')"
+
 # interactive: SIGINT to the process group (Ctrl-C) stops everything
 python3 - "$BUILD" "$tmp/int.out" <<'PY'
 import os, signal, subprocess, sys, time
