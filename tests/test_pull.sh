@@ -10,7 +10,7 @@
 # absence elsewhere. Prints PASS/FAIL lines for tests/run.sh.
 set -u
 SOV=${SOV_BIN:-build/sov}
-SH=${SOV_SHARED:-../shared}
+SH=$(cd "${SOV_SHARED:-../shared}" 2>/dev/null && pwd) || SH=${SOV_SHARED:-../shared} # absolute: the test server serves from another folder
 M=$SH/models
 HERE=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)

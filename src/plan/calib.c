@@ -9,6 +9,7 @@
 
 #include "../base/cpupeak.h"
 #include "../base/err.h"
+#include "../base/iniline.h"
 #include "../base/file.h"
 #include "../base/membw.h"
 #include "../base/pool.h"
@@ -333,17 +334,10 @@ static void fail(parser *p, int code, int line, const char *fmt, ...)
 {
     if (p->err)
         return;
-    int n = line > 0 ? snprintf(p->msg, sizeof p->msg, "%s:%d: ", p->path, line)
-                     : snprintf(p->msg, sizeof p->msg, "%s: ", p->path);
-    if (n < 0 || (size_t)n >= sizeof p->msg)
-        n = (int)strlen(p->msg);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(p->msg + n, sizeof p->msg - (size_t)n, fmt, ap);
+    ini_line_vmsg(p->msg, sizeof p->msg, p->path, line, fmt, ap);
     va_end(ap);
-    for (char *q = p->msg; *q; q++) /* one line, whatever the file holds */
-        if ((unsigned char)*q < 0x20 || *q == 0x7f)
-            *q = '?';
     p->err = code;
 }
 
@@ -425,41 +419,25 @@ static void header(parser *p, const char *s)
 static char *reader(char *str, int num, void *stream)
 {
     parser *p = stream;
-    if (p->stop || p->pos >= p->len)
+    if (p->stop)
         return NULL;
-    const char *s = p->data + p->pos;
-    const char *nl = memchr(s, '\n', p->len - p->pos);
-    size_t n = nl ? (size_t)(nl - s) : p->len - p->pos;
-    p->pos += n + (nl ? 1 : 0);
-    p->line++;
-    if (p->line == 1 && n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) {
-        s += 3;
-        n -= 3;
-    }
-    while (n && isspace((unsigned char)*s)) {
-        s++;
-        n--;
-    }
-    while (n && isspace((unsigned char)s[n - 1]))
-        n--;
-    if (memchr(s, 0, n)) {
-        fail(p, SOV_EFORMAT, p->line, "NUL byte in the line");
+    int r = ini_line_next(p->data, p->len, &p->pos, &p->line, str, num);
+    if (r == INI_LINE_END)
+        return NULL;
+    if (r != INI_LINE_OK) {
+        if (r == INI_LINE_NUL)
+            fail(p, SOV_EFORMAT, p->line, "NUL byte in the line");
+        else
+            fail(p, SOV_EFORMAT, p->line, "line longer than %d characters", num - 3);
         p->stop = true;
         return NULL;
     }
-    if (num < 3 || n + 2 > (size_t)num) {
-        fail(p, SOV_EFORMAT, p->line, "line longer than %d characters", num - 3);
-        p->stop = true;
-        return NULL;
-    }
-    memcpy(str, s, n);
-    str[n] = 0;
+    size_t n = strlen(str);
     if (*str == '[')
         header(p, str);
     else if (*str && *str != ';' && *str != '#' && !strpbrk(str, "=:"))
         fail(p, SOV_EFORMAT, p->line, "expected [section] or key = value");
-    str[n] = '\n';
-    str[n + 1] = 0;
+    ini_line_finish(str, n);
     return str;
 }
 

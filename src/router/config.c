@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include "../base/err.h"
+#include "../base/iniline.h"
 #include "../engine/kv.h"
 #include "../format/gguf.h"
 #include "../server/chat.h"
@@ -134,19 +135,8 @@ static void vfail(parser *p, int code, int line, const section *s, const char *k
         return;
     char what[384];
     vsnprintf(what, sizeof what, fmt, ap);
-    int n;
-    if (line > 0)
-        n = snprintf(p->msg, sizeof p->msg, "%s:%d: ", p->path, line);
-    else
-        n = snprintf(p->msg, sizeof p->msg, "%s: ", p->path);
-    if (n < 0 || (size_t)n >= sizeof p->msg)
-        n = (int)strlen(p->msg);
-    snprintf(p->msg + n, sizeof p->msg - (size_t)n, "%s%s%s%s%s%s", s ? "[" : "", s ? s->label : "", s ? "] " : "",
-             key ? key : "", key ? ": " : "", what);
-    /* one line, whatever the file and the values hold */
-    for (char *q = p->msg; *q; q++)
-        if ((unsigned char)*q < 0x20 || *q == 0x7f)
-            *q = '?';
+    ini_line_msg(p->msg, sizeof p->msg, p->path, line, "%s%s%s%s%s%s", s ? "[" : "", s ? s->label : "",
+                 s ? "] " : "", key ? key : "", key ? ": " : "", what);
     p->err = code;
     p->err_rank = rank;
 }
@@ -353,33 +343,20 @@ static void section_header(parser *p, char *s)
 static char *reader(char *str, int num, void *stream)
 {
     parser *p = stream;
-    if (p->stop || p->pos >= p->len)
+    if (p->stop)
         return NULL;
-    const char *s = p->data + p->pos;
-    const char *nl = memchr(s, '\n', p->len - p->pos);
-    size_t n = nl ? (size_t)(nl - s) : p->len - p->pos;
-    p->pos += n + (nl ? 1 : 0);
-    p->line++;
-    if (p->line == 1 && n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) {
-        s += 3;
-        n -= 3;
-    }
-    while (n && isspace((unsigned char)*s)) {
-        s++;
-        n--;
-    }
-    if (memchr(s, 0, n)) {
-        fail(p, SOV_EFORMAT, p->line, NULL, NULL, "NUL byte in the line");
+    int r = ini_line_next(p->data, p->len, &p->pos, &p->line, str, num);
+    if (r == INI_LINE_END)
+        return NULL;
+    if (r != INI_LINE_OK) {
+        if (r == INI_LINE_NUL)
+            fail(p, SOV_EFORMAT, p->line, NULL, NULL, "NUL byte in the line");
+        else
+            fail(p, SOV_EFORMAT, p->line, NULL, NULL, "line longer than %d characters", num - 3);
         p->stop = true;
         return NULL;
     }
-    if (num < 3 || n + 2 > (size_t)num) {
-        fail(p, SOV_EFORMAT, p->line, NULL, NULL, "line longer than %d characters", num - 3);
-        p->stop = true;
-        return NULL;
-    }
-    memcpy(str, s, n);
-    str[n] = 0;
+    size_t n = strlen(str);
     if (*str == '[') {
         section_header(p, str);
     } else if (*str && *str != ';' && *str != '#') {
@@ -387,8 +364,7 @@ static char *reader(char *str, int num, void *stream)
         if (*e != '=' && *e != ':')
             fail(p, SOV_EFORMAT, p->line, NULL, NULL, "expected [section] or key = value");
     }
-    str[n] = '\n';
-    str[n + 1] = 0;
+    ini_line_finish(str, n);
     return str;
 }
 
