@@ -30,14 +30,13 @@ pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; nfail=$((nfail + 1)); }
 check() { if [ "$2" -eq 0 ]; then pass "$1"; else fail "$1" "$3"; fi; }
 
-printf -- '--user-data-dir=%s\n' "$profile" >"$tmp/pattern"
-leftovers() {
-    grep -laF -f "$tmp/pattern" /proc/[0-9]*/cmdline 2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/cmdline$|\1|p'
-}
+# shellcheck source=tests/browser/lib.sh
+. "$root/tests/browser/lib.sh"
+browser_profile "$profile"
 PIDS=""
 cleanup() {
     local p
-    for p in $(leftovers); do kill -9 "$p" 2>/dev/null; done
+    for p in $(browser_leftovers); do kill -9 "$p" 2>/dev/null; done
     for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
     for p in $PIDS; do
         for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -188,39 +187,11 @@ hdr "$A/v1/routes?after=-1"
 check "GET /v1/routes?after=-1 is 400" $([ "$(status)" = 400 ]; echo $?) "status $(status)"
 
 # ---- headless Chromium ----
-chromium=${CHROMIUM:-}
-[ -n "$chromium" ] || chromium=$(command -v chromium || command -v chromium-browser || true)
-if [ -z "$chromium" ] || [ ! -x "$chromium" ]; then
-    fail "chromium" "not installed (scripts/deps.sh installs the Debian package chromium; or set CHROMIUM)"
-    exit 1
-fi
-for tool in node npm; do
-    command -v "$tool" >/dev/null 2>&1 || { fail "browser setup" "$tool not found (need node >= 20 and npm)"; exit 1; }
-done
-cd "$root/tests/browser" || { fail "browser setup" "no tests/browser"; exit 1; }
-stamp=node_modules/.sov-lock-sha256
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    if ! timeout -k 5 180 npm ci --no-audit --no-fund --prefer-offline --loglevel=error >"$tmp/npm" 2>&1; then
-        why=$(grep -v '^\s*$' "$tmp/npm" | grep -vE 'complete log|behind a proxy' | head -n 4 | paste -sd ';' | cut -c1-400)
-        fail "browser setup" "npm ci failed: ${why:-no output}"
-        exit 1
-    fi
-    echo "$want" >"$stamp"
-fi
+browser_setup || exit 1
 mkdir -p "$shots"
 rm -f "$shots"/console-*.png
-tb=$SECONDS
-timeout -k 5 60 node console.mjs "$A" "$B" "$KEY" "$shots" "$chromium" "$profile" >"$tmp/node" 2>&1
-rc=$?
-cat "$tmp/node"
-nfail=$((nfail + $(grep -c '^FAIL ' "$tmp/node")))
-if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-    fail "browser checks" "did not finish within 60 s"
-elif [ "$rc" -ne 0 ] && ! grep -q '^FAIL ' "$tmp/node"; then
-    fail "browser checks" "node exited $rc: $(grep -vE '^(PASS|INFO) ' "$tmp/node" | tail -n 3 | paste -sd ' ' | cut -c1-400)"
-fi
-echo "INFO browser checks took $((SECONDS - tb)) s; screenshots in $shots"
+browser_run console.mjs "$A" "$B" "$KEY" "$shots" "$chromium" "$profile"
+echo "INFO browser checks took $browser_secs s; screenshots in $shots"
 for f in console-chat.png console-status.png console-chat-single.png console-status-single.png; do
     [ -s "$shots/$f" ]
     check "screenshot $f saved" $? "no $shots/$f"
@@ -232,7 +203,7 @@ for srv in "$A" "$B"; do
     check "the server is healthy after the browser (${srv##*:})" $([ "$code" = 200 ]; echo $?) "GET /health: $code"
 done
 sleep 0.2
-left=$(leftovers | paste -sd ' ')
+left=$(browser_leftovers | paste -sd ' ')
 check "no chromium process left behind" $([ -z "$left" ]; echo $?) "pids $left"
 echo "INFO test_console took $((SECONDS - t0)) s"
 [ "$nfail" -eq 0 ]
